@@ -1,0 +1,88 @@
+//===- llvm-pass/passes.h - hotpatch's IR passes ------------------*- C++ -*-===//
+//
+// Three module passes, registered together by registerHotpatchPasses():
+//   hotpatch-annotations  (pipeline start) turns the opt-out annotation into a
+//                         function attribute before anything can inline or
+//                         drop the function;
+//   hotpatch-prologue     (optimizer last) gives every defined function the
+//                         patchable prologue, or records why not;
+//   hotpatch-fingerprint  (optimizer last, after the prologue) hashes the
+//                         final IR and writes the .hotpatch.fp table.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HOTPATCH_LLVM_PASS_PASSES_H
+#define HOTPATCH_LLVM_PASS_PASSES_H
+
+#include "llvm/IR/PassManager.h"
+
+#include <string>
+#include <vector>
+
+namespace llvm {
+class PassBuilder;
+class Triple;
+} // namespace llvm
+
+namespace hotpatch {
+
+/// What the user chose, through -fplugin-arg-hotpatch-* or pass parameters.
+struct HotpatchOptions {
+  /// Functions (symbol names as in the object) that get no prologue.
+  std::vector<std::string> exclude;
+  /// Facts the IR cannot show, recorded in the table's options string
+  /// (e.g. "function-sections=1"); set by the clang plugin.
+  std::string frontendOptions;
+};
+
+/// Function attribute marking an opted-out function; set from the source
+/// annotation "hotpatch_exclude" by AnnotationPass.
+inline constexpr const char *excludeAttr = "hotpatch-exclude";
+inline constexpr const char *excludeAnnotation = "hotpatch_exclude";
+
+/// The patchable prologue for one architecture, in the units LLVM's
+/// "patchable-function-prefix"/"-entry" attributes use.
+struct PrologueShape {
+  uint16_t eMachine;
+  unsigned prefixNops, entryNops; // attribute values
+  unsigned padBeforeBytes, entryNopBytes;
+};
+/// The shape for \p triple, or null when hotpatch does not support it.
+const PrologueShape *prologueFor(const llvm::Triple &triple);
+
+class AnnotationPass : public llvm::PassInfoMixin<AnnotationPass> {
+public:
+  llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
+  static bool isRequired() { return true; } // also at -O0 and on optnone
+};
+
+class ProloguePass : public llvm::PassInfoMixin<ProloguePass> {
+public:
+  explicit ProloguePass(HotpatchOptions opts = {}) : opts(std::move(opts)) {}
+  llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
+  static bool isRequired() { return true; }
+
+private:
+  HotpatchOptions opts;
+};
+
+class FingerprintPass : public llvm::PassInfoMixin<FingerprintPass> {
+public:
+  /// \p optLevel is recorded ("O2"); empty when unknown (opt -passes=...).
+  explicit FingerprintPass(std::string optLevel = {}, HotpatchOptions opts = {})
+      : optLevel(std::move(optLevel)), opts(std::move(opts)) {}
+  llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
+  static bool isRequired() { return true; }
+
+private:
+  std::string optLevel;
+  HotpatchOptions opts;
+};
+
+/// Hooks the three passes into \p pb's default pipelines and makes their
+/// names known to `-passes=`.
+void registerHotpatchPasses(llvm::PassBuilder &pb, const HotpatchOptions &opts);
+
+} // namespace hotpatch
+
+#endif

@@ -1,0 +1,236 @@
+//===- tools/hp-inspect/inspect.cpp - show and compare fingerprint tables -===//
+
+#include "inspect.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <map>
+#include <set>
+#include <tuple>
+
+using namespace llvm;
+
+namespace hotpatch {
+
+namespace {
+StringRef binding(uint32_t flags, uint32_t local, uint32_t weak) {
+  if (flags & local)
+    return "local";
+  if (flags & weak)
+    return "weak";
+  return "global";
+}
+
+json::Value optional(StringRef s) {
+  return s.empty() ? json::Value(nullptr) : json::Value(s.str());
+}
+} // namespace
+
+void printTables(raw_ostream &os, const std::vector<ObjectTables> &files) {
+  for (const ObjectTables &file : files) {
+    os << file.where << ": " << machineName(file.eMachine) << ", "
+       << file.records.size()
+       << (file.records.size() == 1 ? " fingerprint record\n"
+                                    : " fingerprint records\n");
+    for (const TableRecord &r : file.records) {
+      os << "record " << r.sourceFile << " (table version " << r.version << ")\n";
+      os << "  producer:  " << r.producer << "\n";
+      os << "  options:   " << r.options << "\n";
+      os << formatv("  options hash: {0:x-16}\n", r.optionsHash);
+      os << "  prologue:  " << unsigned(r.padBeforeBytes)
+         << " bytes before each entry, " << unsigned(r.entryNopBytes)
+         << "-byte entry nop\n";
+      os << "  functions: " << r.functions.size() << "\n";
+      for (const FunctionEntry &fn : r.functions) {
+        os << "    " << fn.fingerprint.hex() << "  " << fn.name << "  "
+           << binding(fn.flags, FnLocal, FnWeak);
+        if (fn.flags & FnComdat)
+          os << " comdat(" << fn.comdat << ")";
+        if (fn.flags & FnPatchable)
+          os << " patchable";
+        else
+          os << " not-patchable: " << fn.reason;
+        os << "\n";
+      }
+      os << "  variables: " << r.variables.size() << "\n";
+      for (const VariableEntry &var : r.variables) {
+        os << "    " << var.fingerprint.hex() << "  " << var.name << "  "
+           << binding(var.flags, VarLocal, VarWeak) << " " << var.sizeBytes
+           << " bytes";
+        if (var.flags & VarConstant)
+          os << " const";
+        if (var.flags & VarTLS)
+          os << " tls";
+        if (var.flags & VarZeroInit)
+          os << " zero-init";
+        if (var.flags & VarCommon)
+          os << " common";
+        if (var.flags & VarComdat)
+          os << " comdat(" << var.comdat << ")";
+        os << "\n";
+      }
+    }
+  }
+}
+
+json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files) {
+  json::Array objects;
+  for (const ObjectTables &file : files) {
+    json::Array records;
+    for (const TableRecord &r : file.records) {
+      json::Array functions, variables;
+      for (const FunctionEntry &fn : r.functions)
+        functions.push_back(json::Object{
+            {"name", fn.name},
+            {"kind", "function"},
+            {"fingerprint", fn.fingerprint.hex()},
+            {"binding", binding(fn.flags, FnLocal, FnWeak)},
+            {"comdat", optional(fn.comdat)},
+            {"patchable", bool(fn.flags & FnPatchable)},
+            {"not_patchable_reason", optional(fn.reason)},
+        });
+      for (const VariableEntry &var : r.variables)
+        variables.push_back(json::Object{
+            {"name", var.name},
+            {"kind", "variable"},
+            {"fingerprint", var.fingerprint.hex()},
+            {"binding", binding(var.flags, VarLocal, VarWeak)},
+            {"comdat", optional(var.comdat)},
+            {"size", int64_t(var.sizeBytes)},
+            {"align", int64_t(var.alignBytes)},
+            {"constant", bool(var.flags & VarConstant)},
+            {"tls", bool(var.flags & VarTLS)},
+            {"zero_init", bool(var.flags & VarZeroInit)},
+            {"common", bool(var.flags & VarCommon)},
+            {"type_hash", formatv("{0:x-16}", var.typeHash).str()},
+            {"init_hash", formatv("{0:x-16}", var.initHash).str()},
+        });
+      records.push_back(json::Object{
+          {"source", r.sourceFile},
+          {"table_version", int64_t(r.version)},
+          {"producer", r.producer},
+          {"options", r.options},
+          {"options_hash", formatv("{0:x-16}", r.optionsHash).str()},
+          {"prologue", json::Object{{"bytes_before_entry", int64_t(r.padBeforeBytes)},
+                                    {"entry_nop_bytes", int64_t(r.entryNopBytes)}}},
+          {"functions", std::move(functions)},
+          {"variables", std::move(variables)},
+      });
+    }
+    objects.push_back(json::Object{{"object", file.where},
+                                   {"arch", machineName(file.eMachine)},
+                                   {"records", std::move(records)}});
+  }
+  return json::Object{{"file", path.str()}, {"objects", std::move(objects)}};
+}
+
+std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFiles,
+                                        const std::vector<ObjectTables> &newFiles,
+                                        bool &optionsDiffer) {
+  // Key: (is-variable, name, TU for file-local symbols).
+  using Key = std::tuple<bool, std::string, std::string>;
+  struct Sym {
+    Fingerprint fp;
+    const VariableEntry *var = nullptr;
+  };
+  auto collect = [](const std::vector<ObjectTables> &files,
+                    std::map<Key, Sym> &out, std::set<uint64_t> &options) {
+    for (const ObjectTables &file : files)
+      for (const TableRecord &r : file.records) {
+        options.insert(r.optionsHash);
+        for (const FunctionEntry &fn : r.functions)
+          out[{false, fn.name, fn.flags & FnLocal ? r.sourceFile : ""}] =
+              Sym{fn.fingerprint, nullptr};
+        for (const VariableEntry &var : r.variables)
+          out[{true, var.name, var.flags & VarLocal ? r.sourceFile : ""}] =
+              Sym{var.fingerprint, &var};
+      }
+  };
+  std::map<Key, Sym> before, after;
+  std::set<uint64_t> optionsBefore, optionsAfter;
+  collect(oldFiles, before, optionsBefore);
+  collect(newFiles, after, optionsAfter);
+  optionsDiffer = optionsBefore != optionsAfter;
+
+  std::vector<SymbolChange> changes;
+  auto add = [&](const Key &key, SymbolChange::Status status, std::string detail) {
+    changes.push_back(SymbolChange{status, !std::get<0>(key), std::get<1>(key),
+                                   std::get<2>(key), std::move(detail)});
+  };
+  for (const auto &[key, sym] : before) {
+    auto it = after.find(key);
+    if (it == after.end()) {
+      add(key, SymbolChange::Removed, "");
+      continue;
+    }
+    if (sym.fp == it->second.fp) {
+      add(key, SymbolChange::Same, "");
+      continue;
+    }
+    std::string detail;
+    if (const VariableEntry *o = sym.var) {
+      const VariableEntry *n = it->second.var;
+      SmallVector<std::string, 3> parts;
+      if (o->sizeBytes != n->sizeBytes)
+        parts.push_back(formatv("size {0} -> {1} bytes", o->sizeBytes, n->sizeBytes));
+      if (o->typeHash != n->typeHash)
+        parts.push_back("type");
+      if (o->initHash != n->initHash)
+        parts.push_back("initializer");
+      if (o->flags != n->flags)
+        parts.push_back("flags");
+      detail = join(parts, ", ");
+    }
+    add(key, SymbolChange::Changed, detail);
+  }
+  for (const auto &[key, sym] : after)
+    if (!before.count(key))
+      add(key, SymbolChange::Added, "");
+  return changes; // std::map order: functions first, then by name and TU
+}
+
+static StringRef statusName(SymbolChange::Status s) {
+  switch (s) {
+  case SymbolChange::Same:
+    return "same";
+  case SymbolChange::Changed:
+    return "changed";
+  case SymbolChange::Added:
+    return "added";
+  case SymbolChange::Removed:
+    return "removed";
+  }
+  return "?";
+}
+
+void printChanges(raw_ostream &os, const std::vector<SymbolChange> &changes,
+                  bool optionsDiffer) {
+  if (optionsDiffer)
+    os << "options differ: the two builds used different compilers or "
+          "codegen options\n";
+  for (const SymbolChange &c : changes) {
+    os << formatv("{0,-8} {1,-8} {2}", statusName(c.status),
+                  c.isFunction ? "function" : "variable", c.name);
+    if (!c.source.empty())
+      os << " (" << c.source << ")";
+    if (!c.detail.empty())
+      os << ": " << c.detail;
+    os << "\n";
+  }
+}
+
+json::Value changesToJson(const std::vector<SymbolChange> &changes,
+                          bool optionsDiffer) {
+  json::Array out;
+  for (const SymbolChange &c : changes)
+    out.push_back(json::Object{{"name", c.name},
+                               {"kind", c.isFunction ? "function" : "variable"},
+                               {"status", statusName(c.status)},
+                               {"source", optional(c.source)},
+                               {"detail", optional(c.detail)}});
+  return json::Object{{"options_differ", optionsDiffer},
+                      {"symbols", std::move(out)}};
+}
+
+} // namespace hotpatch

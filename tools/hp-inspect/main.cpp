@@ -1,0 +1,81 @@
+//===- tools/hp-inspect/main.cpp - print fingerprint tables ----------------===//
+//
+// hp-inspect [--json] FILE...            the tables in objects, archives, binaries
+// hp-inspect --compare [--json] OLD NEW  which symbols two builds changed
+//
+// Exit codes: 0 success, 1 an input could not be read, 2 bad usage.
+//
+//===----------------------------------------------------------------------===//
+
+#include "inspect.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+using namespace hotpatch;
+
+static cl::OptionCategory category("hp-inspect options");
+static cl::opt<bool> jsonOut("json", cl::desc("print JSON (docs/hp-inspect.md)"),
+                             cl::cat(category));
+static cl::opt<bool> compare("compare",
+                             cl::desc("compare two builds: OLD NEW"),
+                             cl::cat(category));
+static cl::list<std::string> inputs(cl::Positional, cl::desc("FILE..."),
+                                    cl::cat(category));
+
+static bool report(Error err) {
+  handleAllErrors(std::move(err), [](const ErrorInfoBase &e) {
+    WithColor::error(errs(), "hp-inspect") << e.message() << '\n';
+  });
+  return false;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "hp-inspect: print hotpatch fingerprint tables\n");
+  if (inputs.empty() || (compare && inputs.size() != 2)) {
+    WithColor::error(errs(), "hp-inspect")
+        << (compare ? "--compare takes exactly two files: OLD NEW"
+                    : "no input file (try --help)")
+        << '\n';
+    return 2;
+  }
+
+  std::vector<std::vector<ObjectTables>> read;
+  for (const std::string &path : inputs) {
+    Expected<std::vector<ObjectTables>> tables = readFingerprintTables(path);
+    if (!tables) {
+      report(tables.takeError());
+      return 1;
+    }
+    read.push_back(std::move(*tables));
+  }
+
+  if (compare) {
+    bool optionsDiffer = false;
+    std::vector<SymbolChange> changes = compareTables(read[0], read[1], optionsDiffer);
+    if (jsonOut)
+      outs() << formatv("{0:2}", changesToJson(changes, optionsDiffer)) << '\n';
+    else
+      printChanges(outs(), changes, optionsDiffer);
+    return 0;
+  }
+  if (jsonOut) {
+    json::Array all;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      all.push_back(tablesToJson(inputs[i], read[i]));
+    outs() << formatv("{0:2}", json::Value(json::Object{
+                                   {"format", "hotpatch-inspect"},
+                                   {"version", 1},
+                                   {"files", std::move(all)}}))
+           << '\n';
+    return 0;
+  }
+  for (const std::vector<ObjectTables> &tables : read)
+    printTables(outs(), tables);
+  return 0;
+}
