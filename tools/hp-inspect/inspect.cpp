@@ -4,6 +4,7 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 
 #include <map>
 #include <set>
@@ -128,22 +129,36 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
 std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFiles,
                                         const std::vector<ObjectTables> &newFiles,
                                         bool &optionsDiffer) {
+  // File-local symbols are told apart by their TU. Two single-TU builds pair
+  // their one record whatever its path (old/x.c vs new/x.c); otherwise TUs
+  // pair by the source file's name.
+  auto countRecords = [](const std::vector<ObjectTables> &files) {
+    size_t n = 0;
+    for (const ObjectTables &file : files)
+      n += file.records.size();
+    return n;
+  };
+  bool singleTU = countRecords(oldFiles) == 1 && countRecords(newFiles) == 1;
+  auto tuKey = [&](const TableRecord &r) -> std::string {
+    return singleTU ? "" : sys::path::filename(r.sourceFile).str();
+  };
+
   // Key: (is-variable, name, TU for file-local symbols).
   using Key = std::tuple<bool, std::string, std::string>;
   struct Sym {
     Fingerprint fp;
     const VariableEntry *var = nullptr;
   };
-  auto collect = [](const std::vector<ObjectTables> &files,
-                    std::map<Key, Sym> &out, std::set<uint64_t> &options) {
+  auto collect = [&](const std::vector<ObjectTables> &files,
+                     std::map<Key, Sym> &out, std::set<uint64_t> &options) {
     for (const ObjectTables &file : files)
       for (const TableRecord &r : file.records) {
         options.insert(r.optionsHash);
         for (const FunctionEntry &fn : r.functions)
-          out[{false, fn.name, fn.flags & FnLocal ? r.sourceFile : ""}] =
+          out[{false, fn.name, fn.flags & FnLocal ? tuKey(r) : ""}] =
               Sym{fn.fingerprint, nullptr};
         for (const VariableEntry &var : r.variables)
-          out[{true, var.name, var.flags & VarLocal ? r.sourceFile : ""}] =
+          out[{true, var.name, var.flags & VarLocal ? tuKey(r) : ""}] =
               Sym{var.fingerprint, &var};
       }
   };
@@ -153,10 +168,11 @@ std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFile
   collect(newFiles, after, optionsAfter);
   optionsDiffer = optionsBefore != optionsAfter;
 
-  std::vector<SymbolChange> changes;
+  std::vector<std::pair<Key, SymbolChange>> changes;
   auto add = [&](const Key &key, SymbolChange::Status status, std::string detail) {
-    changes.push_back(SymbolChange{status, !std::get<0>(key), std::get<1>(key),
-                                   std::get<2>(key), std::move(detail)});
+    changes.emplace_back(key, SymbolChange{status, !std::get<0>(key),
+                                           std::get<1>(key), std::get<2>(key),
+                                           std::move(detail)});
   };
   for (const auto &[key, sym] : before) {
     auto it = after.find(key);
@@ -187,7 +203,13 @@ std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFile
   for (const auto &[key, sym] : after)
     if (!before.count(key))
       add(key, SymbolChange::Added, "");
-  return changes; // std::map order: functions first, then by name and TU
+  // Functions first, then variables; each by name, then TU.
+  llvm::sort(changes, [](const auto &a, const auto &b) { return a.first < b.first; });
+  std::vector<SymbolChange> out;
+  out.reserve(changes.size());
+  for (auto &entry : changes)
+    out.push_back(std::move(entry.second));
+  return out;
 }
 
 static StringRef statusName(SymbolChange::Status s) {

@@ -1,0 +1,9 @@
+// A bad -fplugin-arg-hotpatch-* is a clang error with the option named, not a
+// crash, and no object is written.
+// RUN: rm -f %t.o
+// RUN: not %hpcc -c %s -o %t.o -fplugin-arg-hotpatch-frobnicate=1 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: not %hpcc -c %s -o %t.o -fplugin-arg-hotpatch-exclude= 2>&1 | FileCheck %s --check-prefix=EMPTY
+// RUN: test ! -e %t.o
+// UNKNOWN: error: hotpatch: unknown option '-fplugin-arg-hotpatch-frobnicate=1' (known: exclude=NAME[,NAME...])
+// EMPTY: error: hotpatch: '-fplugin-arg-hotpatch-exclude' needs a value: -fplugin-arg-hotpatch-exclude=NAME[,NAME...]
+int f(void) { return 1; }
