@@ -602,7 +602,7 @@ std::string describeOptions(const Module &m, StringRef optLevel,
   for (const Module::ModuleFlagEntry &e : entries) {
     StringRef key = e.Key->getString();
     if (key == "Debug Info Version" || key == "Dwarf Version" ||
-        key == "CodeView" || key == "DwarfVersion")
+        key == "CodeView" || key == "debug-info-assignment-tracking")
       continue;
     std::string val;
     if (auto *c = mdconst::dyn_extract_or_null<ConstantInt>(e.Val))
