@@ -10,8 +10,12 @@
 // locations or records, and never the name of a private constant like
 // `.str.12` (its contents are hashed instead, so renumbering is invisible but
 // an edited literal is not). Named globals are hashed by their symbol name:
-// that is what the code refers to. A file-local *constant* is hashed by name
-// and contents, because the compiler may have folded its value into the code.
+// that is what the code refers to, with what decides how the code reaches it
+// (linkage, visibility, dso_local, TLS model). A file-local *constant* is
+// hashed by name and contents, because the compiler may have folded its value
+// into the code; inside an initializer, named globals count by name only.
+// Strings in TBAA and alias-scope metadata are numbered, not read: they name
+// types and inlined functions, which do not change code.
 // Types are hashed by shape, not by name (`%struct.S.1` and `%struct.S` are
 // the same layout).
 //
@@ -131,6 +135,8 @@ private:
   void instruction(const Instruction &inst);
   void globalContents(const GlobalVariable &gv);
   uint64_t contentHash(const GlobalVariable &gv);
+  static bool isDebugMetadata(const Metadata *md);
+  static bool isOnlyDebugLoop(const MDNode *loop);
 
   SmallVector<uint8_t, 0> buf;
   SmallVector<StringRef, 64> mdKindNames;
@@ -138,6 +144,13 @@ private:
   DenseMap<const Value *, unsigned> locals;
   // Per function: metadata nodes already hashed (handles cycles).
   DenseMap<const MDNode *, unsigned> mdSeen;
+  // Per function: strings hashed by first appearance, not by text.
+  DenseMap<const MDString *, unsigned> opaqueNumbers;
+  bool opaqueStrings = false;
+  // Inside a global's initializer: named globals are hashed by name only, so
+  // constants that point at each other hash the same in any order.
+  unsigned contentDepth = 0;
+  bool hitCycle = false;
   // Per module: content hashes of globals referenced by content.
   DenseMap<const GlobalVariable *, uint64_t> contentCache;
   SmallPtrSet<const GlobalVariable *, 8> inProgress;
@@ -216,6 +229,11 @@ void IRHasher::attribute(Attribute a) {
     const ConstantRange &range = a.getValueAsConstantRange();
     apint(range.getLower());
     apint(range.getUpper());
+  } else if (a.isConstantRangeListAttribute()) {
+    for (const ConstantRange &range : a.getValueAsConstantRangeList()) {
+      apint(range.getLower());
+      apint(range.getUpper());
+    }
   }
 }
 
@@ -229,36 +247,49 @@ void IRHasher::attributes(AttributeList list) {
 }
 
 void IRHasher::globalRef(const GlobalValue *gv) {
-  if (auto *var = dyn_cast<GlobalVariable>(gv)) {
-    if (var->hasPrivateLinkage() || !var->hasName()) {
-      // `.str.12` and friends: no symbol, so only the contents can matter.
-      u8(tGlobalByContent);
-      u64(contentHash(*var));
-      return;
-    }
-    u8(tGlobalByName);
-    str(var->getName());
-    if (var->hasLocalLinkage() && var->isConstant() && var->hasInitializer())
-      u64(contentHash(*var)); // its value may be folded into the code
+  auto *var = dyn_cast<GlobalVariable>(gv);
+  if (var && (var->hasPrivateLinkage() || !var->hasName())) {
+    // `.str.12` and friends: no symbol, so only the contents can matter.
+    u8(tGlobalByContent);
+    u64(contentHash(*var));
     return;
   }
   u8(tGlobalByName);
   str(gv->getName());
+  // How the code may reach the symbol: GOT or direct, which TLS sequence.
+  u8(gv->getLinkage());
+  u8(gv->getVisibility());
+  u8(gv->isDSOLocal());
+  u8(uint8_t(gv->getThreadLocalMode()));
+  u8(gv->isDeclaration());
+  if (var && contentDepth == 0 && var->hasLocalLinkage() &&
+      var->isConstant() && var->hasInitializer())
+    u64(contentHash(*var)); // its value may be folded into the code
 }
 
 uint64_t IRHasher::contentHash(const GlobalVariable &gv) {
   if (auto it = contentCache.find(&gv); it != contentCache.end())
     return it->second;
-  if (!inProgress.insert(&gv).second)
-    return 0; // a cycle through initializers; the outer level hashes the rest
+  if (!inProgress.insert(&gv).second) {
+    // A cycle of private constants: mark it, and cache nothing computed
+    // inside it, so each hash depends only on where it starts.
+    hitCycle = true;
+    return 0;
+  }
   // Hash into a private buffer: the caller is in the middle of its own.
   SmallVector<uint8_t, 0> saved = std::move(buf);
+  bool outerCycle = hitCycle;
+  hitCycle = false;
   buf.clear();
+  ++contentDepth;
   globalContents(gv);
+  --contentDepth;
   uint64_t h = hash64(toStringRef(ArrayRef<uint8_t>(buf)));
   buf = std::move(saved);
   inProgress.erase(&gv);
-  contentCache[&gv] = h;
+  if (!hitCycle)
+    contentCache[&gv] = h;
+  hitCycle = hitCycle || outerCycle;
   return h;
 }
 
@@ -352,7 +383,15 @@ void IRHasher::metadata(const Metadata *md) {
   }
   if (auto *s = dyn_cast<MDString>(md)) {
     u8(tMDString);
-    str(s->getString());
+    if (!opaqueStrings) {
+      str(s->getString());
+      return;
+    }
+    // A TBAA type or alias-scope name only tells nodes apart: number it by
+    // first appearance, so renaming `struct point` to `struct coord` (or an
+    // inlined helper) changes nothing while two distinct names stay distinct.
+    auto [it, inserted] = opaqueNumbers.try_emplace(s, opaqueNumbers.size());
+    u32(it->second);
     return;
   }
   if (auto *vam = dyn_cast<ValueAsMetadata>(md)) {
@@ -360,8 +399,7 @@ void IRHasher::metadata(const Metadata *md) {
     value(vam->getValue());
     return;
   }
-  if (isa<DINode>(md) || isa<DILocation>(md) || isa<DIExpression>(md) ||
-      isa<DIArgList>(md)) {
+  if (isDebugMetadata(md)) {
     u8(tMDDebug); // debug info never changes machine code
     return;
   }
@@ -378,9 +416,28 @@ void IRHasher::metadata(const Metadata *md) {
   mdSeen[node] = mdSeen.size();
   u8(tMDNode);
   u8(node->isDistinct());
-  u32(node->getNumOperands());
+  // Debug operands (the source range in !llvm.loop) exist only under -g:
+  // leave them out entirely, count included.
+  SmallVector<const Metadata *, 8> ops;
   for (const MDOperand &op : node->operands())
-    metadata(op.get());
+    if (!isDebugMetadata(op.get()))
+      ops.push_back(op.get());
+  u32(ops.size());
+  for (const Metadata *op : ops)
+    metadata(op);
+}
+
+bool IRHasher::isDebugMetadata(const Metadata *md) {
+  return md && (isa<DINode>(md) || isa<DILocation>(md) ||
+                isa<DIExpression>(md) || isa<DIArgList>(md));
+}
+
+bool IRHasher::isOnlyDebugLoop(const MDNode *loop) {
+  // `distinct !{!self, !DILocation, !DILocation}`: what -g alone attaches.
+  for (const MDOperand &op : loop->operands())
+    if (op.get() != loop && !isDebugMetadata(op.get()))
+      return false;
+  return true;
 }
 
 void IRHasher::value(const Value *v) {
@@ -482,9 +539,14 @@ void IRHasher::instruction(const Instruction &inst) {
     u8(lp->isCleanup());
   }
 
+  // The scope list a noalias.scope.decl names is alias-scope metadata too.
+  auto *intrinsic = dyn_cast<IntrinsicInst>(&inst);
+  opaqueStrings = intrinsic && intrinsic->getIntrinsicID() ==
+                                   Intrinsic::experimental_noalias_scope_decl;
   u32(inst.getNumOperands());
   for (const Use &op : inst.operands())
     value(op.get());
+  opaqueStrings = false;
 
   // Non-debug metadata can steer code generation (!range, !prof, !tbaa,
   // !llvm.loop...); !srcloc encodes source lines and
@@ -497,8 +559,15 @@ void IRHasher::instruction(const Instruction &inst) {
     StringRef kindName = kind < mdKindNames.size() ? mdKindNames[kind] : "";
     if (kindName == "srcloc" || kindName == "heapallocsite")
       continue;
+    if (kind == LLVMContext::MD_loop && isOnlyDebugLoop(node))
+      continue;
     str(kindName);
+    opaqueStrings = kind == LLVMContext::MD_tbaa ||
+                    kind == LLVMContext::MD_tbaa_struct ||
+                    kind == LLVMContext::MD_alias_scope ||
+                    kind == LLVMContext::MD_noalias;
     metadata(node);
+    opaqueStrings = false;
   }
 }
 
@@ -506,6 +575,7 @@ Fingerprint IRHasher::hashFunction(const Function &fn) {
   buf.clear();
   locals.clear();
   mdSeen.clear();
+  opaqueNumbers.clear();
   // Number arguments, blocks and instructions first: PHIs refer forward.
   unsigned next = 0;
   for (const Argument &arg : fn.args())
@@ -555,7 +625,9 @@ uint64_t IRHasher::hashTypeOnly(Type *ty) {
 uint64_t IRHasher::hashConstantOnly(const Constant &c) {
   buf.clear();
   locals.clear();
+  ++contentDepth;
   constant(&c);
+  --contentDepth;
   return hash64(toStringRef(ArrayRef<uint8_t>(buf)));
 }
 
@@ -566,7 +638,9 @@ Fingerprint IRHasher::hashVariable(const GlobalVariable &gv) {
   u8(gv.getLinkage());
   u8(gv.getVisibility());
   u64(gv.getDataLayout().getTypeAllocSize(gv.getValueType()));
+  ++contentDepth;
   globalContents(gv);
+  --contentDepth;
   return hash128(buf);
 }
 

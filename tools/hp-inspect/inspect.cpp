@@ -194,6 +194,8 @@ std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFile
         parts.push_back("type");
       if (o->initHash != n->initHash)
         parts.push_back("initializer");
+      if (o->alignBytes != n->alignBytes)
+        parts.push_back(formatv("alignment {0} -> {1}", o->alignBytes, n->alignBytes));
       if (o->flags != n->flags)
         parts.push_back("flags");
       detail = join(parts, ", ");
