@@ -43,6 +43,8 @@ enum FunctionFlags : uint32_t {
   FnComdat = 1u << 2,     ///< lives in the COMDAT group named by `comdat`
   FnPatchable = 1u << 3,  ///< has the patchable prologue
   FnOptedOut = 1u << 4,   ///< no prologue on purpose; `reason` says why
+  FnEndlessLoop = 1u << 5, ///< holds a loop that never returns (a main or
+                           ///< worker loop): a running frame keeps old code
 };
 
 /// Flags of a variable entry (bit values are part of the format).

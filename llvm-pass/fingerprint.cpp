@@ -33,6 +33,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/CFG.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DebugInfoMetadata.h"
 #include "llvm/IR/Function.h"
@@ -644,6 +645,22 @@ Fingerprint IRHasher::hashVariable(const GlobalVariable &gv) {
   return hash128(buf);
 }
 
+/// True when some block can reach no exit (return, resume, unreachable): a
+/// `for (;;)` server loop. A frame running such a loop never returns, so a
+/// patch of its function only reaches new calls; hp-diff warns about it.
+bool hasEndlessLoop(const Function &fn) {
+  SmallVector<const BasicBlock *, 16> work;
+  SmallPtrSet<const BasicBlock *, 32> reachesExit;
+  for (const BasicBlock &bb : fn)
+    if (succ_empty(&bb) && reachesExit.insert(&bb).second)
+      work.push_back(&bb);
+  while (!work.empty())
+    for (const BasicBlock *pred : predecessors(work.pop_back_val()))
+      if (reachesExit.insert(pred).second)
+        work.push_back(pred);
+  return reachesExit.size() != fn.size();
+}
+
 uint32_t linkageFlags(const GlobalValue &gv, uint32_t local, uint32_t weak,
                       uint32_t comdat) {
   uint32_t flags = 0;
@@ -792,6 +809,8 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
       else
         entry.reason = "built without the patchable prologue";
     }
+    if (hasEndlessLoop(fn))
+      entry.flags |= FnEndlessLoop;
     entry.fingerprint = hasher.hashFunction(fn);
     record.functions.push_back(std::move(entry));
   }

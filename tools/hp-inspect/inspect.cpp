@@ -48,6 +48,8 @@ void printTables(raw_ostream &os, const std::vector<ObjectTables> &files) {
            << binding(fn.flags, FnLocal, FnWeak);
         if (fn.flags & FnComdat)
           os << " comdat(" << fn.comdat << ")";
+        if (fn.flags & FnEndlessLoop)
+          os << " endless-loop";
         if (fn.flags & FnPatchable)
           os << " patchable";
         else
@@ -89,6 +91,7 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
             {"binding", binding(fn.flags, FnLocal, FnWeak)},
             {"comdat", optional(fn.comdat)},
             {"patchable", bool(fn.flags & FnPatchable)},
+            {"endless_loop", bool(fn.flags & FnEndlessLoop)},
             {"not_patchable_reason", optional(fn.reason)},
         });
       for (const VariableEntry &var : r.variables)

@@ -1,0 +1,38 @@
+//===- runtime/arch.cpp - the backend factory -----------------------------===//
+
+#include "arch.h"
+
+#include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Object/ELF.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+
+namespace hotpatch {
+
+Arch::~Arch() = default;
+
+std::string Arch::relocName(uint32_t type) const {
+  StringRef name = object::getELFRelocationTypeName(eMachine(), type);
+  if (name.empty() || name == "Unknown")
+    return formatv("relocation type {0}", type).str();
+  return name.str();
+}
+
+const Arch &x86_64Arch();
+const Arch &aarch64Arch();
+
+Expected<const Arch &> getArch(uint16_t eMachine) {
+  switch (eMachine) {
+  case ELF::EM_X86_64:
+    return x86_64Arch();
+  case ELF::EM_AARCH64:
+    return aarch64Arch();
+  default:
+    return createStringError(std::errc::not_supported,
+                             "machine EM_%u is not supported (x86_64, aarch64)",
+                             unsigned(eMachine));
+  }
+}
+
+} // namespace hotpatch

@@ -1,0 +1,90 @@
+//===- runtime/arch.h - what differs between architectures --------*- C++ -*-===//
+//
+// Shared code never names an opcode, a register or a relocation number: it
+// asks the Arch for the target's machine. The factory picks by ELF e_machine,
+// so hp-diff on an x86_64 host writes aarch64 patches and tests both. All
+// encoders are pure functions of their arguments.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HOTPATCH_RUNTIME_ARCH_H
+#define HOTPATCH_RUNTIME_ARCH_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace hotpatch {
+
+/// The patchable prologue (DESIGN.md, "Patchable prologue").
+struct PrologueBytes {
+  unsigned padBefore; ///< bytes of padding before the entry symbol
+  unsigned entryNop;  ///< bytes of the NOP at the patch site
+};
+
+/// What a relocation in a function or data section asks of the patch writer.
+enum class RelocKind {
+  None,      ///< no effect (R_*_NONE)
+  Absolute,  ///< S + A stored as an address (or part of one): any target
+  PCRel,     ///< S + A - P data or code reference: the target must be in reach
+  Call,      ///< direct call or tail call: outside the module, via a stub
+  GotLoad,   ///< loads S's address from a GOT entry: becomes a slot reference
+  ThreadLocal, ///< a TLS access sequence: not supported in patches
+  Unsupported, ///< anything else: refused by name
+};
+
+/// A relocation inside a stub (offset within the stub, type, addend); the
+/// symbol is always the stub's slot.
+struct StubReloc {
+  uint32_t offset;
+  uint32_t type;
+  int64_t addend;
+};
+
+class Arch {
+public:
+  virtual ~Arch();
+  virtual uint16_t eMachine() const = 0;
+  virtual llvm::StringRef name() const = 0;
+  virtual PrologueBytes prologue() const = 0;
+
+  /// Where the patchable NOP is, relative to the entry symbol, given the
+  /// bytes from the start of the padding (\p padAndEntry holds padBefore +
+  /// at least 8 bytes). Fails naming what was found when these bytes are not
+  /// the hotpatch prologue (built without the plugin, already patched).
+  virtual llvm::Expected<unsigned>
+  patchSiteOffset(llvm::ArrayRef<uint8_t> padAndEntry) const = 0;
+
+  virtual RelocKind classify(uint32_t relocType) const = 0;
+  /// For a GotLoad relocation: the type that instead addresses the slot
+  /// itself (the instruction keeps loading through it).
+  virtual uint32_t slotAccessType(uint32_t gotRelocType) const = 0;
+  /// The type that stores a slot's 8-byte address (R_*_ABS64 or _64).
+  virtual uint32_t slotFillType() const = 0;
+  /// The type a Call relocation keeps when retargeted to a stub.
+  virtual uint32_t callType(uint32_t originalCallType) const {
+    return originalCallType;
+  }
+
+  /// A stub that jumps to the address held in its slot; \p relocs receives
+  /// the relocations (against the slot) the stub needs.
+  virtual llvm::SmallVector<uint8_t, 16>
+  stubCode(llvm::SmallVectorImpl<StubReloc> &relocs) const = 0;
+  /// Bytes that fill space between functions (traps, never NOPs).
+  virtual uint8_t fillByte() const = 0;
+
+  /// "R_X86_64_PC32", or "relocation type N" when unknown.
+  std::string relocName(uint32_t type) const;
+};
+
+/// The backend for \p eMachine, or an error naming the machine.
+llvm::Expected<const Arch &> getArch(uint16_t eMachine);
+
+} // namespace hotpatch
+
+#endif

@@ -1,0 +1,135 @@
+//===- runtime/arch/aarch64.cpp - AArch64 -------------------------------------===//
+//
+// AArch64 for patching. Instructions are 4 aligned bytes, so the entry NOP
+// becomes a branch in one store no thread sees half-done. `b` reaches
+// +-128 MiB; farther code is reached from the padding through x16. With
+// -mbranch-protection the entry starts with `bti c` (or `paciasp`, which is
+// a landing pad too): the patch site is entry+4 and the pad stays.
+//
+// Data is reached page-relatively (adrp + lo12, +-4 GiB), calls by
+// `bl` (CALL26, +-128 MiB). GOT loads (adrp :got: + ldr :got_lo12:) become
+// the same adrp/ldr pair addressing the patch's own slot; calls leaving the
+// module go through a stub that loads its slot into x16.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../arch.h"
+
+#include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Support/Endian.h"
+
+using namespace llvm;
+
+namespace hotpatch {
+namespace {
+
+constexpr uint32_t nop = 0xd503201f;
+constexpr uint32_t landingPads[] = {
+    0xd503245f, // bti c
+    0xd50324df, // bti jc
+    0xd503233f, // paciasp
+    0xd503237f, // pacibsp
+};
+
+class AArch64 final : public Arch {
+public:
+  uint16_t eMachine() const override { return ELF::EM_AARCH64; }
+  StringRef name() const override { return "aarch64"; }
+  PrologueBytes prologue() const override { return {16, 4}; }
+
+  Expected<unsigned> patchSiteOffset(ArrayRef<uint8_t> bytes) const override {
+    assert(bytes.size() >= 16 + 8 && "padding plus two entry instructions");
+    auto word = [&](unsigned at) {
+      return support::endian::read32le(bytes.data() + at);
+    };
+    for (unsigned at = 0; at < 16; at += 4)
+      if (word(at) != nop)
+        return createStringError(
+            std::errc::invalid_argument,
+            "instruction %u of the 4 before the entry is 0x%08x, not a NOP",
+            at / 4, word(at));
+    if (word(16) == nop)
+      return 0;
+    if (llvm::is_contained(landingPads, word(16)) && word(20) == nop)
+      return 4;
+    return createStringError(
+        std::errc::invalid_argument,
+        "the entry starts 0x%08x 0x%08x, not a NOP or a landing pad and a NOP",
+        word(16), word(20));
+  }
+
+  RelocKind classify(uint32_t type) const override {
+    switch (type) {
+    case ELF::R_AARCH64_NONE:
+      return RelocKind::None;
+    case ELF::R_AARCH64_ABS64:
+    case ELF::R_AARCH64_ABS32:
+    case ELF::R_AARCH64_MOVW_UABS_G0:
+    case ELF::R_AARCH64_MOVW_UABS_G0_NC:
+    case ELF::R_AARCH64_MOVW_UABS_G1:
+    case ELF::R_AARCH64_MOVW_UABS_G1_NC:
+    case ELF::R_AARCH64_MOVW_UABS_G2:
+    case ELF::R_AARCH64_MOVW_UABS_G2_NC:
+    case ELF::R_AARCH64_MOVW_UABS_G3:
+      return RelocKind::Absolute;
+    case ELF::R_AARCH64_PREL64:
+    case ELF::R_AARCH64_PREL32:
+    case ELF::R_AARCH64_ADR_PREL_LO21:
+    case ELF::R_AARCH64_ADR_PREL_PG_HI21:
+    case ELF::R_AARCH64_ADR_PREL_PG_HI21_NC:
+    case ELF::R_AARCH64_ADD_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST8_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST16_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST32_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST64_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST128_ABS_LO12_NC:
+    case ELF::R_AARCH64_LD_PREL_LO19:
+    case ELF::R_AARCH64_CONDBR19:
+    case ELF::R_AARCH64_TSTBR14:
+      return RelocKind::PCRel;
+    case ELF::R_AARCH64_CALL26:
+    case ELF::R_AARCH64_JUMP26:
+      return RelocKind::Call;
+    case ELF::R_AARCH64_ADR_GOT_PAGE:
+    case ELF::R_AARCH64_LD64_GOT_LO12_NC:
+      return RelocKind::GotLoad;
+    default:
+      if (type >= ELF::R_AARCH64_TLSGD_ADR_PREL21 &&
+          type <= ELF::R_AARCH64_TLSDESC_CALL)
+        return RelocKind::ThreadLocal;
+      return RelocKind::Unsupported;
+    }
+  }
+
+  uint32_t slotAccessType(uint32_t got) const override {
+    return got == ELF::R_AARCH64_ADR_GOT_PAGE ? ELF::R_AARCH64_ADR_PREL_PG_HI21
+                                               : ELF::R_AARCH64_LDST64_ABS_LO12_NC;
+  }
+  uint32_t slotFillType() const override { return ELF::R_AARCH64_ABS64; }
+
+  SmallVector<uint8_t, 16>
+  stubCode(SmallVectorImpl<StubReloc> &relocs) const override {
+    static constexpr uint32_t stub[] = {
+        0x90000010, // adrp x16, slot         ; ADR_PREL_PG_HI21
+        0xf9400210, // ldr  x16, [x16, :lo12:slot] ; LDST64_ABS_LO12_NC
+        0xd61f0200, // br   x16
+        0xd4200000, // brk  #0 (pads the stub to 16 bytes)
+    };
+    relocs.push_back({/*offset=*/0, ELF::R_AARCH64_ADR_PREL_PG_HI21, 0});
+    relocs.push_back({/*offset=*/4, ELF::R_AARCH64_LDST64_ABS_LO12_NC, 0});
+    SmallVector<uint8_t, 16> out(sizeof(stub));
+    for (size_t i = 0; i < std::size(stub); ++i)
+      support::endian::write32le(out.data() + 4 * i, stub[i]);
+    return out;
+  }
+  uint8_t fillByte() const override { return 0; } // udf #0 when read as words
+};
+
+} // namespace
+
+const Arch &aarch64Arch() {
+  static const AArch64 arch;
+  return arch;
+}
+
+} // namespace hotpatch
