@@ -54,9 +54,10 @@ public:
   virtual PrologueBytes prologue() const = 0;
 
   /// Where the patchable NOP is, relative to the entry symbol, given the
-  /// bytes from the start of the padding (\p padAndEntry holds padBefore +
-  /// at least 8 bytes). Fails naming what was found when these bytes are not
-  /// the hotpatch prologue (built without the plugin, already patched).
+  /// bytes from the start of the padding (\p padAndEntry holds padBefore
+  /// and up to 8 entry bytes, fewer in a tiny function). Fails naming what
+  /// was found when these bytes are not the hotpatch prologue (built without
+  /// the plugin, already patched).
   virtual llvm::Expected<unsigned>
   patchSiteOffset(llvm::ArrayRef<uint8_t> padAndEntry) const = 0;
 

@@ -38,7 +38,10 @@ public:
   PrologueBytes prologue() const override { return {16, 4}; }
 
   Expected<unsigned> patchSiteOffset(ArrayRef<uint8_t> bytes) const override {
-    assert(bytes.size() >= 16 + 8 && "padding plus two entry instructions");
+    if (bytes.size() < 16 + 4)
+      return createStringError(std::errc::invalid_argument,
+                               "too short for the prologue (%zu bytes)",
+                               bytes.size());
     auto word = [&](unsigned at) {
       return support::endian::read32le(bytes.data() + at);
     };
@@ -50,12 +53,13 @@ public:
             at / 4, word(at));
     if (word(16) == nop)
       return 0;
-    if (llvm::is_contained(landingPads, word(16)) && word(20) == nop)
+    if (bytes.size() >= 24 && llvm::is_contained(landingPads, word(16)) &&
+        word(20) == nop)
       return 4;
     return createStringError(
         std::errc::invalid_argument,
-        "the entry starts 0x%08x 0x%08x, not a NOP or a landing pad and a NOP",
-        word(16), word(20));
+        "the entry starts 0x%08x, not a NOP or a landing pad and a NOP",
+        word(16));
   }
 
   RelocKind classify(uint32_t type) const override {

@@ -34,7 +34,10 @@ public:
   PrologueBytes prologue() const override { return {14, 2}; }
 
   Expected<unsigned> patchSiteOffset(ArrayRef<uint8_t> bytes) const override {
-    assert(bytes.size() >= 14 + 6 && "padding plus the first entry bytes");
+    if (bytes.size() < 14 + 2)
+      return createStringError(std::errc::invalid_argument,
+                               "too short for the prologue (%zu bytes)",
+                               bytes.size());
     for (unsigned i = 0; i < 14; ++i)
       if (bytes[i] != nop1)
         return createStringError(
@@ -44,13 +47,13 @@ public:
     ArrayRef<uint8_t> entry = bytes.drop_front(14);
     if (entry.take_front(2).equals(entryNop))
       return 0;
-    if (entry.take_front(4).equals(endbr64) &&
+    if (entry.size() >= 6 && entry.take_front(4).equals(endbr64) &&
         entry.drop_front(4).take_front(2).equals(entryNop))
       return 4;
     return createStringError(
         std::errc::invalid_argument,
-        "the entry starts %02x %02x %02x %02x, not the 2-byte NOP (66 90) or "
-        "endbr64 and the NOP", entry[0], entry[1], entry[2], entry[3]);
+        "the entry starts %02x %02x, not the 2-byte NOP (66 90) or endbr64 "
+        "and the NOP", entry[0], entry[1]);
   }
 
   RelocKind classify(uint32_t type) const override {

@@ -1,0 +1,1174 @@
+//===- tools/hp-diff/differ.cpp - two builds in, one live patch out -------===//
+//
+// The fingerprint tables say which functions and variables changed; the new
+// objects supply their code and data; the old objects say what the running
+// process has (entry bytes, which symbols exist). What the patch contains is
+// the closure of the changed functions over their references: a reference to
+// something changed or new is copied into the patch, a reference to anything
+// else reaches the original in the running process, so state lives on.
+//
+//===----------------------------------------------------------------------===//
+
+#include "differ.h"
+
+#include "arch.h"
+#include "fingerprint-table.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Object/ELF.h"
+#include "llvm/Object/ELFObjectFile.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <map>
+#include <set>
+
+using namespace llvm;
+using namespace llvm::object;
+
+namespace hotpatch {
+
+char RefusalError::ID;
+
+namespace {
+
+using ELFT = ELF64LE;
+
+struct Reloc {
+  uint64_t offset;
+  uint32_t type;
+  uint32_t symbol;
+  int64_t addend;
+};
+
+struct Section {
+  std::string name;
+  uint32_t type = 0;
+  uint64_t flags = 0, size = 0, align = 1;
+  ArrayRef<uint8_t> data;
+  std::vector<Reloc> relocs;
+  bool hasRel = false; // SHT_REL relocations: not produced for our targets
+};
+
+struct Symbol {
+  std::string name;
+  uint8_t binding = 0, type = 0;
+  uint32_t shndx = 0;
+  uint64_t value = 0, size = 0;
+};
+
+/// One object file, parsed with LLVM's ELF library.
+struct Object {
+  std::string path;
+  std::unique_ptr<MemoryBuffer> buf;
+  uint16_t machine = 0;
+  std::vector<Section> sections;
+  std::vector<Symbol> symbols;
+  StringMap<uint32_t> defined; // non-section defined symbol -> index
+  bool hasTable = false;
+  TableRecord table; // all records merged
+  StringMap<const FunctionEntry *> functions;
+  StringMap<const VariableEntry *> variables;
+  std::vector<SmallVector<uint32_t, 2>> knownInSection; // table symbols per section
+
+  std::string label() const { return sys::path::filename(path).str(); }
+  std::string source() const {
+    return table.sourceFile.empty() ? label()
+                                    : sys::path::filename(table.sourceFile).str();
+  }
+  bool isLocal(uint32_t sym) const { return symbols[sym].binding == ELF::STB_LOCAL; }
+};
+
+Error refuse(StringRef file, const Twine &why) {
+  return make_error<RefusalError>(file.str(), why.str());
+}
+
+Expected<std::unique_ptr<Object>> loadObject(StringRef path) {
+  auto obj = std::make_unique<Object>();
+  obj->path = path.str();
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
+      MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!buf)
+    return createStringError(buf.getError(), "%s: %s", path.str().c_str(),
+                             buf.getError().message().c_str());
+  obj->buf = std::move(*buf);
+  StringRef bytes = obj->buf->getBuffer();
+  if (bytes.size() < 16 || !bytes.starts_with("\x7f" "ELF"))
+    return refuse(path, "not an ELF object file");
+  if (uint8_t(bytes[4]) != ELF::ELFCLASS64 || uint8_t(bytes[5]) != ELF::ELFDATA2LSB)
+    return refuse(path, "not a 64-bit little-endian ELF file (hotpatch handles "
+                        "x86_64 and aarch64)");
+  Expected<ELFFile<ELFT>> file = ELFFile<ELFT>::create(bytes);
+  if (!file)
+    return refuse(path, "unreadable ELF: " + toString(file.takeError()));
+  const auto &hdr = file->getHeader();
+  if (hdr.e_type != ELF::ET_REL)
+    return refuse(path, "a linked executable or shared library; hp-diff compares "
+                        "object files (.o): pass the objects, or --old-dir and "
+                        "--new-dir, and give the linked original as --target");
+  obj->machine = hdr.e_machine;
+
+  Expected<typename ELFT::ShdrRange> shdrs = file->sections();
+  if (!shdrs)
+    return refuse(path, "unreadable sections: " + toString(shdrs.takeError()));
+  obj->sections.resize(shdrs->size());
+  obj->knownInSection.resize(shdrs->size());
+  const typename ELFT::Shdr *symtab = nullptr;
+  for (size_t i = 0; i < shdrs->size(); ++i) {
+    const auto &sh = (*shdrs)[i];
+    Section &sec = obj->sections[i];
+    Expected<StringRef> name = file->getSectionName(sh);
+    if (!name)
+      return refuse(path, "unreadable section name: " + toString(name.takeError()));
+    sec.name = name->str();
+    sec.type = sh.sh_type;
+    sec.flags = sh.sh_flags;
+    sec.size = sh.sh_size;
+    sec.align = std::max<uint64_t>(1, sh.sh_addralign);
+    if (sh.sh_type == ELF::SHT_SYMTAB)
+      symtab = &sh;
+    if (sh.sh_type != ELF::SHT_NOBITS && sh.sh_type != ELF::SHT_NULL) {
+      Expected<ArrayRef<uint8_t>> data = file->getSectionContents(sh);
+      if (!data)
+        return refuse(path, "truncated section " + sec.name + ": " +
+                                toString(data.takeError()));
+      sec.data = *data;
+    }
+  }
+  if (!symtab)
+    return refuse(path, "no symbol table");
+  Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
+  if (!syms)
+    return refuse(path, "unreadable symbols: " + toString(syms.takeError()));
+  Expected<StringRef> strtab = file->getStringTableForSymtab(*symtab);
+  if (!strtab)
+    return refuse(path, "unreadable symbol names: " + toString(strtab.takeError()));
+  for (const auto &s : *syms) {
+    Symbol sym;
+    Expected<StringRef> name = s.getName(*strtab);
+    if (!name)
+      return refuse(path, "unreadable symbol name: " + toString(name.takeError()));
+    sym.name = name->str();
+    sym.binding = s.getBinding();
+    sym.type = s.getType();
+    sym.shndx = s.st_shndx;
+    sym.value = s.st_value;
+    sym.size = s.st_size;
+    if (sym.type == ELF::STT_SECTION && sym.shndx < obj->sections.size())
+      sym.name = obj->sections[sym.shndx].name;
+    uint32_t index = obj->symbols.size();
+    if (sym.shndx != ELF::SHN_UNDEF && sym.type != ELF::STT_SECTION &&
+        sym.type != ELF::STT_FILE && !sym.name.empty())
+      obj->defined.try_emplace(sym.name, index);
+    obj->symbols.push_back(std::move(sym));
+  }
+  for (size_t i = 0; i < shdrs->size(); ++i) {
+    const auto &sh = (*shdrs)[i];
+    if (sh.sh_type == ELF::SHT_REL && sh.sh_info < obj->sections.size())
+      obj->sections[sh.sh_info].hasRel = true;
+    if (sh.sh_type != ELF::SHT_RELA || sh.sh_info >= obj->sections.size())
+      continue;
+    Expected<typename ELFT::RelaRange> relas = file->relas(sh);
+    if (!relas)
+      return refuse(path, "unreadable relocations: " + toString(relas.takeError()));
+    for (const auto &r : *relas) {
+      uint32_t symIndex = r.getSymbol(false);
+      if (symIndex >= obj->symbols.size())
+        return refuse(path, "relocation names a symbol past the symbol table");
+      obj->sections[sh.sh_info].relocs.push_back(
+          Reloc{r.r_offset, r.getType(false), symIndex, r.r_addend});
+    }
+  }
+
+  for (const Section &sec : obj->sections) {
+    if (sec.name != fingerprintSectionName)
+      continue;
+    Expected<std::vector<TableRecord>> records = decodeRecords(sec.data, path);
+    if (!records)
+      return records.takeError();
+    for (TableRecord &r : *records) {
+      if (!obj->hasTable) {
+        obj->table = std::move(r);
+        obj->hasTable = true;
+        continue;
+      }
+      // `ld -r` output: several TUs in one object. Keep all entries.
+      for (FunctionEntry &fn : r.functions)
+        obj->table.functions.push_back(std::move(fn));
+      for (VariableEntry &var : r.variables)
+        obj->table.variables.push_back(std::move(var));
+    }
+  }
+  if (!obj->hasTable)
+    return refuse(path, "no fingerprint table (section .hotpatch.fp): it was "
+                        "not built with -fplugin=hotpatch.so");
+  for (const FunctionEntry &fn : obj->table.functions)
+    obj->functions[fn.name] = &fn;
+  for (const VariableEntry &var : obj->table.variables)
+    obj->variables[var.name] = &var;
+  for (auto &[name, index] : obj->defined) {
+    const Symbol &sym = obj->symbols[index];
+    if ((obj->functions.count(name) || obj->variables.count(name)) &&
+        sym.shndx < obj->sections.size())
+      obj->knownInSection[sym.shndx].push_back(index);
+  }
+  for (auto &list : obj->knownInSection)
+    llvm::sort(list);
+  return obj;
+}
+
+/// The differing `key=value` parts of two options strings, for a message.
+std::string optionsDelta(StringRef before, StringRef after) {
+  SmallVector<StringRef, 16> a, b;
+  before.split(a, ';');
+  after.split(b, ';');
+  std::map<std::string, std::pair<std::string, std::string>> keys;
+  for (StringRef kv : a)
+    keys[kv.split('=').first.str()].first = kv.split('=').second.str();
+  for (StringRef kv : b)
+    keys[kv.split('=').first.str()].second = kv.split('=').second.str();
+  SmallVector<std::string, 4> parts;
+  for (auto &[key, vals] : keys)
+    if (vals.first != vals.second)
+      parts.push_back(formatv("{0}={1} -> {0}={2}", key,
+                              vals.first.empty() ? "(none)" : vals.first,
+                              vals.second.empty() ? "(none)" : vals.second));
+  return join(parts, ", ");
+}
+
+/// `name.12` -> `name`: the compiler's numbering of file-local statics.
+StringRef withoutNumber(StringRef name) {
+  size_t dot = name.rfind('.');
+  if (dot == StringRef::npos || dot + 1 == name.size())
+    return name;
+  for (char c : name.drop_front(dot + 1))
+    if (!isDigit(c))
+      return name;
+  return name.take_front(dot);
+}
+
+enum class Status { Same, Changed, Added };
+
+/// What a relocation in the new code points at.
+struct Target {
+  enum Kind { Function, Variable, Anon, Undefined } kind;
+  uint32_t symbol = 0;  // in the object: the named symbol (Function, Variable)
+  uint32_t section = 0; // Anon: the section copied whole
+  int64_t addendAdjust = 0;
+  std::string name;
+};
+
+class Differ {
+public:
+  Differ(const DiffOptions &opts) : opts(opts) {}
+  Expected<DiffResult> run();
+
+private:
+  Error load();
+  void compare(size_t pair);
+  Expected<Target> resolve(size_t obj, uint32_t symIndex) const;
+  void pullInUsersOfChangedConstants();
+  void closure();
+  Error emit();
+  Error resolveAgainstTarget();
+
+  // What a symbol of a new object is in the patch (index into symbols).
+  uint32_t copiedSymbol(size_t obj, uint32_t sym);
+  uint32_t anonSymbol(size_t obj, uint32_t section);
+  uint32_t refSymbol(StringRef name, StringRef source, bool inModule);
+  uint32_t slotFor(uint32_t target);
+  uint32_t stubFor(uint32_t target);
+
+  const DiffOptions &opts;
+  const Arch *arch = nullptr;
+  std::vector<std::unique_ptr<Object>> oldObjs, newObjs; // by pair; old may be null
+  Error refusals = Error::success();
+  DiffResult result;
+
+  // Per new object: status of each table function and variable by name.
+  std::vector<StringMap<Status>> fnStatus, varStatus;
+  // Per new object: variables copied into the patch (new or changed const).
+  std::vector<StringSet<>> copyVar;
+  // Per new object: local variable renamed by the compiler: new -> old name.
+  std::vector<StringMap<std::string>> renamed;
+  // Global symbols defined by the new objects: name -> (object, symbol).
+  StringMap<std::pair<size_t, uint32_t>> newGlobals;
+  StringSet<> oldGlobals;
+  StringSet<> removedFunctions;
+
+  // Sections of new objects copied into the patch, and where they went.
+  std::set<std::pair<size_t, uint32_t>> toCopy;
+  std::map<std::pair<size_t, uint32_t>, std::pair<PatchSection, uint64_t>> placed;
+  std::map<std::pair<size_t, uint32_t>, uint32_t> copiedSyms, anonSyms;
+  std::map<std::pair<std::string, std::string>, uint32_t> refs;
+  DenseMap<uint32_t, uint32_t> slots, stubs;
+  PatchFile &patch = result.patch;
+};
+
+void Differ::compare(size_t pair) {
+  Object *o = oldObjs[pair].get();
+  Object &n = *newObjs[pair];
+  StringMap<Status> &fns = fnStatus[pair];
+  StringMap<Status> &vars = varStatus[pair];
+
+  for (const FunctionEntry &fn : n.table.functions) {
+    const FunctionEntry *before = o ? o->functions.lookup(fn.name) : nullptr;
+    if (!before) {
+      fns[fn.name] = Status::Added;
+      continue;
+    }
+    if (before->fingerprint == fn.fingerprint) {
+      fns[fn.name] = Status::Same;
+      continue;
+    }
+    fns[fn.name] = Status::Changed;
+    if (!(before->flags & FnPatchable))
+      refusals = joinErrors(
+          std::move(refusals),
+          refuse(n.source(), formatv("function '{0}' changed, but the running "
+                                     "code has no patchable prologue ({1})",
+                                     fn.name, before->reason)));
+    if (StringRef(fn.name).starts_with("_GLOBAL__sub_I_") ||
+        StringRef(fn.name).starts_with("__cxx_global_var_init"))
+      refusals = joinErrors(
+          std::move(refusals),
+          refuse(n.source(), formatv("static initializer '{0}' changed; it ran "
+                                     "when the program started and a live "
+                                     "patch cannot run it again", fn.name)));
+  }
+  if (o)
+    for (const FunctionEntry &fn : o->table.functions)
+      if (!n.functions.count(fn.name) && !(fn.flags & FnLocal))
+        removedFunctions.insert(fn.name);
+
+  // Variables. Local statics the compiler renumbered (`f.x.1` -> `f.x.2`)
+  // are matched by their base name and identical type and initializer.
+  StringSet<> oldUnmatched;
+  if (o)
+    for (const VariableEntry &var : o->table.variables)
+      if (!n.variables.count(var.name))
+        oldUnmatched.insert(var.name);
+  for (const VariableEntry &var : n.table.variables) {
+    const VariableEntry *before = o ? o->variables.lookup(var.name) : nullptr;
+    if (!before && o && (var.flags & VarLocal)) {
+      SmallVector<const VariableEntry *, 2> candidates;
+      for (auto &entry : oldUnmatched) {
+        const VariableEntry *old = o->variables.lookup(entry.getKey());
+        if ((old->flags & VarLocal) &&
+            withoutNumber(old->name) == withoutNumber(var.name) &&
+            old->typeHash == var.typeHash && old->initHash == var.initHash &&
+            old->sizeBytes == var.sizeBytes)
+          candidates.push_back(old);
+      }
+      if (candidates.size() == 1) {
+        before = candidates.front();
+        oldUnmatched.erase(before->name);
+        renamed[pair][var.name] = before->name;
+        result.warnings.push_back(formatv(
+            "{0}: static variable '{1}' is the running process's '{2}' "
+            "(renumbered by the compiler)", n.source(), var.name, before->name));
+      } else if (candidates.size() > 1) {
+        refusals = joinErrors(
+            std::move(refusals),
+            refuse(n.source(), formatv("static variable '{0}' is new or "
+                                       "renumbered, and {1} old variables fit "
+                                       "it; rename one so they can be told apart",
+                                       var.name, candidates.size())));
+        continue;
+      }
+    }
+    if (!before) {
+      vars[var.name] = Status::Added;
+      if (var.flags & VarTLS)
+        refusals = joinErrors(
+            std::move(refusals),
+            refuse(n.source(), formatv("new thread-local variable '{0}': a "
+                                       "patch cannot add thread-local storage",
+                                       var.name)));
+      copyVar[pair].insert(var.name);
+      continue;
+    }
+    if (before->fingerprint == var.fingerprint) {
+      vars[var.name] = Status::Same;
+      continue;
+    }
+    vars[var.name] = Status::Changed;
+    StringRef what = (var.flags & VarLocal) ? "static variable" : "global variable";
+    if ((var.flags & VarConstant) && (before->flags & VarConstant)) {
+      // Read-only: a fresh copy in the patch, and every user switches to it.
+      copyVar[pair].insert(var.name);
+      continue;
+    }
+    if (before->sizeBytes != var.sizeBytes) {
+      refusals = joinErrors(
+          std::move(refusals),
+          refuse(n.source(), formatv("{0} '{1}' changed size ({2} -> {3} "
+                                     "bytes); a live patch cannot migrate it",
+                                     what, var.name, before->sizeBytes,
+                                     var.sizeBytes)));
+    } else if (before->typeHash != var.typeHash ||
+               before->flags != var.flags ||
+               before->alignBytes != var.alignBytes) {
+      refusals = joinErrors(
+          std::move(refusals),
+          refuse(n.source(), formatv("{0} '{1}' changed its type or layout "
+                                     "(same size); a live patch cannot migrate "
+                                     "it", what, var.name)));
+    } else if (llvm::is_contained(opts.acceptChangedInit, var.name)) {
+      patch.acceptedRisks.push_back(formatv(
+          "{0}: {1} '{2}' changed its initializer; the running process keeps "
+          "its current value (--accept-changed-init)", n.source(), what,
+          var.name));
+    } else {
+      refusals = joinErrors(
+          std::move(refusals),
+          refuse(n.source(),
+                 formatv("{0} '{1}' changed its initializer; the running "
+                         "process keeps its current value, so the change would "
+                         "not take effect (--accept-changed-init={1} keeps the "
+                         "live value and patches the rest)", what, var.name)));
+    }
+  }
+}
+
+Expected<Target> Differ::resolve(size_t objIndex, uint32_t symIndex) const {
+  const Object &obj = *newObjs[objIndex];
+  const Symbol &sym = obj.symbols[symIndex];
+  Target t;
+  if (sym.shndx == ELF::SHN_UNDEF) {
+    t.kind = Target::Undefined;
+    t.name = sym.name;
+    return t;
+  }
+  if (sym.shndx == ELF::SHN_COMMON && obj.variables.count(sym.name)) {
+    t.kind = Target::Variable;
+    t.symbol = symIndex;
+    t.name = sym.name;
+    return t;
+  }
+  if (sym.shndx >= obj.sections.size())
+    return refuse(obj.source(), formatv("symbol '{0}' is in special section "
+                                        "{1}, which hp-diff does not handle",
+                                        sym.name, sym.shndx));
+  if (sym.type == ELF::STT_SECTION) {
+    // LLVM refers to file-local symbols through their section: with one
+    // function or variable per section, the section names it.
+    const auto &known = obj.knownInSection[sym.shndx];
+    if (known.empty()) {
+      t.kind = Target::Anon;
+      t.section = sym.shndx;
+      return t;
+    }
+    if (known.size() > 1)
+      return refuse(obj.source(),
+                    formatv("section {0} holds {1} symbols; build with the "
+                            "plugin's function and data sections",
+                            sym.name, known.size()));
+    const Symbol &named = obj.symbols[known.front()];
+    t.kind = obj.functions.count(named.name) ? Target::Function : Target::Variable;
+    t.symbol = known.front();
+    t.name = named.name;
+    t.addendAdjust = -int64_t(named.value);
+    return t;
+  }
+  if (obj.functions.count(sym.name)) {
+    t.kind = Target::Function;
+  } else if (obj.variables.count(sym.name)) {
+    t.kind = Target::Variable;
+  } else {
+    // A symbol the table does not list (a compiler-made local): its section
+    // is anonymous data.
+    t.kind = Target::Anon;
+    t.section = sym.shndx;
+    t.addendAdjust = int64_t(sym.value);
+    return t;
+  }
+  t.symbol = symIndex;
+  t.name = sym.name;
+  return t;
+}
+
+void Differ::pullInUsersOfChangedConstants() {
+  // Globals whose contents changed: users anywhere (other TUs) must switch.
+  StringSet<> changedConstGlobals;
+  for (size_t i = 0; i < newObjs.size(); ++i)
+    for (auto &entry : copyVar[i]) {
+      const VariableEntry *var = newObjs[i]->variables.lookup(entry.getKey());
+      if (varStatus[i].lookup(entry.getKey()) == Status::Changed &&
+          !(var->flags & VarLocal))
+        changedConstGlobals.insert(entry.getKey());
+    }
+  for (size_t i = 0; i < newObjs.size(); ++i) {
+    Object &obj = *newObjs[i];
+    for (auto &[name, status] : fnStatus[i]) {
+      if (status != Status::Same)
+        continue;
+      auto it = obj.defined.find(name);
+      if (it == obj.defined.end())
+        continue;
+      const Symbol &fsym = obj.symbols[it->second];
+      if (fsym.shndx >= obj.sections.size())
+        continue;
+      for (const Reloc &r : obj.sections[fsym.shndx].relocs) {
+        Expected<Target> t = resolve(i, r.symbol);
+        if (!t) {
+          consumeError(t.takeError()); // reported when the code is copied
+          continue;
+        }
+        bool changedConst =
+            (t->kind == Target::Variable && copyVar[i].count(t->name) &&
+             varStatus[i].lookup(t->name) == Status::Changed) ||
+            (t->kind == Target::Undefined && changedConstGlobals.count(t->name));
+        if (!changedConst)
+          continue;
+        status = Status::Changed;
+        const FunctionEntry *before =
+            oldObjs[i] ? oldObjs[i]->functions.lookup(name) : nullptr;
+        if (before && !(before->flags & FnPatchable))
+          refusals = joinErrors(
+              std::move(refusals),
+              refuse(obj.source(),
+                     formatv("function '{0}' reads the changed constant '{1}', "
+                             "but has no patchable prologue ({2})",
+                             name, t->name, before->reason)));
+        result.warnings.push_back(formatv(
+            "{0}: function '{1}' is patched too: it reads the changed "
+            "constant '{2}'", obj.source(), name, t->name));
+        break;
+      }
+    }
+  }
+}
+
+uint32_t Differ::refSymbol(StringRef name, StringRef source, bool inModule) {
+  auto key = std::make_pair(name.str(), source.str());
+  if (auto it = refs.find(key); it != refs.end())
+    return it->second;
+  PatchSymbol sym;
+  sym.name = source.empty() ? name.str() : (source + ":" + name).str();
+  sym.refName = name.str();
+  sym.refSource = source.str();
+  sym.refInModule = inModule;
+  patch.symbols.push_back(std::move(sym));
+  return refs[key] = patch.symbols.size() - 1;
+}
+
+uint32_t Differ::slotFor(uint32_t target) {
+  if (auto it = slots.find(target); it != slots.end())
+    return it->second;
+  auto &got = patch.sections[unsigned(PatchSection::Got)];
+  PatchSymbol sym;
+  sym.name = patch.symbols[target].name + "@got";
+  sym.defined = true;
+  sym.section = PatchSection::Got;
+  sym.value = got.size();
+  sym.size = 8;
+  got.resize(got.size() + 8, 0);
+  patch.relocs[unsigned(PatchSection::Got)].push_back(
+      PatchReloc{sym.value, arch->slotFillType(), target, 0});
+  patch.symbols.push_back(std::move(sym));
+  return slots[target] = patch.symbols.size() - 1;
+}
+
+uint32_t Differ::stubFor(uint32_t target) {
+  if (auto it = stubs.find(target); it != stubs.end())
+    return it->second;
+  uint32_t slot = slotFor(target);
+  auto &plt = patch.sections[unsigned(PatchSection::Plt)];
+  SmallVector<StubReloc, 2> relocs;
+  SmallVector<uint8_t, 16> code = arch->stubCode(relocs);
+  PatchSymbol sym;
+  sym.name = patch.symbols[target].name + "@plt";
+  sym.defined = true;
+  sym.isFunction = true;
+  sym.section = PatchSection::Plt;
+  sym.value = plt.size();
+  sym.size = code.size();
+  for (const StubReloc &r : relocs)
+    patch.relocs[unsigned(PatchSection::Plt)].push_back(
+        PatchReloc{sym.value + r.offset, r.type, slot, r.addend});
+  plt.insert(plt.end(), code.begin(), code.end());
+  patch.symbols.push_back(std::move(sym));
+  return stubs[target] = patch.symbols.size() - 1;
+}
+
+void Differ::closure() {
+  std::vector<std::pair<size_t, uint32_t>> work;
+  auto enqueue = [&](size_t obj, uint32_t sec) {
+    if (toCopy.insert({obj, sec}).second)
+      work.push_back({obj, sec});
+  };
+  auto sectionOf = [&](size_t obj, StringRef name) -> std::optional<uint32_t> {
+    auto it = newObjs[obj]->defined.find(name);
+    if (it == newObjs[obj]->defined.end())
+      return std::nullopt;
+    uint32_t shndx = newObjs[obj]->symbols[it->second].shndx;
+    if (shndx >= newObjs[obj]->sections.size())
+      return std::nullopt;
+    return shndx;
+  };
+  for (size_t i = 0; i < newObjs.size(); ++i) {
+    for (auto &[name, status] : fnStatus[i])
+      if (status != Status::Same)
+        if (std::optional<uint32_t> sec = sectionOf(i, name))
+          enqueue(i, *sec);
+    for (auto &entry : copyVar[i])
+      if (std::optional<uint32_t> sec = sectionOf(i, entry.getKey()))
+        enqueue(i, *sec);
+  }
+  while (!work.empty()) {
+    auto [objIndex, secIndex] = work.back();
+    work.pop_back();
+    Object &obj = *newObjs[objIndex];
+    const Section &sec = obj.sections[secIndex];
+    if (sec.hasRel)
+      refusals = joinErrors(std::move(refusals),
+                            refuse(obj.source(), "section " + sec.name +
+                                                     " uses REL relocations"));
+    for (const Reloc &r : sec.relocs) {
+      Expected<Target> t = resolve(objIndex, r.symbol);
+      if (!t) {
+        refusals = joinErrors(std::move(refusals), t.takeError());
+        continue;
+      }
+      switch (t->kind) {
+      case Target::Function:
+        if (fnStatus[objIndex].lookup(t->name) != Status::Same)
+          enqueue(objIndex, obj.symbols[t->symbol].shndx);
+        break;
+      case Target::Variable:
+        if (copyVar[objIndex].count(t->name) &&
+            obj.symbols[t->symbol].shndx < obj.sections.size())
+          enqueue(objIndex, obj.symbols[t->symbol].shndx);
+        break;
+      case Target::Anon: {
+        const Section &data = obj.sections[t->section];
+        if ((data.flags & ELF::SHF_WRITE) && !(data.flags & ELF::SHF_EXECINSTR))
+          refusals = joinErrors(
+              std::move(refusals),
+              refuse(obj.source(), formatv("patched code uses anonymous "
+                                           "writable data (section {0}) that a "
+                                           "patch cannot share with the running "
+                                           "code", data.name)));
+        else
+          enqueue(objIndex, t->section);
+        break;
+      }
+      case Target::Undefined: {
+        auto it = newGlobals.find(t->name);
+        if (it != newGlobals.end()) {
+          auto [other, sym] = it->second;
+          StringRef name = t->name;
+          bool copied = fnStatus[other].count(name)
+                            ? fnStatus[other].lookup(name) != Status::Same
+                            : copyVar[other].count(name) > 0;
+          if (copied)
+            enqueue(other, newObjs[other]->symbols[sym].shndx);
+        } else if (removedFunctions.count(t->name)) {
+          refusals = joinErrors(
+              std::move(refusals),
+              refuse(obj.source(), formatv("function '{0}' was removed, but "
+                                           "the new code still calls it",
+                                           t->name)));
+        }
+        break;
+      }
+      }
+    }
+  }
+}
+
+uint32_t Differ::copiedSymbol(size_t objIndex, uint32_t symIndex) {
+  auto key = std::make_pair(objIndex, symIndex);
+  if (auto it = copiedSyms.find(key); it != copiedSyms.end())
+    return it->second;
+  const Object &obj = *newObjs[objIndex];
+  const Symbol &sym = obj.symbols[symIndex];
+  auto [section, base] = placed.at({objIndex, sym.shndx});
+  PatchSymbol ps;
+  ps.name = sym.name;
+  ps.defined = true;
+  ps.section = section;
+  ps.value = base + sym.value;
+  ps.size = sym.size;
+  ps.isFunction = sym.type == ELF::STT_FUNC;
+  patch.symbols.push_back(std::move(ps));
+  return copiedSyms[key] = patch.symbols.size() - 1;
+}
+
+uint32_t Differ::anonSymbol(size_t objIndex, uint32_t secIndex) {
+  auto key = std::make_pair(objIndex, secIndex);
+  if (auto it = anonSyms.find(key); it != anonSyms.end())
+    return it->second;
+  const Object &obj = *newObjs[objIndex];
+  auto [section, base] = placed.at(key);
+  PatchSymbol ps;
+  ps.name = (obj.label() + ":" + obj.sections[secIndex].name);
+  ps.defined = true;
+  ps.isSection = true;
+  ps.section = section;
+  ps.value = base;
+  ps.size = obj.sections[secIndex].size;
+  patch.symbols.push_back(std::move(ps));
+  return anonSyms[key] = patch.symbols.size() - 1;
+}
+
+Error Differ::emit() {
+  // Place every copied section, in a stable order: object, then section.
+  for (auto [objIndex, secIndex] : toCopy) {
+    const Section &sec = newObjs[objIndex]->sections[secIndex];
+    PatchSection where;
+    if (sec.flags & ELF::SHF_TLS)
+      return refuse(newObjs[objIndex]->source(),
+                    "patched code needs thread-local section " + sec.name);
+    if (sec.flags & ELF::SHF_EXECINSTR)
+      where = PatchSection::Text;
+    else if (!(sec.flags & ELF::SHF_WRITE))
+      where = PatchSection::Rodata;
+    else if (sec.type == ELF::SHT_NOBITS)
+      where = PatchSection::Bss;
+    else
+      where = PatchSection::Data;
+    unsigned s = unsigned(where);
+    patch.align[s] = std::max(patch.align[s], sec.align);
+    if (where == PatchSection::Bss) {
+      patch.bssSize = alignTo(patch.bssSize, sec.align);
+      placed[{objIndex, secIndex}] = {where, patch.bssSize};
+      patch.bssSize += sec.size;
+      continue;
+    }
+    auto &bytes = patch.sections[s];
+    uint8_t fill = where == PatchSection::Text ? arch->fillByte() : 0;
+    bytes.resize(alignTo(bytes.size(), sec.align), fill);
+    placed[{objIndex, secIndex}] = {where, bytes.size()};
+    bytes.insert(bytes.end(), sec.data.begin(), sec.data.end());
+  }
+
+  // Symbols for every function and variable defined in a copied section.
+  for (auto [objIndex, secIndex] : toCopy)
+    for (uint32_t sym : newObjs[objIndex]->knownInSection[secIndex])
+      copiedSymbol(objIndex, sym);
+
+  // Relocations, retargeted.
+  for (auto [objIndex, secIndex] : toCopy) {
+    Object &obj = *newObjs[objIndex];
+    auto [where, base] = placed.at({objIndex, secIndex});
+    for (const Reloc &r : obj.sections[secIndex].relocs) {
+      RelocKind kind = arch->classify(r.type);
+      Expected<Target> t = resolve(objIndex, r.symbol);
+      if (!t)
+        return t.takeError();
+      std::string what = t->kind == Target::Anon
+                             ? obj.sections[t->section].name
+                             : t->name;
+      std::string inSection = obj.sections[secIndex].name;
+      if (kind == RelocKind::None)
+        continue;
+      if (kind == RelocKind::ThreadLocal) {
+        refusals = joinErrors(
+            std::move(refusals),
+            refuse(obj.source(), formatv("{0} accesses thread-local variable "
+                                         "'{1}' ({2}); patches cannot reach "
+                                         "thread-local storage yet",
+                                         inSection, what, arch->relocName(r.type))));
+        continue;
+      }
+      if (kind == RelocKind::Unsupported) {
+        refusals = joinErrors(
+            std::move(refusals),
+            refuse(obj.source(), formatv("{0} uses relocation {1} against "
+                                         "'{2}', which hp-diff does not handle",
+                                         inSection, arch->relocName(r.type), what)));
+        continue;
+      }
+      // The patch symbol the relocation now names.
+      uint32_t target = 0;
+      bool external = false;
+      int64_t addend = r.addend + t->addendAdjust;
+      switch (t->kind) {
+      case Target::Function:
+      case Target::Variable: {
+        const Symbol &sym = obj.symbols[t->symbol];
+        if (placed.count({objIndex, sym.shndx})) {
+          target = copiedSymbol(objIndex, t->symbol);
+        } else {
+          StringRef name = t->name;
+          auto rn = renamed[objIndex].find(name);
+          if (rn != renamed[objIndex].end())
+            name = rn->second;
+          target = refSymbol(name, obj.isLocal(t->symbol) ? obj.source() : "",
+                             /*inModule=*/true);
+        }
+        break;
+      }
+      case Target::Anon:
+        target = anonSymbol(objIndex, t->section);
+        break;
+      case Target::Undefined: {
+        auto it = newGlobals.find(t->name);
+        if (it != newGlobals.end() &&
+            placed.count({it->second.first,
+                          newObjs[it->second.first]->symbols[it->second.second].shndx})) {
+          target = copiedSymbol(it->second.first, it->second.second);
+        } else {
+          bool inModule = oldGlobals.count(t->name) || newGlobals.count(t->name);
+          external = !inModule;
+          target = refSymbol(t->name, "", inModule);
+        }
+        break;
+      }
+      }
+      uint32_t type = r.type;
+      if (kind == RelocKind::GotLoad) {
+        target = slotFor(target);
+        type = arch->slotAccessType(r.type);
+      } else if (kind == RelocKind::Call && external) {
+        target = stubFor(target);
+        type = arch->callType(r.type);
+      }
+      PatchSection relocIn = where;
+      if (where == PatchSection::Bss)
+        return refuse(obj.source(), "relocation in zero-initialized data");
+      patch.relocs[unsigned(relocIn)].push_back(
+          PatchReloc{base + r.offset, type, target, addend});
+    }
+  }
+
+  // The function map: every changed function's old entry goes to new code.
+  for (size_t i = 0; i < newObjs.size(); ++i) {
+    Object &n = *newObjs[i];
+    Object *o = oldObjs[i].get();
+    for (auto &[name, status] : fnStatus[i]) {
+      if (status == Status::Added) {
+        result.added.push_back(name.str());
+        continue;
+      }
+      if (status != Status::Changed || !o)
+        continue;
+      auto newIt = n.defined.find(name);
+      auto oldIt = o->defined.find(name);
+      if (newIt == n.defined.end() || oldIt == o->defined.end())
+        continue; // removed by the optimizer after the table was written
+      const Symbol &oldSym = o->symbols[oldIt->second];
+      const FunctionEntry *before = o->functions.lookup(name);
+      if (!before || !(before->flags & FnPatchable))
+        continue; // refused in compare()
+      if (n.isLocal(newIt->second) == false && !result.replaced.empty() &&
+          llvm::is_contained(result.replaced, name.str()))
+        continue; // a COMDAT function already mapped from another object
+      FunctionMapEntry entry;
+      entry.oldName = name.str();
+      entry.oldSource = o->isLocal(oldIt->second) ? o->source() : "";
+      entry.newSymbol = copiedSymbol(i, newIt->second);
+      entry.oldSize = oldSym.size;
+      entry.newSize = n.symbols[newIt->second].size;
+      entry.endlessLoop = n.functions.lookup(name)->flags & FnEndlessLoop;
+      PrologueBytes shape = arch->prologue();
+      const Section &oldSec = o->sections[oldSym.shndx];
+      if (oldSym.value < shape.padBefore ||
+          oldSym.value + shape.entryNop > oldSec.data.size())
+        return refuse(o->source(), formatv("function '{0}' has no room for the "
+                                           "patchable prologue", name));
+      ArrayRef<uint8_t> around = oldSec.data.slice(
+          oldSym.value - shape.padBefore,
+          std::min<uint64_t>(shape.padBefore + 8,
+                             oldSec.data.size() - oldSym.value + shape.padBefore));
+      Expected<unsigned> site = arch->patchSiteOffset(around);
+      if (!site)
+        return refuse(o->source(), formatv("function '{0}': {1}", name,
+                                           toString(site.takeError())));
+      entry.siteOffset = *site;
+      entry.expected.assign(around.begin(),
+                            around.begin() + shape.padBefore + *site + shape.entryNop);
+      if (entry.endlessLoop)
+        result.warnings.push_back(formatv(
+            "{0}: function '{1}' changed, and it runs an endless loop: a frame "
+            "already inside it keeps the old code; only new calls take the fix",
+            n.source(), name));
+      result.replaced.push_back(name.str());
+      patch.functions.push_back(std::move(entry));
+    }
+    for (auto &entry : copyVar[i])
+      result.newData.push_back(entry.getKey().str());
+  }
+  llvm::sort(patch.functions, [](const FunctionMapEntry &a, const FunctionMapEntry &b) {
+    return std::tie(a.oldName, a.oldSource) < std::tie(b.oldName, b.oldSource);
+  });
+  llvm::sort(result.replaced);
+  llvm::sort(result.added);
+  llvm::sort(result.newData);
+  return Error::success();
+}
+
+Error Differ::load() {
+  for (auto &[oldPath, newPath] : opts.pairs) {
+    Expected<std::unique_ptr<Object>> n = loadObject(newPath);
+    if (!n)
+      return n.takeError();
+    std::unique_ptr<Object> o;
+    if (!oldPath.empty()) {
+      Expected<std::unique_ptr<Object>> loaded = loadObject(oldPath);
+      if (!loaded)
+        return loaded.takeError();
+      o = std::move(*loaded);
+    }
+    if (o && o->machine != (*n)->machine)
+      return refuse((*n)->label(),
+                    formatv("is {0} but {1} is {2}; both builds must target "
+                            "the same machine", machineName((*n)->machine),
+                            o->label(), machineName(o->machine)));
+    if (o && (o->table.producer != (*n)->table.producer ||
+              o->table.optionsHash != (*n)->table.optionsHash)) {
+      std::string delta = o->table.producer != (*n)->table.producer
+                              ? formatv("compiler '{0}' -> '{1}'", o->table.producer,
+                                        (*n)->table.producer).str()
+                              : optionsDelta(o->table.options, (*n)->table.options);
+      return refuse((*n)->label(), formatv("built with a different compiler or "
+                                           "options than {0} ({1}); build both "
+                                           "the same way", o->label(), delta));
+    }
+    if (!newObjs.empty() && newObjs.front()->machine != (*n)->machine)
+      return refuse((*n)->label(), "the objects are for different machines");
+    oldObjs.push_back(std::move(o));
+    newObjs.push_back(std::move(*n));
+  }
+  if (newObjs.empty())
+    return createStringError(std::errc::invalid_argument, "no objects to compare");
+  Expected<const Arch &> a = getArch(newObjs.front()->machine);
+  if (!a)
+    return refuse(newObjs.front()->label(), toString(a.takeError()));
+  arch = &*a;
+  patch.eMachine = arch->eMachine();
+  patch.producer = "hp-diff " HOTPATCH_VERSION;
+
+  for (size_t i = 0; i < newObjs.size(); ++i) {
+    for (auto &[name, index] : newObjs[i]->defined)
+      if (!newObjs[i]->isLocal(index)) {
+        auto [it, inserted] = newGlobals.try_emplace(name, i, index);
+        (void)it;
+        (void)inserted; // COMDAT copies: the first one speaks for all
+      }
+    if (oldObjs[i])
+      for (auto &[name, index] : oldObjs[i]->defined)
+        if (!oldObjs[i]->isLocal(index))
+          oldGlobals.insert(name);
+  }
+  return Error::success();
+}
+
+/// The build-id note of an ELF file, hex, or "" when there is none.
+std::string buildIdOf(const ELFFile<ELFT> &file) {
+  Expected<typename ELFT::ShdrRange> shdrs = file.sections();
+  if (!shdrs) {
+    consumeError(shdrs.takeError());
+    return "";
+  }
+  for (const auto &sh : *shdrs) {
+    if (sh.sh_type != ELF::SHT_NOTE)
+      continue;
+    Error err = Error::success();
+    for (const auto &note : file.notes(sh, err))
+      if (note.getType() == ELF::NT_GNU_BUILD_ID && note.getName() == "GNU") {
+        consumeError(std::move(err));
+        return toHex(note.getDesc(sh.sh_addralign), /*LowerCase=*/true);
+      }
+    consumeError(std::move(err));
+  }
+  return "";
+}
+
+Error Differ::resolveAgainstTarget() {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
+      opts.target, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!buf)
+    return createStringError(buf.getError(), "%s: %s", opts.target.c_str(),
+                             buf.getError().message().c_str());
+  Expected<ELFFile<ELFT>> file = ELFFile<ELFT>::create((*buf)->getBuffer());
+  if (!file)
+    return refuse(opts.target, "not a readable ELF file: " + toString(file.takeError()));
+  const auto &hdr = file->getHeader();
+  if (hdr.e_type != ELF::ET_EXEC && hdr.e_type != ELF::ET_DYN)
+    return refuse(opts.target, "not a linked executable or shared library");
+  if (hdr.e_machine != patch.eMachine)
+    return refuse(opts.target, formatv("is {0}, the patch is for {1}",
+                                       machineName(hdr.e_machine),
+                                       machineName(patch.eMachine)));
+  patch.buildId = buildIdOf(*file);
+  patch.targetName = sys::path::filename(opts.target).str();
+  patch.targetIsExec = hdr.e_type == ELF::ET_EXEC;
+
+  // Symbols: globals by name; file-local ones by (STT_FILE, name).
+  Expected<typename ELFT::ShdrRange> shdrs = file->sections();
+  if (!shdrs)
+    return refuse(opts.target, "unreadable sections");
+  const typename ELFT::Shdr *symtab = nullptr;
+  for (const auto &sh : *shdrs)
+    if (sh.sh_type == ELF::SHT_SYMTAB)
+      symtab = &sh;
+  if (!symtab)
+    return refuse(opts.target, "has no symbol table (stripped); give the "
+                               "unstripped build as --target, the running copy "
+                               "may be stripped");
+  Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
+  Expected<StringRef> strtab = file->getStringTableForSymtab(*symtab);
+  if (!syms || !strtab) {
+    if (!syms)
+      consumeError(syms.takeError());
+    if (!strtab)
+      consumeError(strtab.takeError());
+    return refuse(opts.target, "unreadable symbol table");
+  }
+  StringMap<uint64_t> globals;
+  std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> locals;
+  std::string currentFile;
+  for (const auto &s : *syms) {
+    Expected<StringRef> name = s.getName(*strtab);
+    if (!name) {
+      consumeError(name.takeError());
+      continue;
+    }
+    if (s.getType() == ELF::STT_FILE) {
+      currentFile = sys::path::filename(*name).str();
+      continue;
+    }
+    if (s.st_shndx == ELF::SHN_UNDEF || s.getType() == ELF::STT_SECTION)
+      continue;
+    if (s.getBinding() == ELF::STB_LOCAL)
+      locals[{currentFile, name->str()}].push_back(s.st_value);
+    else
+      globals.try_emplace(*name, s.st_value);
+  }
+  auto lookup = [&](StringRef name, StringRef source) -> Expected<uint64_t> {
+    if (source.empty()) {
+      auto it = globals.find(name);
+      if (it != globals.end())
+        return it->second;
+      return refuse(opts.target, formatv("has no global symbol '{0}'", name));
+    }
+    auto it = locals.find({source.str(), name.str()});
+    if (it == locals.end())
+      return refuse(opts.target,
+                    formatv("has no file-local symbol '{0}' from {1}", name, source));
+    if (it->second.size() > 1)
+      return refuse(opts.target,
+                    formatv("has {0} file-local symbols '{1}' from files named "
+                            "{2}; they cannot be told apart",
+                            it->second.size(), name, source));
+    return it->second.front();
+  };
+  // Bytes of the target at a virtual address (for the entry check).
+  auto bytesAt = [&](uint64_t addr, size_t len) -> std::optional<ArrayRef<uint8_t>> {
+    for (const auto &sh : *shdrs) {
+      if (!(sh.sh_flags & ELF::SHF_ALLOC) || sh.sh_type == ELF::SHT_NOBITS ||
+          addr < sh.sh_addr || addr + len > sh.sh_addr + sh.sh_size)
+        continue;
+      Expected<ArrayRef<uint8_t>> data = file->getSectionContents(sh);
+      if (!data) {
+        consumeError(data.takeError());
+        return std::nullopt;
+      }
+      return data->slice(addr - sh.sh_addr, len);
+    }
+    return std::nullopt;
+  };
+
+  for (PatchSymbol &sym : patch.symbols) {
+    if (sym.defined || !sym.refInModule)
+      continue;
+    Expected<uint64_t> off = lookup(sym.refName, sym.refSource);
+    if (!off)
+      return off.takeError();
+    sym.refOffset = *off;
+  }
+  for (FunctionMapEntry &fn : patch.functions) {
+    Expected<uint64_t> entry = lookup(fn.oldName, fn.oldSource);
+    if (!entry)
+      return entry.takeError();
+    fn.oldOffset = *entry;
+    uint64_t start = *entry - arch->prologue().padBefore;
+    std::optional<ArrayRef<uint8_t>> bytes = bytesAt(start, fn.expected.size());
+    if (!bytes || !bytes->equals(fn.expected))
+      return refuse(opts.target,
+                    formatv("function '{0}' does not start with the bytes the "
+                            "old objects have: the target is a different build",
+                            fn.oldName));
+  }
+  return Error::success();
+}
+
+Expected<DiffResult> Differ::run() {
+  if (Error err = load())
+    return std::move(err);
+  size_t n = newObjs.size();
+  fnStatus.resize(n);
+  varStatus.resize(n);
+  copyVar.resize(n);
+  renamed.resize(n);
+  for (size_t i = 0; i < n; ++i)
+    compare(i);
+  pullInUsersOfChangedConstants();
+  closure();
+  if (refusals)
+    return std::move(refusals);
+  if (Error err = emit())
+    return joinErrors(std::move(refusals), std::move(err));
+  if (refusals)
+    return std::move(refusals);
+  if (!opts.target.empty())
+    if (Error err = resolveAgainstTarget())
+      return std::move(err);
+  return std::move(result);
+}
+
+} // namespace
+
+Expected<std::vector<std::pair<std::string, std::string>>>
+pairDirectories(StringRef oldDir, StringRef newDir) {
+  auto objectsUnder = [](StringRef root) -> Expected<std::set<std::string>> {
+    if (!sys::fs::is_directory(root))
+      return createStringError(std::errc::not_a_directory,
+                               "%s: not a directory", root.str().c_str());
+    std::set<std::string> out;
+    std::error_code ec;
+    for (sys::fs::recursive_directory_iterator it(root, ec), end;
+         it != end && !ec; it.increment(ec)) {
+      if (!StringRef(it->path()).ends_with(".o"))
+        continue;
+      StringRef rel = StringRef(it->path()).drop_front(root.size());
+      out.insert(rel.ltrim('/').str());
+    }
+    if (ec)
+      return createStringError(ec, "%s: %s", root.str().c_str(),
+                               ec.message().c_str());
+    return out;
+  };
+  Expected<std::set<std::string>> before = objectsUnder(oldDir);
+  if (!before)
+    return before.takeError();
+  Expected<std::set<std::string>> after = objectsUnder(newDir);
+  if (!after)
+    return after.takeError();
+  if (after->empty())
+    return createStringError(std::errc::invalid_argument,
+                             "%s: no object files (.o) under it",
+                             newDir.str().c_str());
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (const std::string &rel : *after) {
+    std::string oldPath = before->count(rel) ? (oldDir + "/" + rel).str() : "";
+    pairs.emplace_back(oldPath, (newDir + "/" + rel).str());
+  }
+  return pairs;
+}
+
+Expected<DiffResult> diffBuilds(const DiffOptions &opts) {
+  Differ differ(opts);
+  return differ.run();
+}
+
+} // namespace hotpatch

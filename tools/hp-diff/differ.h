@@ -1,0 +1,59 @@
+//===- tools/hp-diff/differ.h - two builds in, one live patch out -*- C++ -*-===//
+
+#ifndef HOTPATCH_TOOLS_DIFFER_H
+#define HOTPATCH_TOOLS_DIFFER_H
+
+#include "patch-file.h"
+
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace hotpatch {
+
+struct DiffOptions {
+  /// Object pairs (old, new). A new translation unit has an empty old path.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  /// The linked original: resolve every symbol to a module offset and take
+  /// its build-id. Optional.
+  std::string target;
+  /// Mutable variables whose changed initializer the user accepts: the
+  /// running process keeps its value. Recorded in the patch.
+  std::vector<std::string> acceptChangedInit;
+};
+
+struct DiffResult {
+  PatchFile patch;
+  std::vector<std::string> warnings; ///< said, but not refusals
+  std::vector<std::string> replaced; ///< names of replaced functions
+  std::vector<std::string> added;    ///< names of new functions
+  std::vector<std::string> newData;  ///< new or changed-constant variables
+};
+
+/// A change a running process cannot take, with the file it is in. hp-diff
+/// gathers every one before it fails, and writes nothing.
+class RefusalError : public llvm::ErrorInfo<RefusalError> {
+public:
+  static char ID;
+  std::string file, why;
+  RefusalError(std::string file, std::string why)
+      : file(std::move(file)), why(std::move(why)) {}
+  void log(llvm::raw_ostream &os) const override { os << file << ": " << why; }
+  std::error_code convertToErrorCode() const override {
+    return std::make_error_code(std::errc::not_supported);
+  }
+};
+
+/// Pairs the objects of two build trees by their path relative to each
+/// root. Fails when a directory is missing or holds no object.
+llvm::Expected<std::vector<std::pair<std::string, std::string>>>
+pairDirectories(llvm::StringRef oldDir, llvm::StringRef newDir);
+
+/// Compares the builds and makes the patch. Every refusal is returned (as
+/// RefusalErrors joined) rather than the first one only.
+llvm::Expected<DiffResult> diffBuilds(const DiffOptions &opts);
+
+} // namespace hotpatch
+
+#endif
