@@ -285,8 +285,24 @@ private:
   uint32_t slotFor(uint32_t target);
   uint32_t stubFor(uint32_t target);
 
+  /// Each refusal once, in the order found.
+  void addRefusal(StringRef file, const Twine &why) {
+    std::string text = (file + ": " + why).str();
+    if (refusalTexts.insert(text).second)
+      refusals = joinErrors(std::move(refusals), refuse(file, why));
+  }
+  /// "function 'f'" or "variable 'v'" for the symbol a section holds.
+  static std::string ownerOf(const Object &obj, uint32_t sec) {
+    const auto &known = obj.knownInSection[sec];
+    if (known.size() != 1)
+      return "section " + obj.sections[sec].name;
+    StringRef name = obj.symbols[known.front()].name;
+    return (obj.functions.count(name) ? "function '" : "variable '") + name.str() + "'";
+  }
+
   const DiffOptions &opts;
   const Arch *arch = nullptr;
+  std::set<std::string> refusalTexts;
   std::vector<std::unique_ptr<Object>> oldObjs, newObjs; // by pair; old may be null
   Error refusals = Error::success();
   DiffResult result;
@@ -329,18 +345,14 @@ void Differ::compare(size_t pair) {
     }
     fns[fn.name] = Status::Changed;
     if (!(before->flags & FnPatchable))
-      refusals = joinErrors(
-          std::move(refusals),
-          refuse(n.source(), formatv("function '{0}' changed, but the running "
+      addRefusal(n.source(), formatv("function '{0}' changed, but the running "
                                      "code has no patchable prologue ({1})",
-                                     fn.name, before->reason)));
+                                     fn.name, before->reason));
     if (StringRef(fn.name).starts_with("_GLOBAL__sub_I_") ||
         StringRef(fn.name).starts_with("__cxx_global_var_init"))
-      refusals = joinErrors(
-          std::move(refusals),
-          refuse(n.source(), formatv("static initializer '{0}' changed; it ran "
+      addRefusal(n.source(), formatv("static initializer '{0}' changed; it ran "
                                      "when the program started and a live "
-                                     "patch cannot run it again", fn.name)));
+                                     "patch cannot run it again", fn.name));
   }
   if (o)
     for (const FunctionEntry &fn : o->table.functions)
@@ -374,23 +386,19 @@ void Differ::compare(size_t pair) {
             "{0}: static variable '{1}' is the running process's '{2}' "
             "(renumbered by the compiler)", n.source(), var.name, before->name));
       } else if (candidates.size() > 1) {
-        refusals = joinErrors(
-            std::move(refusals),
-            refuse(n.source(), formatv("static variable '{0}' is new or "
+        addRefusal(n.source(), formatv("static variable '{0}' is new or "
                                        "renumbered, and {1} old variables fit "
                                        "it; rename one so they can be told apart",
-                                       var.name, candidates.size())));
+                                       var.name, candidates.size()));
         continue;
       }
     }
     if (!before) {
       vars[var.name] = Status::Added;
       if (var.flags & VarTLS)
-        refusals = joinErrors(
-            std::move(refusals),
-            refuse(n.source(), formatv("new thread-local variable '{0}': a "
+        addRefusal(n.source(), formatv("new thread-local variable '{0}': a "
                                        "patch cannot add thread-local storage",
-                                       var.name)));
+                                       var.name));
       copyVar[pair].insert(var.name);
       continue;
     }
@@ -406,33 +414,27 @@ void Differ::compare(size_t pair) {
       continue;
     }
     if (before->sizeBytes != var.sizeBytes) {
-      refusals = joinErrors(
-          std::move(refusals),
-          refuse(n.source(), formatv("{0} '{1}' changed size ({2} -> {3} "
+      addRefusal(n.source(), formatv("{0} '{1}' changed size ({2} -> {3} "
                                      "bytes); a live patch cannot migrate it",
                                      what, var.name, before->sizeBytes,
-                                     var.sizeBytes)));
+                                     var.sizeBytes));
     } else if (before->typeHash != var.typeHash ||
                before->flags != var.flags ||
                before->alignBytes != var.alignBytes) {
-      refusals = joinErrors(
-          std::move(refusals),
-          refuse(n.source(), formatv("{0} '{1}' changed its type or layout "
+      addRefusal(n.source(), formatv("{0} '{1}' changed its type or layout "
                                      "(same size); a live patch cannot migrate "
-                                     "it", what, var.name)));
+                                     "it", what, var.name));
     } else if (llvm::is_contained(opts.acceptChangedInit, var.name)) {
       patch.acceptedRisks.push_back(formatv(
           "{0}: {1} '{2}' changed its initializer; the running process keeps "
           "its current value (--accept-changed-init)", n.source(), what,
           var.name));
     } else {
-      refusals = joinErrors(
-          std::move(refusals),
-          refuse(n.source(),
+      addRefusal(n.source(),
                  formatv("{0} '{1}' changed its initializer; the running "
                          "process keeps its current value, so the change would "
                          "not take effect (--accept-changed-init={1} keeps the "
-                         "live value and patches the rest)", what, var.name)));
+                         "live value and patches the rest)", what, var.name));
     }
   }
 }
@@ -531,12 +533,10 @@ void Differ::pullInUsersOfChangedConstants() {
         const FunctionEntry *before =
             oldObjs[i] ? oldObjs[i]->functions.lookup(name) : nullptr;
         if (before && !(before->flags & FnPatchable))
-          refusals = joinErrors(
-              std::move(refusals),
-              refuse(obj.source(),
+          addRefusal(obj.source(),
                      formatv("function '{0}' reads the changed constant '{1}', "
                              "but has no patchable prologue ({2})",
-                             name, t->name, before->reason)));
+                             name, t->name, before->reason));
         result.warnings.push_back(formatv(
             "{0}: function '{1}' is patched too: it reads the changed "
             "constant '{2}'", obj.source(), name, t->name));
@@ -628,9 +628,8 @@ void Differ::closure() {
     Object &obj = *newObjs[objIndex];
     const Section &sec = obj.sections[secIndex];
     if (sec.hasRel)
-      refusals = joinErrors(std::move(refusals),
-                            refuse(obj.source(), "section " + sec.name +
-                                                     " uses REL relocations"));
+      addRefusal(obj.source(), "section " + sec.name +
+                                                     " uses REL relocations");
     for (const Reloc &r : sec.relocs) {
       Expected<Target> t = resolve(objIndex, r.symbol);
       if (!t) {
@@ -650,12 +649,10 @@ void Differ::closure() {
       case Target::Anon: {
         const Section &data = obj.sections[t->section];
         if ((data.flags & ELF::SHF_WRITE) && !(data.flags & ELF::SHF_EXECINSTR))
-          refusals = joinErrors(
-              std::move(refusals),
-              refuse(obj.source(), formatv("patched code uses anonymous "
+          addRefusal(obj.source(), formatv("patched code uses anonymous "
                                            "writable data (section {0}) that a "
                                            "patch cannot share with the running "
-                                           "code", data.name)));
+                                           "code", data.name));
         else
           enqueue(objIndex, t->section);
         break;
@@ -671,11 +668,9 @@ void Differ::closure() {
           if (copied)
             enqueue(other, newObjs[other]->symbols[sym].shndx);
         } else if (removedFunctions.count(t->name)) {
-          refusals = joinErrors(
-              std::move(refusals),
-              refuse(obj.source(), formatv("function '{0}' was removed, but "
+          addRefusal(obj.source(), formatv("function '{0}' was removed, but "
                                            "the new code still calls it",
-                                           t->name)));
+                                           t->name));
         }
         break;
       }
@@ -767,24 +762,20 @@ Error Differ::emit() {
       std::string what = t->kind == Target::Anon
                              ? obj.sections[t->section].name
                              : t->name;
-      std::string inSection = obj.sections[secIndex].name;
+      std::string inSection = ownerOf(obj, secIndex);
       if (kind == RelocKind::None)
         continue;
       if (kind == RelocKind::ThreadLocal) {
-        refusals = joinErrors(
-            std::move(refusals),
-            refuse(obj.source(), formatv("{0} accesses thread-local variable "
+        addRefusal(obj.source(), formatv("{0} accesses thread-local variable "
                                          "'{1}' ({2}); patches cannot reach "
                                          "thread-local storage yet",
-                                         inSection, what, arch->relocName(r.type))));
+                                         inSection, what, arch->relocName(r.type)));
         continue;
       }
       if (kind == RelocKind::Unsupported) {
-        refusals = joinErrors(
-            std::move(refusals),
-            refuse(obj.source(), formatv("{0} uses relocation {1} against "
+        addRefusal(obj.source(), formatv("{0} uses relocation {1} against "
                                          "'{2}', which hp-diff does not handle",
-                                         inSection, arch->relocName(r.type), what)));
+                                         inSection, arch->relocName(r.type), what));
         continue;
       }
       // The patch symbol the relocation now names.

@@ -1,6 +1,7 @@
 //===- tools/hp-inspect/main.cpp - print fingerprint tables ----------------===//
 //
-// hp-inspect [--json] FILE...            the tables in objects, archives, binaries
+// hp-inspect [--json] FILE...            the tables in objects, archives, binaries,
+//                                        or the contents of .hp patches
 // hp-inspect --compare [--json] OLD NEW  which symbols two builds changed
 //
 // Exit codes: 0 success, 1 an input could not be read, 2 bad usage.
@@ -8,6 +9,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "inspect.h"
+#include "patch-view.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -43,6 +48,55 @@ int main(int argc, char **argv) {
                     : "no input file (try --help)")
         << '\n';
     return 2;
+  }
+
+  // A .hp patch is shown as a patch, never as an object with no table.
+  size_t numPatches = 0;
+  std::vector<std::unique_ptr<MemoryBuffer>> buffers;
+  for (const std::string &path : inputs) {
+    ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
+        path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+    bool isPatch = StringRef(path).ends_with(".hp") ||
+                   (buf && isPatchFile(arrayRefFromStringRef((*buf)->getBuffer())));
+    numPatches += isPatch;
+    buffers.push_back(buf ? std::move(*buf) : nullptr);
+  }
+  if (numPatches && numPatches != inputs.size()) {
+    WithColor::error(errs(), "hp-inspect")
+        << "give either patches or objects, not both\n";
+    return 2;
+  }
+  if (numPatches && compare) {
+    WithColor::error(errs(), "hp-inspect") << "--compare takes objects\n";
+    return 2;
+  }
+  if (numPatches) {
+    json::Array patches;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!buffers[i]) {
+        std::error_code ec = MemoryBuffer::getFile(inputs[i]).getError();
+        WithColor::error(errs(), "hp-inspect")
+            << inputs[i] << ": " << ec.message() << '\n';
+        return 1;
+      }
+      ArrayRef<uint8_t> bytes = arrayRefFromStringRef(buffers[i]->getBuffer());
+      Expected<PatchFile> patch = readPatch(bytes, inputs[i]);
+      if (!patch) {
+        report(patch.takeError());
+        return 1;
+      }
+      if (jsonOut)
+        patches.push_back(patchToJson(inputs[i], *patch, bytes.size()));
+      else
+        printPatch(outs(), inputs[i], *patch, bytes.size());
+    }
+    if (jsonOut)
+      outs() << formatv("{0:2}", json::Value(json::Object{
+                                     {"format", "hotpatch-inspect"},
+                                     {"version", 1},
+                                     {"patches", std::move(patches)}}))
+             << '\n';
+    return 0;
   }
 
   std::vector<std::vector<ObjectTables>> read;

@@ -1,0 +1,20 @@
+//===- tools/hp-inspect/patch-view.h - show a .hp patch -----------*- C++ -*-===//
+
+#ifndef HOTPATCH_TOOLS_PATCH_VIEW_H
+#define HOTPATCH_TOOLS_PATCH_VIEW_H
+
+#include "patch-file.h"
+
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace hotpatch {
+
+void printPatch(llvm::raw_ostream &os, llvm::StringRef path, const PatchFile &patch,
+                size_t fileSize);
+llvm::json::Value patchToJson(llvm::StringRef path, const PatchFile &patch,
+                              size_t fileSize);
+
+} // namespace hotpatch
+
+#endif
