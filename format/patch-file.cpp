@@ -388,7 +388,8 @@ struct ReadState {
 };
 } // namespace
 
-Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where) {
+Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
+                              bool verifyChecksum) {
   if (elf_version(EV_CURRENT) == EV_NONE)
     return elfError("libelf");
   std::vector<uint8_t> copy(bytes.begin(), bytes.end()); // libelf writes to it
@@ -433,7 +434,7 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where) {
                              st.where.c_str(), version, patchFormatVersion);
   // Checksum: every byte of the file, this field read as zero.
   uint64_t stored = le::read64le(meta->data() + mChecksum);
-  {
+  if (verifyChecksum) {
     std::vector<uint8_t> zeroed(bytes.begin(), bytes.end());
     size_t at = meta->data() - copy.data() + mChecksum;
     memset(zeroed.data() + at, 0, 8);

@@ -85,9 +85,11 @@ struct PatchFile {
 llvm::Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch);
 
 /// Parses and checks a patch: ELF structure, magic, version, checksum and
-/// every index. \p where names the input in errors.
+/// every index. \p where names the input in errors. Only the fuzzer turns
+/// \p verifyChecksum off, to reach the checks behind it.
 llvm::Expected<PatchFile> readPatch(llvm::ArrayRef<uint8_t> bytes,
-                                    llvm::StringRef where);
+                                    llvm::StringRef where,
+                                    bool verifyChecksum = true);
 
 /// True when \p bytes look like a patch (an ELF file with .hp.meta), so
 /// tools can tell patches from ordinary objects before parsing.

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
   clang-19 llvm-19-dev libclang-19-dev lld-19 llvm-19-tools  # compiler, LLVM, lit/FileCheck
   libelf-dev libdw-dev                                       # ELF and the unwinder (runtime)
-  libgtest-dev cmake ninja-build python3                     # build and tests
+  libgtest-dev libclang-rt-19-dev cmake ninja-build python3  # build, tests, libFuzzer
   binutils gcc libc6-dev libstdc++-12-dev file               # GNU ld/strip, -static, C++, gcc for a test
 )
 missing=()
