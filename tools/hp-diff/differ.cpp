@@ -48,7 +48,7 @@ struct Reloc {
 };
 
 struct Section {
-  std::string name;
+  StringRef name; // into the object's buffer, like every name here
   uint32_t type = 0;
   uint64_t flags = 0, size = 0, align = 1;
   ArrayRef<uint8_t> data;
@@ -57,7 +57,7 @@ struct Section {
 };
 
 struct Symbol {
-  std::string name;
+  StringRef name;
   uint8_t binding = 0, type = 0;
   uint32_t shndx = 0;
   uint64_t value = 0, size = 0;
@@ -118,6 +118,7 @@ Expected<std::unique_ptr<Object>> loadObject(StringRef path) {
   if (!shdrs)
     return refuse(path, "unreadable sections: " + toString(shdrs.takeError()));
   obj->sections.resize(shdrs->size());
+  obj->symbols.reserve(4096);
   obj->knownInSection.resize(shdrs->size());
   const typename ELFT::Shdr *symtab = nullptr;
   for (size_t i = 0; i < shdrs->size(); ++i) {
@@ -126,7 +127,7 @@ Expected<std::unique_ptr<Object>> loadObject(StringRef path) {
     Expected<StringRef> name = file->getSectionName(sh);
     if (!name)
       return refuse(path, "unreadable section name: " + toString(name.takeError()));
-    sec.name = name->str();
+    sec.name = *name;
     sec.type = sh.sh_type;
     sec.flags = sh.sh_flags;
     sec.size = sh.sh_size;
@@ -154,7 +155,7 @@ Expected<std::unique_ptr<Object>> loadObject(StringRef path) {
     Expected<StringRef> name = s.getName(*strtab);
     if (!name)
       return refuse(path, "unreadable symbol name: " + toString(name.takeError()));
-    sym.name = name->str();
+    sym.name = *name;
     sym.binding = s.getBinding();
     sym.type = s.getType();
     sym.shndx = s.st_shndx;
@@ -295,7 +296,7 @@ private:
   static std::string ownerOf(const Object &obj, uint32_t sec) {
     const auto &known = obj.knownInSection[sec];
     if (known.size() != 1)
-      return "section " + obj.sections[sec].name;
+      return ("section " + obj.sections[sec].name).str();
     StringRef name = obj.symbols[known.front()].name;
     return (obj.functions.count(name) ? "function '" : "variable '") + name.str() + "'";
   }
@@ -508,6 +509,14 @@ void Differ::pullInUsersOfChangedConstants() {
     }
   for (size_t i = 0; i < newObjs.size(); ++i) {
     Object &obj = *newObjs[i];
+    // Most patches change no constant: then there is nothing to scan here.
+    bool anyChangedConst = !changedConstGlobals.empty() ||
+                           llvm::any_of(copyVar[i], [&](const auto &entry) {
+                             return varStatus[i].lookup(entry.getKey()) ==
+                                    Status::Changed;
+                           });
+    if (!anyChangedConst)
+      continue;
     for (auto &[name, status] : fnStatus[i]) {
       if (status != Status::Same)
         continue;
@@ -704,7 +713,7 @@ uint32_t Differ::anonSymbol(size_t objIndex, uint32_t secIndex) {
   const Object &obj = *newObjs[objIndex];
   auto [section, base] = placed.at(key);
   PatchSymbol ps;
-  ps.name = (obj.label() + ":" + obj.sections[secIndex].name);
+  ps.name = (obj.label() + ":" + obj.sections[secIndex].name).str();
   ps.defined = true;
   ps.isSection = true;
   ps.section = section;
@@ -760,7 +769,7 @@ Error Differ::emit() {
       if (!t)
         return t.takeError();
       std::string what = t->kind == Target::Anon
-                             ? obj.sections[t->section].name
+                             ? obj.sections[t->section].name.str()
                              : t->name;
       std::string inSection = ownerOf(obj, secIndex);
       if (kind == RelocKind::None)
