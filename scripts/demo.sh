@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job: build the shipped example service with hotpatch, run it, show
 # its bug, rebuild it with the fix, and show what hotpatch sees: the
-# patchable prologues, the fingerprint table, and exactly which functions the
-# fix changed. (Making the patch and loading it into the running process,
-# hp-diff and hp-apply, are the next stages; see docs/status.md.)
+# patchable prologues, the fingerprint table, which functions the fix
+# changed, and the live patch hp-diff makes from the two builds. (Loading it
+# into the running process, hp-apply, is the next stage: docs/status.md.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,7 +30,7 @@ for variant in old fixed; do
   echo "built $work/$variant/counter-service"
 done
 echo "the fix, as a source diff:"
-diff -u examples/counter-service/service.c examples/counter-service/service-fixed.c \
+diff -u examples/counter-service/service.c examples/counter-service/fix/service.c \
   | grep -E '^[-+] ' | grep -v '^[-+] \*' || true
 
 step "2. Run the old build and watch the bug (no tax on 10000 cents)"
@@ -56,7 +56,14 @@ echo "on its body; everything else, and the state in count_request.served, is"
 echo "untouched. The old service is still running as pid $service_pid:"
 python3 examples/counter-service/client.py "$port" "price 10000" "stats"
 
-step "6. The fixed build, for comparison (what a live patch will make pid $service_pid do)"
+step "6. The live patch: hp-diff old objects -> new objects, resolved against the running binary"
+hp-diff --old-dir "$work/old/CMakeFiles" --new-dir "$work/fixed/CMakeFiles" \
+  --target "$work/old/counter-service" -o "$work/fix.hp"
+hp-inspect "$work/fix.hp" | sed -n '1,12p'
+echo "(readelf and llvm-objdump read it too: it is an ELF relocatable object)"
+llvm-objdump -d -r "$work/fix.hp" | grep -A12 '<compute_tax>:' | grep -v '^ *[0-9a-f]*: 90 ' | head -8
+
+step "7. The fixed build, for comparison (what applying fix.hp will make pid $service_pid do)"
 "$work/fixed/counter-service" 0 > "$work/fixed.log" &
 fixed_pid=$!
 for _ in $(seq 50); do grep -q listening "$work/fixed.log" 2>/dev/null && break; sleep 0.1; done

@@ -8,7 +8,7 @@
  * live patch: it counts every request since the process started.
  *
  * The bug: compute_tax() divides before multiplying, so the 8% rate becomes
- * 0 in integer arithmetic and no tax is ever charged. service-fixed.c is the
+ * 0 in integer arithmetic and no tax is ever charged. fix/service.c is the
  * same file with that one line fixed. */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1158,9 +1158,27 @@ pairDirectories(StringRef oldDir, StringRef newDir) {
     return createStringError(std::errc::invalid_argument,
                              "%s: no object files (.o) under it",
                              newDir.str().c_str());
+  // By relative path; then an object left over on each side pairs by file
+  // name when that is unambiguous (a source moved to another directory).
+  std::map<std::string, std::vector<std::string>> oldByName;
+  for (const std::string &rel : *before)
+    if (!after->count(rel))
+      oldByName[sys::path::filename(rel).str()].push_back(rel);
+  std::map<std::string, int> newLeftByName;
+  for (const std::string &rel : *after)
+    if (!before->count(rel))
+      ++newLeftByName[sys::path::filename(rel).str()];
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const std::string &rel : *after) {
-    std::string oldPath = before->count(rel) ? (oldDir + "/" + rel).str() : "";
+    std::string oldPath;
+    if (before->count(rel)) {
+      oldPath = (oldDir + "/" + rel).str();
+    } else {
+      std::string name = sys::path::filename(rel).str();
+      auto it = oldByName.find(name);
+      if (it != oldByName.end() && it->second.size() == 1 && newLeftByName[name] == 1)
+        oldPath = (oldDir + "/" + it->second.front()).str();
+    }
     pairs.emplace_back(oldPath, (newDir + "/" + rel).str());
   }
   return pairs;

@@ -8,7 +8,7 @@
  * live patch: it counts every request since the process started.
  *
  * This is the fixed build: compute_tax() multiplies before it divides. The
- * original (service.c) divided first, so the 8% rate became 0 and no tax
+ * original (../service.c) divided first, so the 8% rate became 0 and no tax
  * was ever charged. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
