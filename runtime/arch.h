@@ -81,7 +81,49 @@ public:
 
   /// "R_X86_64_PC32", or "relocation type N" when unknown.
   std::string relocName(uint32_t type) const;
+
+  // --- Apply time -------------------------------------------------------
+
+  /// Writes the value of relocation \p type at \p loc (address \p place in
+  /// the target) for symbol address \p sym and \p addend. Fails when the
+  /// value does not fit (the patch was placed out of reach) or the type is
+  /// not one hp-diff emits.
+  virtual llvm::Error applyReloc(uint32_t type, uint8_t *loc, uint64_t place,
+                                 uint64_t sym, int64_t addend) const = 0;
+
+  /// The redirect of one function: new padding bytes (what goes before the
+  /// entry) and the store that turns the entry NOP into a jump to them.
+  /// Pure and infallible: the padding always fits a far jump.
+  struct Redirect {
+    llvm::SmallVector<uint8_t, 16> pad; ///< written at entry - padBefore
+    llvm::SmallVector<uint8_t, 4> site; ///< written at entry + siteOffset
+  };
+  virtual Redirect encodeRedirect(uint64_t entryAddr, unsigned siteOffset,
+                                  uint64_t target) const = 0;
+
+  /// System-call numbers of this machine's Linux ABI.
+  virtual uint64_t sysMmap() const = 0;
+  virtual uint64_t sysMprotect() const = 0;
+  virtual uint64_t sysMunmap() const = 0;
+
+  /// The bytes of the system-call instruction (searched for in the target's
+  /// executable memory to run injected system calls without writing code).
+  virtual llvm::ArrayRef<uint8_t> syscallInsn() const = 0;
 };
+
+/// Registers of a stopped thread, as the host's ptrace gives them. Only the
+/// backend of the host architecture implements these.
+struct ThreadRegs {
+  alignas(16) uint8_t raw[512];
+};
+/// Runs system call \p nr with \p args in the stopped thread \p tid by
+/// single-stepping the instruction at \p insnAddr; the thread's registers
+/// are restored afterwards whatever happens. Returns the raw result (a
+/// negative errno on failure).
+llvm::Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
+                                      llvm::ArrayRef<uint64_t> args);
+/// The program counter and stack pointer of a stopped thread.
+llvm::Expected<std::pair<uint64_t, uint64_t>> threadPcSp(int tid);
 
 /// The backend for \p eMachine, or an error naming the machine.
 llvm::Expected<const Arch &> getArch(uint16_t eMachine);

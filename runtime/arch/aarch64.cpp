@@ -127,6 +127,135 @@ public:
     return out;
   }
   uint8_t fillByte() const override { return 0; } // udf #0 when read as words
+
+  Error applyReloc(uint32_t type, uint8_t *loc, uint64_t place, uint64_t sym,
+                   int64_t addend) const override {
+    using namespace support::endian;
+    uint64_t value = sym + addend;
+    auto insn = [&](uint32_t bits) { write32le(loc, read32le(loc) | bits); };
+    auto page = [](uint64_t a) { return a & ~uint64_t(0xfff); };
+    auto outOfRange = [&](int64_t v) {
+      return createStringError(std::errc::result_out_of_range,
+                               "%s: target is %lld bytes away, out of reach",
+                               relocName(type).c_str(), (long long)v);
+    };
+    switch (type) {
+    case ELF::R_AARCH64_ABS64:
+      write64le(loc, value);
+      return Error::success();
+    case ELF::R_AARCH64_PREL64:
+      write64le(loc, value - place);
+      return Error::success();
+    case ELF::R_AARCH64_PREL32: {
+      int64_t rel = int64_t(value - place);
+      if (rel != int64_t(int32_t(rel)))
+        return outOfRange(rel);
+      write32le(loc, uint32_t(rel));
+      return Error::success();
+    }
+    case ELF::R_AARCH64_CALL26:
+    case ELF::R_AARCH64_JUMP26: {
+      int64_t rel = int64_t(value - place);
+      if (rel < -(1ll << 27) || rel >= (1ll << 27))
+        return outOfRange(rel);
+      write32le(loc, (read32le(loc) & 0xfc000000) | ((uint64_t(rel) >> 2) & 0x03ffffff));
+      return Error::success();
+    }
+    case ELF::R_AARCH64_ADR_PREL_PG_HI21:
+    case ELF::R_AARCH64_ADR_PREL_PG_HI21_NC: {
+      int64_t rel = int64_t(page(value) - page(place));
+      if (type == ELF::R_AARCH64_ADR_PREL_PG_HI21 &&
+          (rel < -(1ll << 32) || rel >= (1ll << 32)))
+        return outOfRange(rel);
+      uint64_t imm = uint64_t(rel) >> 12;
+      write32le(loc, (read32le(loc) & 0x9f00001f) | ((imm & 3) << 29) |
+                         (((imm >> 2) & 0x7ffff) << 5));
+      return Error::success();
+    }
+    case ELF::R_AARCH64_ADR_PREL_LO21: {
+      int64_t rel = int64_t(value - place);
+      if (rel < -(1ll << 20) || rel >= (1ll << 20))
+        return outOfRange(rel);
+      write32le(loc, (read32le(loc) & 0x9f00001f) | ((uint64_t(rel) & 3) << 29) |
+                         (((uint64_t(rel) >> 2) & 0x7ffff) << 5));
+      return Error::success();
+    }
+    case ELF::R_AARCH64_ADD_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST8_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST16_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST32_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST64_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST128_ABS_LO12_NC: {
+      unsigned shift = type == ELF::R_AARCH64_LDST16_ABS_LO12_NC    ? 1
+                       : type == ELF::R_AARCH64_LDST32_ABS_LO12_NC  ? 2
+                       : type == ELF::R_AARCH64_LDST64_ABS_LO12_NC  ? 3
+                       : type == ELF::R_AARCH64_LDST128_ABS_LO12_NC ? 4
+                                                                     : 0;
+      uint64_t lo12 = (value & 0xfff) >> shift;
+      write32le(loc, (read32le(loc) & ~(0xfffu << 10)) | uint32_t(lo12 << 10));
+      return Error::success();
+    }
+    case ELF::R_AARCH64_CONDBR19:
+    case ELF::R_AARCH64_LD_PREL_LO19: {
+      int64_t rel = int64_t(value - place);
+      if (rel < -(1ll << 20) || rel >= (1ll << 20))
+        return outOfRange(rel);
+      write32le(loc, (read32le(loc) & ~(0x7ffffu << 5)) |
+                         uint32_t(((uint64_t(rel) >> 2) & 0x7ffff) << 5));
+      return Error::success();
+    }
+    case ELF::R_AARCH64_TSTBR14: {
+      int64_t rel = int64_t(value - place);
+      if (rel < -(1ll << 15) || rel >= (1ll << 15))
+        return outOfRange(rel);
+      write32le(loc, (read32le(loc) & ~(0x3fffu << 5)) |
+                         uint32_t(((uint64_t(rel) >> 2) & 0x3fff) << 5));
+      return Error::success();
+    }
+    default:
+      (void)insn;
+      return createStringError(std::errc::not_supported,
+                               "%s is not a relocation a patch may hold here",
+                               relocName(type).c_str());
+    }
+  }
+
+  Redirect encodeRedirect(uint64_t entryAddr, unsigned siteOffset,
+                          uint64_t target) const override {
+    using namespace support::endian;
+    Redirect r;
+    uint64_t site = entryAddr + siteOffset;
+    int64_t rel = int64_t(target - site);
+    r.site.resize(4);
+    if (rel >= -(1ll << 27) && rel < (1ll << 27)) {
+      // b target, straight from the entry; the padding keeps its NOPs.
+      r.pad.assign(16, 0);
+      for (unsigned at = 0; at < 16; at += 4)
+        write32le(r.pad.data() + at, nop);
+      write32le(r.site.data(), 0x14000000 | ((uint64_t(rel) >> 2) & 0x03ffffff));
+      return r;
+    }
+    static constexpr uint32_t farJump[] = {
+        0x58000050, // ldr x16, #8   ; the literal below
+        0xd61f0200, // br  x16
+    };
+    r.pad.resize(16);
+    write32le(r.pad.data(), farJump[0]);
+    write32le(r.pad.data() + 4, farJump[1]);
+    write64le(r.pad.data() + 8, target);
+    int64_t back = int64_t(entryAddr - 16) - int64_t(site); // into the padding
+    write32le(r.site.data(), 0x14000000 | ((uint64_t(back) >> 2) & 0x03ffffff));
+    return r;
+  }
+
+  uint64_t sysMmap() const override { return 222; }
+  uint64_t sysMprotect() const override { return 226; }
+  uint64_t sysMunmap() const override { return 215; }
+
+  ArrayRef<uint8_t> syscallInsn() const override {
+    static constexpr uint8_t insn[] = {0x01, 0x00, 0x00, 0xd4}; // svc #0
+    return insn;
+  }
 };
 
 } // namespace

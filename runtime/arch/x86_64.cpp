@@ -16,6 +16,7 @@
 #include "../arch.h"
 
 #include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace llvm;
@@ -103,6 +104,76 @@ public:
             0xcc, 0xcc};            // int3; int3 (pads the stub to 8 bytes)
   }
   uint8_t fillByte() const override { return 0xcc; } // int3
+
+  Error applyReloc(uint32_t type, uint8_t *loc, uint64_t place, uint64_t sym,
+                   int64_t addend) const override {
+    using namespace support::endian;
+    uint64_t value = sym + addend;
+    switch (type) {
+    case ELF::R_X86_64_64:
+      write64le(loc, value);
+      return Error::success();
+    case ELF::R_X86_64_PC64:
+      write64le(loc, value - place);
+      return Error::success();
+    case ELF::R_X86_64_PC32:
+    case ELF::R_X86_64_PLT32: {
+      int64_t rel = int64_t(value - place);
+      if (rel != int64_t(int32_t(rel)))
+        return createStringError(std::errc::result_out_of_range,
+                                 "%s: target is %lld bytes away, beyond +-2 GiB",
+                                 relocName(type).c_str(), (long long)rel);
+      write32le(loc, uint32_t(rel));
+      return Error::success();
+    }
+    case ELF::R_X86_64_32:
+      if (value > UINT32_MAX)
+        return createStringError(std::errc::result_out_of_range,
+                                 "R_X86_64_32: 0x%llx does not fit 32 bits",
+                                 (unsigned long long)value);
+      write32le(loc, uint32_t(value));
+      return Error::success();
+    case ELF::R_X86_64_32S:
+      if (int64_t(value) != int64_t(int32_t(value)))
+        return createStringError(std::errc::result_out_of_range,
+                                 "R_X86_64_32S: 0x%llx does not fit 32 bits",
+                                 (unsigned long long)value);
+      write32le(loc, uint32_t(value));
+      return Error::success();
+    default:
+      return createStringError(std::errc::not_supported,
+                               "%s is not a relocation a patch may hold",
+                               relocName(type).c_str());
+    }
+  }
+
+  Redirect encodeRedirect(uint64_t entryAddr, unsigned siteOffset,
+                          uint64_t target) const override {
+    Redirect r;
+    uint64_t padAddr = entryAddr - 14;
+    int64_t rel = int64_t(target - (padAddr + 5));
+    if (rel == int64_t(int32_t(rel))) {
+      r.pad = {0xe9, 0, 0, 0, 0}; // jmp rel32, then the NOPs stay
+      support::endian::write32le(r.pad.data() + 1, uint32_t(rel));
+      r.pad.append(14 - 5, nop1);
+    } else {
+      r.pad = {0xff, 0x25, 0, 0, 0, 0}; // jmp *0(%rip): the 8 bytes after it
+      r.pad.append(8, 0);
+      support::endian::write64le(r.pad.data() + 6, target);
+    }
+    // `jmp rel8` counts from its own end: entry+site+2 back to entry-14.
+    r.site = {0xeb, uint8_t(-int(14 + siteOffset + 2))};
+    return r;
+  }
+
+  uint64_t sysMmap() const override { return 9; }
+  uint64_t sysMprotect() const override { return 10; }
+  uint64_t sysMunmap() const override { return 11; }
+
+  ArrayRef<uint8_t> syscallInsn() const override {
+    static constexpr uint8_t insn[] = {0x0f, 0x05}; // syscall
+    return insn;
+  }
 };
 
 } // namespace
@@ -113,3 +184,79 @@ const Arch &x86_64Arch() {
 }
 
 } // namespace hotpatch
+
+// Register access exists only where the host is x86_64.
+#if defined(__x86_64__)
+#include <cerrno>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+
+namespace hotpatch {
+
+Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
+                                ArrayRef<uint64_t> args) {
+  user_regs_struct saved, regs;
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0)
+    return createStringError(std::error_code(errno, std::generic_category()),
+                             "thread %d: cannot read registers", tid);
+  regs = saved;
+  // The kernel ABI: rax = number; rdi, rsi, rdx, r10, r8, r9 = arguments.
+  // orig_rax = -1 so no syscall-restart logic touches our registers.
+  unsigned long long *argRegs[] = {&regs.rdi, &regs.rsi, &regs.rdx,
+                                   &regs.r10, &regs.r8,  &regs.r9};
+  regs.rax = nr;
+  regs.orig_rax = ~0ull;
+  for (size_t i = 0; i < args.size() && i < 6; ++i)
+    *argRegs[i] = args[i];
+  regs.rip = insnAddr;
+  auto restore = [&]() { ptrace(PTRACE_SETREGS, tid, nullptr, &saved); };
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
+    return createStringError(std::error_code(errno, std::generic_category()),
+                             "thread %d: cannot set registers", tid);
+  if (ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) {
+    int err = errno;
+    restore();
+    return createStringError(std::error_code(err, std::generic_category()),
+                             "thread %d: cannot single-step", tid);
+  }
+  // Wait for the trap after the system call; other stops of this thread
+  // (a signal arriving meanwhile) are not ours to eat: the signal stays
+  // pending because we never deliver or discard it here.
+  for (;;) {
+    int status = 0;
+    if (waitpid(tid, &status, __WALL) < 0) {
+      int err = errno;
+      restore();
+      return createStringError(std::error_code(err, std::generic_category()),
+                               "thread %d: wait failed", tid);
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status))
+      return createStringError(std::errc::no_such_process,
+                               "thread %d exited during an injected system call",
+                               tid);
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP)
+      break;
+    if (WIFSTOPPED(status)) {
+      // Another signal stopped it first: the system call has not run.
+      // Step again; the signal is re-queued by not passing it on.
+      ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr);
+      continue;
+    }
+  }
+  user_regs_struct after;
+  ptrace(PTRACE_GETREGS, tid, nullptr, &after);
+  restore();
+  return int64_t(after.rax);
+}
+
+Expected<std::pair<uint64_t, uint64_t>> threadPcSp(int tid) {
+  user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
+    return createStringError(std::error_code(errno, std::generic_category()),
+                             "thread %d: cannot read registers", tid);
+  return std::make_pair(uint64_t(regs.rip), uint64_t(regs.rsp));
+}
+
+} // namespace hotpatch
+#endif

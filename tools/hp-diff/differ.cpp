@@ -12,6 +12,7 @@
 #include "differ.h"
 
 #include "arch.h"
+#include "elf-info.h"
 #include "fingerprint-table.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -960,27 +961,6 @@ Error Differ::load() {
           oldGlobals.insert(name);
   }
   return Error::success();
-}
-
-/// The build-id note of an ELF file, hex, or "" when there is none.
-std::string buildIdOf(const ELFFile<ELFT> &file) {
-  Expected<typename ELFT::ShdrRange> shdrs = file.sections();
-  if (!shdrs) {
-    consumeError(shdrs.takeError());
-    return "";
-  }
-  for (const auto &sh : *shdrs) {
-    if (sh.sh_type != ELF::SHT_NOTE)
-      continue;
-    Error err = Error::success();
-    for (const auto &note : file.notes(sh, err))
-      if (note.getType() == ELF::NT_GNU_BUILD_ID && note.getName() == "GNU") {
-        consumeError(std::move(err));
-        return toHex(note.getDesc(sh.sh_addralign), /*LowerCase=*/true);
-      }
-    consumeError(std::move(err));
-  }
-  return "";
 }
 
 Error Differ::resolveAgainstTarget() {

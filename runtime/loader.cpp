@@ -1,0 +1,877 @@
+//===- runtime/loader.cpp - apply, list and revert patches ----------------===//
+
+#include "loader.h"
+
+#include "arch.h"
+#include "elf-info.h"
+#include "fingerprint-table.h"
+#include "unwind.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Object/ELF.h"
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+#include <unistd.h>
+
+using namespace llvm;
+using namespace llvm::object;
+
+namespace hotpatch {
+
+char ApplyError::ID;
+
+namespace {
+namespace le = support::endian;
+
+constexpr uint64_t pageSize = 4096;
+constexpr char recordMagic[8] = {'H', 'P', 'R', 'E', 'C', '0', '0', '1'};
+constexpr uint32_t recHeaderSize = 192;
+constexpr uint32_t recEntrySize = 64;
+enum RecordState : uint64_t { statePreparing = 1, stateActive = 2, stateReverted = 3 };
+// Linux mmap flags (the same on x86_64 and aarch64).
+constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
+constexpr uint64_t mapPrivate = 0x02, mapAnonymous = 0x20, mapFixedNoReplace = 0x100000;
+
+Error applyError(ApplyError::Kind kind, const Twine &msg) {
+  return make_error<ApplyError>(kind, msg.str());
+}
+
+/// One ELF file mapped into the target, with its symbols.
+struct Module {
+  std::string path;    // as /proc/PID/maps names it
+  std::string mapFile; // where we can read it
+  uint64_t start = ~0ull, end = 0;
+  uint64_t base = 0;
+  bool isExec = false;
+  std::string buildId;
+  bool loaded = false, isElf = false;
+  StringMap<uint64_t> globals; // .symtab and .dynsym, defined
+  StringMap<uint64_t> dynamic; // .dynsym, defined: what other objects may use
+  std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> locals;
+};
+
+Error loadModule(Module &m, const std::vector<Mapping> &maps) {
+  if (m.loaded)
+    return Error::success();
+  m.loaded = true;
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
+      MemoryBuffer::getFile(m.mapFile, /*IsText=*/false, false);
+  if (!buf)
+    return Error::success(); // not readable: not a candidate
+  Expected<ELFFile<ELF64LE>> file = ELFFile<ELF64LE>::create((*buf)->getBuffer());
+  if (!file) {
+    consumeError(file.takeError());
+    return Error::success();
+  }
+  m.isElf = true;
+  m.isExec = file->getHeader().e_type == ELF::ET_EXEC;
+  m.buildId = buildIdOf(*file);
+  // Load bias: the mapping of file offset 0 holds the first PT_LOAD.
+  uint64_t firstVaddr = 0;
+  if (Expected<ELF64LE::PhdrRange> phdrs = file->program_headers()) {
+    for (const auto &ph : *phdrs)
+      if (ph.p_type == ELF::PT_LOAD) {
+        firstVaddr = ph.p_vaddr & ~(pageSize - 1);
+        break;
+      }
+  } else {
+    consumeError(phdrs.takeError());
+  }
+  uint64_t firstMap = ~0ull;
+  for (const Mapping &map : maps)
+    if (map.path == m.path && map.fileOffset == 0)
+      firstMap = std::min(firstMap, map.start);
+  m.base = m.isExec ? 0 : firstMap - firstVaddr;
+
+  Expected<ELF64LE::ShdrRange> shdrs = file->sections();
+  if (!shdrs) {
+    consumeError(shdrs.takeError());
+    return Error::success();
+  }
+  for (const auto &sh : *shdrs) {
+    if (sh.sh_type != ELF::SHT_SYMTAB && sh.sh_type != ELF::SHT_DYNSYM)
+      continue;
+    bool dyn = sh.sh_type == ELF::SHT_DYNSYM;
+    Expected<ELF64LE::SymRange> syms = file->symbols(&sh);
+    Expected<StringRef> strtab = file->getStringTableForSymtab(sh);
+    if (!syms || !strtab) {
+      if (!syms)
+        consumeError(syms.takeError());
+      if (!strtab)
+        consumeError(strtab.takeError());
+      continue;
+    }
+    std::string currentFile;
+    for (const auto &s : *syms) {
+      Expected<StringRef> name = s.getName(*strtab);
+      if (!name) {
+        consumeError(name.takeError());
+        continue;
+      }
+      if (s.getType() == ELF::STT_FILE) {
+        currentFile = sys::path::filename(*name).str();
+        continue;
+      }
+      if (s.st_shndx == ELF::SHN_UNDEF || s.getType() == ELF::STT_SECTION ||
+          name->empty())
+        continue;
+      uint64_t addr = m.base + s.st_value;
+      if (s.getBinding() == ELF::STB_LOCAL) {
+        if (!dyn)
+          m.locals[{currentFile, name->str()}].push_back(addr);
+        continue;
+      }
+      StringRef clean = name->split('@').first; // versioned: name@@VER
+      m.globals.try_emplace(clean, addr);
+      if (dyn)
+        m.dynamic.try_emplace(clean, addr);
+    }
+  }
+  return Error::success();
+}
+
+/// What the target is and holds, gathered before anything stops.
+struct Prepared {
+  const Arch *arch = nullptr;
+  std::vector<Mapping> maps;
+  std::vector<Module> modules;
+  Module *module = nullptr;
+  // Layout of the patch in the target.
+  uint64_t rxSize = 0, roSize = 0, rwSize = 0, total = 0;
+  uint64_t textOff = 0, pltOff = 0, rodataOff = 0, recordOff = 0, dataOff = 0,
+           bssOff = 0, gotOff = 0;
+  uint64_t recordSize = 0;
+  uint64_t addr = 0; // where it was mapped
+  // Per function map entry.
+  struct Flip {
+    std::string name;
+    uint64_t entryAddr = 0, newAddr = 0;
+    unsigned site = 0;
+    std::vector<uint8_t> before; // padding and entry now in the target
+    Arch::Redirect redirect;
+    uint64_t oldSize = 0;
+  };
+  std::vector<Flip> flips;
+};
+
+std::vector<Module> groupModules(const Target &target, const std::vector<Mapping> &maps) {
+  std::vector<Module> out;
+  StringMap<size_t> byPath;
+  for (const Mapping &m : maps) {
+    if (m.path.empty() || m.path[0] != '/' || m.inode == 0)
+      continue;
+    auto [it, inserted] = byPath.try_emplace(m.path, out.size());
+    if (inserted) {
+      out.emplace_back();
+      out.back().path = m.path;
+      out.back().mapFile = target.fileOf(m);
+    }
+    Module &mod = out[it->second];
+    mod.start = std::min(mod.start, m.start);
+    mod.end = std::max(mod.end, m.end);
+  }
+  return out;
+}
+
+/// Reads every record hp-apply left in the target: anonymous private
+/// mappings starting with the record magic.
+Expected<std::vector<AppliedPatch>> readRecords(Target &target,
+                                                const std::vector<Mapping> &maps) {
+  std::vector<AppliedPatch> out;
+  for (const Mapping &m : maps) {
+    if (!m.path.empty() || !m.read || !m.write || m.end - m.start < pageSize)
+      continue;
+    uint8_t head[recHeaderSize];
+    if (Error err = target.read(m.start, head)) {
+      consumeError(std::move(err));
+      continue;
+    }
+    if (memcmp(head, recordMagic, 8) != 0)
+      continue;
+    AppliedPatch p;
+    p.recordAddr = m.start;
+    p.id = le::read32le(head + 8);
+    uint32_t n = le::read32le(head + 12);
+    uint64_t state = le::read64le(head + 16);
+    p.active = state == stateActive;
+    p.regionAddr = le::read64le(head + 24);
+    p.regionSize = le::read64le(head + 32);
+    p.appliedAtNs = le::read64le(head + 40);
+    p.name = std::string(reinterpret_cast<char *>(head + 48),
+                         strnlen(reinterpret_cast<char *>(head + 48), 64));
+    p.buildId = std::string(reinterpret_cast<char *>(head + 112),
+                            strnlen(reinterpret_cast<char *>(head + 112), 48));
+    if (state != stateActive && state != stateReverted)
+      continue; // an apply that never finished: not a patch
+    if (uint64_t(n) * recEntrySize + recHeaderSize > m.end - m.start)
+      continue;
+    std::vector<uint8_t> entries(n * recEntrySize);
+    if (Error err = target.read(m.start + recHeaderSize, entries))
+      return std::move(err);
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint8_t *e = entries.data() + i * recEntrySize;
+      RecordedFunction fn;
+      fn.entryAddr = le::read64le(e);
+      fn.newAddr = le::read64le(e + 8);
+      uint32_t nameOff = le::read32le(e + 56);
+      char name[128] = {};
+      if (nameOff < m.end - m.start - sizeof(name))
+        if (Error err = target.read(m.start + nameOff,
+                                    MutableArrayRef<uint8_t>(
+                                        reinterpret_cast<uint8_t *>(name),
+                                        sizeof(name) - 1)))
+          consumeError(std::move(err));
+      fn.name = name;
+      p.functions.push_back(std::move(fn));
+    }
+    out.push_back(std::move(p));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const AppliedPatch &a, const AppliedPatch &b) { return a.id < b.id; });
+  return out;
+}
+
+/// The saved bytes of record entry \p i of the patch at \p recordAddr.
+Expected<std::pair<std::vector<uint8_t>, unsigned>>
+savedBytes(Target &target, uint64_t recordAddr, uint32_t i) {
+  uint8_t e[recEntrySize];
+  if (Error err = target.read(recordAddr + recHeaderSize + i * recEntrySize, e))
+    return std::move(err);
+  unsigned site = e[16], len = e[17];
+  if (len > 32)
+    return applyError(ApplyError::Failed, "corrupt record");
+  return std::make_pair(std::vector<uint8_t>(e + 24, e + 24 + len), site);
+}
+
+/// Picks an address for \p size bytes as close to [lo, hi) as possible,
+/// in a gap of the address space, within +-1 GiB so every PC-relative
+/// reference of the patch reaches the module.
+std::optional<uint64_t> placeNear(const std::vector<Mapping> &maps, uint64_t lo,
+                                  uint64_t hi, uint64_t size) {
+  std::vector<std::pair<uint64_t, uint64_t>> used;
+  for (const Mapping &m : maps)
+    used.push_back({m.start, m.end});
+  std::sort(used.begin(), used.end());
+  std::optional<uint64_t> best;
+  uint64_t bestDistance = ~0ull;
+  uint64_t prevEnd = 0x10000;
+  auto consider = [&](uint64_t gapLo, uint64_t gapHi) {
+    if (gapHi <= gapLo || gapHi - gapLo < size + 2 * pageSize)
+      return;
+    // Leave a guard page on both sides.
+    uint64_t candidates[] = {gapHi - pageSize - size, gapLo + pageSize};
+    for (uint64_t c : candidates) {
+      c &= ~(pageSize - 1);
+      if (c < gapLo + pageSize || c + size > gapHi - pageSize)
+        continue;
+      uint64_t distance = c + size <= lo ? lo - c : c >= hi ? c + size - lo : 0;
+      if (c + size > hi && c >= lo)
+        distance = c + size - lo;
+      if (distance < bestDistance && distance < (1ull << 30)) {
+        bestDistance = distance;
+        best = c;
+      }
+    }
+  };
+  for (auto [start, end] : used) {
+    consider(prevEnd, start);
+    prevEnd = std::max(prevEnd, end);
+  }
+  consider(prevEnd, 0x7ffffffff000ull);
+  return best;
+}
+
+Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
+                     const std::vector<uint64_t> &sectionAddr,
+                     std::vector<uint64_t> &symAddr) {
+  (void)target;
+  symAddr.assign(patch.symbols.size(), 0);
+  for (size_t i = 0; i < patch.symbols.size(); ++i) {
+    const PatchSymbol &s = patch.symbols[i];
+    if (s.defined) {
+      symAddr[i] = sectionAddr[unsigned(s.section)] + s.value;
+      continue;
+    }
+    Module &mod = *prep.module;
+    if (s.refOffset != unresolvedOffset) {
+      symAddr[i] = mod.base + s.refOffset;
+      continue;
+    }
+    if (!s.refSource.empty()) {
+      auto it = mod.locals.find({s.refSource, s.refName});
+      if (it == mod.locals.end())
+        return applyError(ApplyError::Refused,
+                          formatv("{0} has no file-local symbol '{1}' from {2}",
+                                  mod.path, s.refName, s.refSource));
+      if (it->second.size() > 1)
+        return applyError(ApplyError::Refused,
+                          formatv("{0} has {1} file-local symbols '{2}' from "
+                                  "files named {3}; patch with --target to "
+                                  "resolve them exactly",
+                                  mod.path, it->second.size(), s.refName,
+                                  s.refSource));
+      symAddr[i] = it->second.front();
+      continue;
+    }
+    auto it = mod.globals.find(s.refName);
+    if (it != mod.globals.end()) {
+      symAddr[i] = it->second;
+      continue;
+    }
+    bool found = false;
+    if (!s.refInModule)
+      for (Module &other : prep.modules) {
+        if (&other == &mod)
+          continue;
+        if (Error err = loadModule(other, prep.maps))
+          return err;
+        auto hit = other.dynamic.find(s.refName);
+        if (hit != other.dynamic.end()) {
+          symAddr[i] = hit->second;
+          found = true;
+          break;
+        }
+      }
+    if (!found)
+      return applyError(ApplyError::Refused,
+                        formatv("symbol '{0}' the patch needs is not in {1}{2}",
+                                s.refName, mod.path,
+                                s.refInModule ? "" : " or any loaded library"));
+  }
+  return Error::success();
+}
+
+std::vector<uint8_t> buildRecord(const PatchFile &patch, const Prepared &prep,
+                                 uint32_t id, StringRef patchName, uint64_t state) {
+  std::vector<uint8_t> rec(prep.recordSize, 0);
+  memcpy(rec.data(), recordMagic, 8);
+  le::write32le(&rec[8], id);
+  le::write32le(&rec[12], prep.flips.size());
+  le::write64le(&rec[16], state);
+  le::write64le(&rec[24], prep.addr);
+  le::write64le(&rec[32], prep.total);
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  le::write64le(&rec[40], uint64_t(now.tv_sec) * 1000000000ull + now.tv_nsec);
+  StringRef name = sys::path::filename(patchName).take_front(63);
+  memcpy(&rec[48], name.data(), name.size());
+  StringRef build = StringRef(patch.buildId).take_front(47);
+  memcpy(&rec[112], build.data(), build.size());
+  le::write64le(&rec[160], prep.module->base);
+  uint32_t names = recHeaderSize + prep.flips.size() * recEntrySize;
+  for (size_t i = 0; i < prep.flips.size(); ++i) {
+    const Prepared::Flip &f = prep.flips[i];
+    uint8_t *e = &rec[recHeaderSize + i * recEntrySize];
+    le::write64le(e, f.entryAddr);
+    le::write64le(e + 8, f.newAddr);
+    e[16] = f.site;
+    e[17] = f.before.size();
+    memcpy(e + 24, f.before.data(), std::min<size_t>(f.before.size(), 32));
+    le::write32le(e + 56, names);
+    memcpy(&rec[names], f.name.data(), f.name.size());
+    names += f.name.size() + 1;
+  }
+  return rec;
+}
+
+/// Every stack of every (stopped) thread clear of [lo, hi) ranges?
+Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
+                                 const std::vector<std::pair<uint64_t, uint64_t>> &ranges) {
+  std::vector<uint64_t> pcs;
+  for (int tid : target.threads()) {
+    if (Error err = unwinder.backtrace(tid, pcs))
+      return std::move(err);
+    for (uint64_t pc : pcs)
+      for (auto [lo, hi] : ranges)
+        if (pc >= lo && pc < hi)
+          return formatv("thread {0} is inside [{1:x}, {2:x}) (pc {3:x})", tid,
+                         lo, hi, pc)
+              .str();
+  }
+  return std::string();
+}
+
+} // namespace
+
+Expected<std::vector<AppliedPatch>> listPatches(Target &target) {
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps)
+    return maps.takeError();
+  return readRecords(target, *maps);
+}
+
+Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
+                                 StringRef patchName, const ApplyOptions &opts) {
+  ApplyReport report;
+  report.dryRun = opts.dryRun;
+  report.threads = target.threads().size();
+  Prepared prep;
+  Expected<const Arch &> arch = getArch(patch.eMachine);
+  if (!arch)
+    return applyError(ApplyError::Refused, toString(arch.takeError()));
+  prep.arch = &*arch;
+#if defined(__x86_64__)
+  if (patch.eMachine != ELF::EM_X86_64)
+#else
+  if (patch.eMachine != ELF::EM_AARCH64)
+#endif
+    return applyError(ApplyError::Refused,
+                      formatv("the patch is for {0}, this machine is not",
+                              machineName(patch.eMachine)));
+
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps)
+    return applyError(ApplyError::Gone, toString(maps.takeError()));
+  prep.maps = std::move(*maps);
+  prep.modules = groupModules(target, prep.maps);
+
+  // Which module: by build-id when the patch names one, else the one module
+  // that defines every replaced function.
+  for (Module &m : prep.modules) {
+    if (Error err = loadModule(m, prep.maps))
+      return std::move(err);
+    if (!m.isElf)
+      continue;
+    if (!patch.buildId.empty()) {
+      if (m.buildId == patch.buildId) {
+        prep.module = &m;
+        break;
+      }
+      continue;
+    }
+    bool all = !patch.functions.empty();
+    for (const FunctionMapEntry &fn : patch.functions)
+      all &= fn.oldSource.empty() ? m.globals.count(fn.oldName) > 0
+                                  : m.locals.count({fn.oldSource, fn.oldName}) > 0;
+    if (all) {
+      prep.module = &m;
+      break;
+    }
+  }
+  if (!prep.module)
+    return applyError(
+        ApplyError::Refused,
+        patch.buildId.empty()
+            ? formatv("process {0} has no module defining the patched "
+                      "functions; nothing was changed", target.pid()).str()
+            : formatv("process {0} has no module with build-id {1} ({2}); "
+                      "the patch is for another build; nothing was changed",
+                      target.pid(), patch.buildId, patch.targetName).str());
+  report.module = prep.module->path;
+  report.moduleBase = prep.module->base;
+
+  // Records of earlier patches: a function they replaced is stacked on.
+  Expected<std::vector<AppliedPatch>> earlier = readRecords(target, prep.maps);
+  if (!earlier)
+    return earlier.takeError();
+  uint32_t id = 1;
+  std::map<uint64_t, const AppliedPatch *> activeAt; // entry -> newest active
+  for (const AppliedPatch &p : *earlier) {
+    id = std::max(id, p.id + 1);
+    if (p.active)
+      for (const RecordedFunction &fn : p.functions)
+        activeAt[fn.entryAddr] = &p;
+  }
+  report.id = id;
+
+  // Entries: where, and are the bytes what the patch expects?
+  PrologueBytes shape = prep.arch->prologue();
+  for (const FunctionMapEntry &fn : patch.functions) {
+    Prepared::Flip flip;
+    flip.name = fn.oldName;
+    flip.site = fn.siteOffset;
+    flip.oldSize = fn.oldSize;
+    Module &mod = *prep.module;
+    if (fn.oldOffset != unresolvedOffset) {
+      flip.entryAddr = mod.base + fn.oldOffset;
+    } else if (fn.oldSource.empty()) {
+      auto it = mod.globals.find(fn.oldName);
+      if (it == mod.globals.end())
+        return applyError(ApplyError::Refused,
+                          formatv("{0} has no function '{1}'", mod.path, fn.oldName));
+      flip.entryAddr = it->second;
+    } else {
+      auto it = mod.locals.find({fn.oldSource, fn.oldName});
+      if (it == mod.locals.end() || it->second.size() != 1)
+        return applyError(ApplyError::Refused,
+                          formatv("{0}: cannot tell which file-local function "
+                                  "'{1}' from {2} to patch", mod.path,
+                                  fn.oldName, fn.oldSource));
+      flip.entryAddr = it->second.front();
+    }
+    flip.before.resize(fn.expected.size());
+    if (Error err = target.read(flip.entryAddr - shape.padBefore, flip.before))
+      return applyError(ApplyError::Failed, toString(std::move(err)));
+    if (flip.before != fn.expected) {
+      // Stacked on an earlier patch? Then compare with what it saved.
+      auto it = activeAt.find(flip.entryAddr);
+      bool ok = false;
+      if (it != activeAt.end())
+        for (size_t i = 0; i < it->second->functions.size(); ++i)
+          if (it->second->functions[i].entryAddr == flip.entryAddr) {
+            auto saved = savedBytes(target, it->second->recordAddr, i);
+            if (!saved)
+              return saved.takeError();
+            // The earliest record holds the original; an intermediate one
+            // holds its predecessor's jump. Either way the stack began at the
+            // build the patch was made from if the first record matches.
+            ok = true;
+          }
+      if (!ok)
+        return applyError(
+            ApplyError::Refused,
+            formatv("function '{0}' at {1:x} does not start with the bytes the "
+                    "patch expects (not built with the plugin, a different "
+                    "build, or patched by another tool); nothing was changed",
+                    fn.oldName, flip.entryAddr));
+    }
+    prep.flips.push_back(std::move(flip));
+    report.functions.push_back(fn.oldName);
+  }
+
+  // Layout: [code | stubs] [read-only] [record | data | bss | slots].
+  auto sec = [&](PatchSection s) -> const std::vector<uint8_t> & {
+    return patch.sections[unsigned(s)];
+  };
+  prep.textOff = 0;
+  prep.pltOff = alignTo(sec(PatchSection::Text).size(), 16);
+  prep.rxSize = alignTo(prep.pltOff + sec(PatchSection::Plt).size(), pageSize);
+  prep.rodataOff = prep.rxSize;
+  prep.roSize = alignTo(sec(PatchSection::Rodata).size(), pageSize);
+  prep.recordOff = prep.rodataOff + prep.roSize;
+  uint64_t nameBytes = 0;
+  for (const Prepared::Flip &f : prep.flips)
+    nameBytes += f.name.size() + 1;
+  prep.recordSize = alignTo(recHeaderSize + prep.flips.size() * recEntrySize +
+                                nameBytes, 64);
+  uint64_t dataAlign = std::max<uint64_t>(16, patch.align[unsigned(PatchSection::Data)]);
+  prep.dataOff = alignTo(prep.recordOff + prep.recordSize, dataAlign);
+  prep.bssOff = alignTo(prep.dataOff + sec(PatchSection::Data).size(),
+                        std::max<uint64_t>(16, patch.align[unsigned(PatchSection::Bss)]));
+  prep.gotOff = alignTo(prep.bssOff + patch.bssSize, 8);
+  uint64_t rwEnd = prep.gotOff + sec(PatchSection::Got).size();
+  prep.rwSize = alignTo(rwEnd - prep.recordOff, pageSize);
+  prep.total = prep.rxSize + prep.roSize + prep.rwSize;
+
+  std::optional<uint64_t> where =
+      placeNear(prep.maps, prep.module->start, prep.module->end, prep.total);
+  if (!where)
+    return applyError(ApplyError::Failed,
+                      formatv("no free address range within reach of {0}",
+                              prep.module->path));
+
+  std::unique_ptr<Unwinder> unwinder;
+  if (opts.policy == Policy::Strict) {
+    Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.pid());
+    if (!u)
+      return applyError(ApplyError::Failed, toString(u.takeError()));
+    unwinder = std::move(*u);
+  }
+
+  if (opts.dryRun) {
+    // Resolve everything against the planned address; write nothing.
+    prep.addr = *where;
+    std::vector<uint64_t> secAddr(numPatchSections), symAddr;
+    if (Error err = resolveSymbols(target, patch, prep, secAddr, symAddr))
+      return std::move(err);
+    report.patchAddr = *where;
+    return report;
+  }
+
+  // Place: one brief stop, one thread runs mmap and mprotect.
+  {
+    Expected<uint64_t> t0 = target.stopAll();
+    if (!t0)
+      return applyError(ApplyError::Gone, toString(t0.takeError()));
+    uint64_t flags = mapPrivate | mapAnonymous | mapFixedNoReplace;
+    Expected<int64_t> got = target.syscall(
+        prep.arch->sysMmap(), {*where, prep.total, protRead | protWrite, flags,
+                               uint64_t(-1), 0});
+    Error err = Error::success();
+    if (!got)
+      err = got.takeError();
+    else if (uint64_t(*got) != *where) {
+      if (*got > 0 && *got < -4095)
+        (void)target.syscall(prep.arch->sysMunmap(), {uint64_t(*got), prep.total});
+      err = applyError(ApplyError::Failed,
+                       formatv("mmap in the target returned {0} for {1:x}",
+                               *got, *where));
+    } else {
+      Expected<int64_t> rx = target.syscall(
+          prep.arch->sysMprotect(), {*where, prep.rxSize, protRead | protExec});
+      Expected<int64_t> ro =
+          prep.roSize ? target.syscall(prep.arch->sysMprotect(),
+                                       {*where + prep.rxSize, prep.roSize, protRead})
+                      : Expected<int64_t>(0);
+      if (!rx || !ro || *rx != 0 || *ro != 0) {
+        if (!rx)
+          consumeError(rx.takeError());
+        if (!ro)
+          consumeError(ro.takeError());
+        (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
+        err = applyError(ApplyError::Failed, "mprotect in the target failed");
+      }
+    }
+    report.placeStopNs = target.resumeAll() - *t0;
+    if (err)
+      return std::move(err);
+  }
+  prep.addr = *where;
+  report.patchAddr = *where;
+  // From here on, a failure unmaps what we placed.
+  auto unmap = [&]() {
+    if (target.stopAll()) {
+      (void)target.syscall(prep.arch->sysMunmap(), {prep.addr, prep.total});
+      target.resumeAll();
+    }
+  };
+
+  // Relocate a local image and write it (forced writes: code is mapped r-x).
+  std::vector<uint64_t> secAddr(numPatchSections);
+  secAddr[unsigned(PatchSection::Text)] = prep.addr + prep.textOff;
+  secAddr[unsigned(PatchSection::Plt)] = prep.addr + prep.pltOff;
+  secAddr[unsigned(PatchSection::Rodata)] = prep.addr + prep.rodataOff;
+  secAddr[unsigned(PatchSection::Data)] = prep.addr + prep.dataOff;
+  secAddr[unsigned(PatchSection::Bss)] = prep.addr + prep.bssOff;
+  secAddr[unsigned(PatchSection::Got)] = prep.addr + prep.gotOff;
+  std::vector<uint64_t> symAddr;
+  if (Error err = resolveSymbols(target, patch, prep, secAddr, symAddr)) {
+    unmap();
+    return std::move(err);
+  }
+  std::vector<uint8_t> image(prep.total, 0);
+  auto place = [&](PatchSection s, uint64_t off) {
+    const auto &bytes = patch.sections[unsigned(s)];
+    std::copy(bytes.begin(), bytes.end(), image.begin() + off);
+  };
+  place(PatchSection::Text, prep.textOff);
+  place(PatchSection::Plt, prep.pltOff);
+  place(PatchSection::Rodata, prep.rodataOff);
+  place(PatchSection::Data, prep.dataOff);
+  place(PatchSection::Got, prep.gotOff);
+  uint64_t secOff[numPatchSections] = {prep.textOff, prep.pltOff, prep.rodataOff,
+                                       prep.dataOff, prep.bssOff, prep.gotOff};
+  for (unsigned s = 0; s < numPatchSections; ++s)
+    for (const PatchReloc &r : patch.relocs[s]) {
+      uint64_t off = secOff[s] + r.offset;
+      if (Error err = prep.arch->applyReloc(r.type, image.data() + off,
+                                            prep.addr + off, symAddr[r.symbol],
+                                            r.addend)) {
+        unmap();
+        return applyError(ApplyError::Failed,
+                          formatv("relocation against '{0}': {1}",
+                                  patch.symbols[r.symbol].name,
+                                  toString(std::move(err))));
+      }
+    }
+  for (Prepared::Flip &f : prep.flips) {
+    const FunctionMapEntry &fn = patch.functions[&f - prep.flips.data()];
+    f.newAddr = symAddr[fn.newSymbol];
+    f.redirect = prep.arch->encodeRedirect(f.entryAddr, f.site, f.newAddr);
+    report.farJumps |= f.redirect.pad.size() && f.redirect.pad[0] != 0xe9 &&
+                       patch.eMachine == ELF::EM_X86_64;
+  }
+  std::vector<uint8_t> record = buildRecord(patch, prep, id, patchName, statePreparing);
+  std::copy(record.begin(), record.end(), image.begin() + prep.recordOff);
+  if (Error err = target.write(prep.addr, image)) {
+    unmap();
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  }
+  std::vector<uint8_t> check(image.size());
+  if (Error err = target.read(prep.addr, check); err || check != image) {
+    if (err)
+      consumeError(std::move(err));
+    unmap();
+    return applyError(ApplyError::Failed, "the patch read back differently");
+  }
+
+  // The flip. Ranges no thread may be inside under `strict`.
+  std::vector<std::pair<uint64_t, uint64_t>> replaced;
+  for (const Prepared::Flip &f : prep.flips)
+    replaced.push_back({f.entryAddr - shape.padBefore,
+                        f.entryAddr + std::max<uint64_t>(f.oldSize, 1)});
+  auto writeFlips = [&]() -> Error {
+    // Padding first (nobody executes it), then each entry store.
+    for (const Prepared::Flip &f : prep.flips)
+      if (Error err = target.write(f.entryAddr - shape.padBefore, f.redirect.pad))
+        return err;
+    for (const Prepared::Flip &f : prep.flips)
+      if (Error err = target.write(f.entryAddr + f.site, f.redirect.site))
+        return err;
+    return Error::success();
+  };
+  auto rollBackFlips = [&]() {
+    for (const Prepared::Flip &f : prep.flips)
+      consumeError(target.write(f.entryAddr + f.site,
+                                ArrayRef<uint8_t>(f.before).slice(
+                                    shape.padBefore + f.site, shape.entryNop)));
+    for (const Prepared::Flip &f : prep.flips)
+      consumeError(target.write(f.entryAddr - shape.padBefore, f.before));
+  };
+
+  if (opts.policy == Policy::EntryOnly) {
+    uint64_t t0 = monotonicNs();
+    if (Error err = writeFlips()) {
+      rollBackFlips();
+      unmap();
+      return applyError(ApplyError::Failed, toString(std::move(err)));
+    }
+    report.pauseNs = 0;
+    report.threadsStopped = 0;
+    (void)t0;
+  } else {
+    for (unsigned attempt = 1;; ++attempt) {
+      report.tries = attempt;
+      Expected<uint64_t> t0 = target.stopAll();
+      if (!t0) {
+        unmap();
+        return applyError(ApplyError::Gone, toString(t0.takeError()));
+      }
+      std::string busy;
+      if (opts.policy == Policy::Strict) {
+        Expected<std::string> who = busyThread(target, *unwinder, replaced);
+        if (!who) {
+          target.resumeAll();
+          unmap();
+          return applyError(ApplyError::Failed, toString(who.takeError()));
+        }
+        busy = *who;
+      }
+      if (busy.empty()) {
+        Error err = writeFlips();
+        if (err)
+          rollBackFlips();
+        uint64_t t1 = target.resumeAll();
+        report.pauseNs = t1 - *t0;
+        report.threadsStopped = target.threads().size();
+        if (err) {
+          unmap();
+          return applyError(ApplyError::Failed, toString(std::move(err)));
+        }
+        break;
+      }
+      target.resumeAll();
+      if (attempt >= opts.retries) {
+        unmap();
+        return applyError(ApplyError::Busy,
+                          formatv("gave up after {0} tries: {1}, a function "
+                                  "being replaced; nothing was changed "
+                                  "(--policy entry-only lets running frames "
+                                  "finish the old code)", attempt, busy));
+      }
+      usleep(opts.retryDelayUs);
+    }
+  }
+  // Commit: the record says active.
+  uint8_t active[8];
+  le::write64le(active, stateActive);
+  if (Error err = target.write(prep.addr + prep.recordOff + 16, active))
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  return report;
+}
+
+Expected<RevertReport> revertPatch(Target &target, uint32_t id,
+                                   const ApplyOptions &opts) {
+  Expected<std::vector<AppliedPatch>> all = listPatches(target);
+  if (!all)
+    return all.takeError();
+  const AppliedPatch *patch = nullptr;
+  for (const AppliedPatch &p : *all)
+    if (p.id == id)
+      patch = &p;
+  if (!patch)
+    return applyError(ApplyError::Refused,
+                      formatv("process {0} has no patch {1}", target.pid(), id));
+  if (!patch->active)
+    return applyError(ApplyError::Refused,
+                      formatv("patch {0} is already reverted", id));
+  for (const AppliedPatch &p : *all)
+    if (p.active && p.id > id)
+      for (const RecordedFunction &a : p.functions)
+        for (const RecordedFunction &b : patch->functions)
+          if (a.entryAddr == b.entryAddr)
+            return applyError(ApplyError::Refused,
+                              formatv("patch {0} also replaces '{1}'; revert it "
+                                      "first (last applied, first reverted)",
+                                      p.id, a.name));
+#if defined(__x86_64__)
+  const Arch &arch = cantFail(getArch(ELF::EM_X86_64));
+#else
+  const Arch &arch = cantFail(getArch(ELF::EM_AARCH64));
+#endif
+  PrologueBytes shape = arch.prologue();
+  struct Restore {
+    uint64_t entry;
+    unsigned site;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Restore> restores;
+  for (size_t i = 0; i < patch->functions.size(); ++i) {
+    auto saved = savedBytes(target, patch->recordAddr, i);
+    if (!saved)
+      return saved.takeError();
+    restores.push_back({patch->functions[i].entryAddr, saved->second,
+                        std::move(saved->first)});
+  }
+  RevertReport report;
+  report.id = id;
+  for (const RecordedFunction &fn : patch->functions)
+    report.functions.push_back(fn.name);
+  if (opts.dryRun)
+    return report;
+
+  std::unique_ptr<Unwinder> unwinder;
+  if (Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.pid()))
+    unwinder = std::move(*u);
+  else
+    consumeError(u.takeError());
+  Expected<uint64_t> t0 = target.stopAll();
+  if (!t0)
+    return applyError(ApplyError::Gone, toString(t0.takeError()));
+  // Entry first (new calls take the old code again), then the padding.
+  Error err = Error::success();
+  for (const Restore &r : restores)
+    if (!err)
+      err = target.write(r.entry + r.site, ArrayRef<uint8_t>(r.bytes).slice(
+                                                shape.padBefore + r.site,
+                                                shape.entryNop));
+  for (const Restore &r : restores)
+    if (!err)
+      err = target.write(r.entry - shape.padBefore, r.bytes);
+  if (!err) {
+    uint8_t state[8];
+    le::write64le(state, stateReverted);
+    err = target.write(patch->recordAddr + 16, state);
+  }
+  // The code stays mapped while any thread may still run it; the record
+  // (at the start of the writable part) must stay for --list either way.
+  bool inside = true;
+  if (!err && unwinder) {
+    Expected<std::string> who = busyThread(
+        target, *unwinder, {{patch->regionAddr, patch->recordAddr}});
+    if (who)
+      inside = !who->empty();
+    else
+      consumeError(who.takeError());
+  }
+  if (!err && !inside) {
+    uint64_t codeSize = patch->recordAddr - patch->regionAddr;
+    Expected<int64_t> rc = target.syscall(arch.sysMunmap(), {patch->regionAddr, codeSize});
+    report.unmapped = rc && *rc == 0;
+    if (!rc)
+      consumeError(rc.takeError());
+  }
+  report.pauseNs = target.resumeAll() - *t0;
+  if (err)
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  return report;
+}
+
+} // namespace hotpatch

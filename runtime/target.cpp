@@ -1,0 +1,268 @@
+//===- runtime/target.cpp - a running process we patch --------------------===//
+
+#include "target.h"
+
+#include "arch.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <ctime>
+#include <dirent.h>
+#include <fcntl.h>
+#include <set>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+using namespace llvm;
+
+namespace hotpatch {
+
+uint64_t monotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+namespace {
+Error sysError(int err, const Twine &what) {
+  return createStringError(std::error_code(err, std::generic_category()), "%s: %s",
+                           what.str().c_str(), strerror(err));
+}
+
+std::vector<int> listThreads(int pid) {
+  std::vector<int> out;
+  std::string dir = formatv("/proc/{0}/task", pid).str();
+  if (DIR *d = opendir(dir.c_str())) {
+    while (dirent *e = readdir(d))
+      if (e->d_name[0] != '.')
+        out.push_back(atoi(e->d_name));
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// The native Arch for this host (the runtime patches processes like us).
+const Arch &hostArch() {
+#if defined(__x86_64__)
+  return cantFail(getArch(ELF::EM_X86_64));
+#elif defined(__aarch64__)
+  return cantFail(getArch(ELF::EM_AARCH64));
+#else
+#error "hotpatch runs on x86_64 and aarch64 hosts"
+#endif
+}
+} // namespace
+
+Expected<std::unique_ptr<Target>> Target::attach(int pid) {
+  std::unique_ptr<Target> t(new Target());
+  t->pidValue = pid;
+  if (kill(pid, 0) != 0 && errno == ESRCH)
+    return createStringError(std::errc::no_such_process,
+                             "process %d does not exist", pid);
+  // Seize until a pass over /proc/PID/task finds no thread we do not have.
+  // A thread created after the last pass is caught by stopAll(), which
+  // lists again once every known thread is stopped (a stopped thread
+  // creates none), and repeats until the list holds still.
+  bool found = true;
+  for (int round = 0; found && round < 100; ++round)
+    if (Error err = t->seizeNewThreads(found))
+      return std::move(err);
+  if (t->tids.empty())
+    return createStringError(std::errc::no_such_process,
+                             "process %d has no threads (exited?)", pid);
+  std::string mem = formatv("/proc/{0}/mem", pid).str();
+  t->memFd = open(mem.c_str(), O_RDWR | O_CLOEXEC);
+  if (t->memFd < 0)
+    return sysError(errno, "process " + Twine(pid) + ": cannot open " + mem);
+  return std::move(t);
+}
+
+Error Target::seizeNewThreads(bool &found) {
+  found = false;
+  for (int tid : listThreads(pidValue)) {
+    if (std::binary_search(tids.begin(), tids.end(), tid))
+      continue;
+    if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+      int err = errno;
+      if (err == ESRCH)
+        continue; // it exited meanwhile
+      if (err == EPERM)
+        return sysError(err, formatv("process {0}: not allowed to trace it "
+                                     "(run as root, or check "
+                                     "/proc/sys/kernel/yama/ptrace_scope and "
+                                     "whether another debugger is attached)",
+                                     pidValue));
+      return sysError(err, formatv("process {0}: cannot attach to thread {1}",
+                                   pidValue, tid));
+    }
+    tids.insert(std::upper_bound(tids.begin(), tids.end(), tid), tid);
+    found = true;
+  }
+  return Error::success();
+}
+
+Target::~Target() {
+  if (isStopped)
+    resumeAll();
+  for (int tid : tids)
+    ptrace(PTRACE_DETACH, tid, nullptr, nullptr);
+  if (memFd >= 0)
+    close(memFd);
+}
+
+Expected<uint64_t> Target::stopAll() {
+  uint64_t start = monotonicNs();
+  for (;;) {
+    for (int tid : tids)
+      ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    std::vector<int> alive;
+    for (int tid : tids) {
+      for (;;) {
+        int status = 0;
+        pid_t got = waitpid(tid, &status, __WALL);
+        if (got < 0) {
+          if (errno == EINTR)
+            continue;
+          break; // gone
+        }
+        if (WIFEXITED(status) || WIFSIGNALED(status))
+          break;
+        if (WIFSTOPPED(status)) {
+          unsigned event = unsigned(status) >> 16;
+          if (event == PTRACE_EVENT_STOP) {
+            alive.push_back(tid);
+            break;
+          }
+          // A signal-delivery stop: deliver the signal as the kernel would
+          // have (nothing is lost) and keep waiting for our interrupt stop,
+          // which PTRACE_INTERRUPT keeps pending.
+          int sig = WSTOPSIG(status);
+          ptrace(PTRACE_CONT, tid, nullptr, (void *)(long)sig);
+          continue;
+        }
+      }
+    }
+    tids = alive;
+    // Threads created since: seize them too, then stop again.
+    bool found = false;
+    if (Error err = seizeNewThreads(found))
+      return std::move(err);
+    if (!found)
+      break;
+  }
+  if (tids.empty())
+    return createStringError(std::errc::no_such_process,
+                             "process %d exited", pidValue);
+  isStopped = true;
+  return start;
+}
+
+uint64_t Target::resumeAll() {
+  for (int tid : tids)
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+  isStopped = false;
+  return monotonicNs();
+}
+
+Error Target::read(uint64_t addr, MutableArrayRef<uint8_t> out) const {
+  ssize_t got = pread(memFd, out.data(), out.size(), off_t(addr));
+  if (got != ssize_t(out.size()))
+    return sysError(got < 0 ? errno : EIO,
+                    formatv("process {0}: cannot read {1} bytes at {2:x}",
+                            pidValue, out.size(), addr));
+  return Error::success();
+}
+
+Error Target::write(uint64_t addr, ArrayRef<uint8_t> bytes) const {
+  ssize_t put = pwrite(memFd, bytes.data(), bytes.size(), off_t(addr));
+  if (put != ssize_t(bytes.size()))
+    return sysError(put < 0 ? errno : EIO,
+                    formatv("process {0}: cannot write {1} bytes at {2:x}",
+                            pidValue, bytes.size(), addr));
+  return Error::success();
+}
+
+Expected<std::vector<Mapping>> Target::mappings() const {
+  std::string path = formatv("/proc/{0}/maps", pidValue).str();
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFileAsStream(path);
+  if (!buf)
+    return sysError(buf.getError().value(), "cannot read " + path);
+  std::vector<Mapping> out;
+  SmallVector<StringRef, 64> lines;
+  (*buf)->getBuffer().split(lines, '\n', -1, false);
+  for (StringRef line : lines) {
+    // start-end perms offset dev inode   path
+    SmallVector<StringRef, 6> f;
+    line.split(f, ' ', 5, false);
+    if (f.size() < 5)
+      continue;
+    Mapping m;
+    auto [lo, hi] = f[0].split('-');
+    lo.getAsInteger(16, m.start);
+    hi.getAsInteger(16, m.end);
+    m.read = f[1][0] == 'r';
+    m.write = f[1][1] == 'w';
+    m.exec = f[1][2] == 'x';
+    f[2].getAsInteger(16, m.fileOffset);
+    f[4].getAsInteger(10, m.inode);
+    if (f.size() > 5)
+      m.path = f[5].trim().str();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::string Target::fileOf(const Mapping &m) const {
+  return formatv("/proc/{0}/map_files/{1:x-}-{2:x-}", pidValue, m.start, m.end).str();
+}
+
+Expected<uint64_t> Target::syscallInsnAddr() {
+  if (syscallAt)
+    return syscallAt;
+  Expected<std::vector<Mapping>> maps = mappings();
+  if (!maps)
+    return maps.takeError();
+  ArrayRef<uint8_t> insn = hostArch().syscallInsn();
+  // The vDSO and libc always hold one; any executable mapping will do.
+  std::vector<const Mapping *> order;
+  for (const Mapping &m : *maps)
+    if (m.exec && m.read && (m.path == "[vdso]" || StringRef(m.path).contains("libc")))
+      order.push_back(&m);
+  for (const Mapping &m : *maps)
+    if (m.exec && m.read && m.path != "[vsyscall]")
+      order.push_back(&m);
+  for (const Mapping *m : order) {
+    uint64_t len = std::min<uint64_t>(m->end - m->start, 1 << 20);
+    std::vector<uint8_t> bytes(len);
+    if (Error err = read(m->start, bytes)) {
+      consumeError(std::move(err));
+      continue;
+    }
+    auto it = std::search(bytes.begin(), bytes.end(), insn.begin(), insn.end());
+    // aarch64 instructions are 4-byte aligned; x86 ones may start anywhere.
+    while (it != bytes.end() && insn.size() == 4 && (it - bytes.begin()) % 4)
+      it = std::search(it + 1, bytes.end(), insn.begin(), insn.end());
+    if (it != bytes.end())
+      return syscallAt = m->start + (it - bytes.begin());
+  }
+  return createStringError(std::errc::not_supported,
+                           "process %d: no system-call instruction found in "
+                           "its executable memory", pidValue);
+}
+
+Expected<int64_t> Target::syscall(uint64_t nr, ArrayRef<uint64_t> args) {
+  assert(isStopped && "system calls are injected into a stopped thread");
+  Expected<uint64_t> at = syscallInsnAddr();
+  if (!at)
+    return at.takeError();
+  return injectSyscall(tids.front(), *at, nr, args);
+}
+
+} // namespace hotpatch

@@ -1,0 +1,75 @@
+//===- runtime/target.h - a running process we patch ---------------*- C++ -*-===//
+//
+// Attach to every thread (PTRACE_SEIZE: attaching stops nothing), stop and
+// resume them as a group, read and write memory in bulk through
+// /proc/PID/mem, and list what is mapped. Undo lives in destructors: a
+// Target detaches from every thread it seized, whatever happened.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HOTPATCH_RUNTIME_TARGET_H
+#define HOTPATCH_RUNTIME_TARGET_H
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace hotpatch {
+
+struct Mapping {
+  uint64_t start = 0, end = 0, fileOffset = 0;
+  bool read = false, write = false, exec = false;
+  std::string path; ///< empty for anonymous memory
+  uint64_t inode = 0;
+};
+
+class Target {
+public:
+  /// Seizes every thread of \p pid, catching threads created meanwhile.
+  /// Fails with one line when the process is gone or may not be traced.
+  static llvm::Expected<std::unique_ptr<Target>> attach(int pid);
+  ~Target(); // detaches from every thread
+
+  int pid() const { return pidValue; }
+  const std::vector<int> &threads() const { return tids; }
+
+  /// Stops every thread (PTRACE_INTERRUPT) and waits until all are stopped.
+  /// Returns the monotonic time in ns when the first stop was requested.
+  llvm::Expected<uint64_t> stopAll();
+  /// Resumes every stopped thread; returns the monotonic time in ns after
+  /// the last one was resumed. Signals that arrived meanwhile stay pending.
+  uint64_t resumeAll();
+  bool stopped() const { return isStopped; }
+
+  llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
+  llvm::Error write(uint64_t addr, llvm::ArrayRef<uint8_t> bytes) const;
+
+  llvm::Expected<std::vector<Mapping>> mappings() const;
+  /// A path under which this process sees the file \p m maps (its mount
+  /// namespace may differ from ours).
+  std::string fileOf(const Mapping &m) const;
+
+  /// Runs a system call in the (stopped) thread \p tid; see injectSyscall.
+  llvm::Expected<int64_t> syscall(uint64_t nr, llvm::ArrayRef<uint64_t> args);
+
+private:
+  Target() = default;
+  llvm::Error seizeNewThreads(bool &found);
+  llvm::Expected<uint64_t> syscallInsnAddr();
+
+  int pidValue = 0;
+  int memFd = -1;
+  std::vector<int> tids;
+  bool isStopped = false;
+  uint64_t syscallAt = 0;
+};
+
+uint64_t monotonicNs();
+
+} // namespace hotpatch
+
+#endif

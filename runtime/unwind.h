@@ -1,0 +1,34 @@
+//===- runtime/unwind.h - every thread's call stack -----------------*- C++ -*-===//
+
+#ifndef HOTPATCH_RUNTIME_UNWIND_H
+#define HOTPATCH_RUNTIME_UNWIND_H
+
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace hotpatch {
+
+/// A remote unwinder (elfutils libdwfl) for one process. Build it before the
+/// threads stop: it reads the process's modules then, so the stop only walks
+/// frames.
+class Unwinder {
+public:
+  static llvm::Expected<std::unique_ptr<Unwinder>> create(int pid);
+  ~Unwinder();
+  /// The return addresses (and the PC) of thread \p tid, innermost first.
+  /// The thread must be ptrace-stopped by us. A stack libdwfl cannot walk
+  /// to its end is an error: the caller must not assume it is clear.
+  llvm::Error backtrace(int tid, std::vector<uint64_t> &pcs);
+
+private:
+  Unwinder() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+} // namespace hotpatch
+
+#endif
