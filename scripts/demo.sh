@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The main job: build the shipped example service with hotpatch, run it, show
-# its bug, rebuild it with the fix, and show what hotpatch sees: the
-# patchable prologues, the fingerprint table, which functions the fix
-# changed, and the live patch hp-diff makes from the two builds. (Loading it
-# into the running process, hp-apply, is the next stage: docs/status.md.)
+# The main job: build the shipped example service with hotpatch, run it under
+# load, show its bug, rebuild it with the fix, make the patch with hp-diff,
+# apply it to the running process with hp-apply while the load runs, show the
+# new behaviour, the kept state and the pause, then list and revert.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -63,12 +62,45 @@ hp-inspect "$work/fix.hp" | sed -n '1,12p'
 echo "(readelf and llvm-objdump read it too: it is an ELF relocatable object)"
 llvm-objdump -d -r "$work/fix.hp" | grep -A12 '<compute_tax>:' | grep -v '^ *[0-9a-f]*: 90 ' | head -8
 
-step "7. The fixed build, for comparison (what applying fix.hp will make pid $service_pid do)"
-"$work/fixed/counter-service" 0 > "$work/fixed.log" &
-fixed_pid=$!
-for _ in $(seq 50); do grep -q listening "$work/fixed.log" 2>/dev/null && break; sleep 0.1; done
-fixed_port=$(sed -n 's/.*127.0.0.1:\([0-9]*\).*/\1/p' "$work/fixed.log")
-python3 examples/counter-service/client.py "$fixed_port" "price 10000" "price 250"
-kill "$fixed_pid"
+step "7. Apply it to the running service (pid $service_pid) while clients keep asking"
+load() { # four clients asking for 2 seconds each, counting the answers
+  for c in 1 2 3 4; do
+    python3 - "$port" <<'PY' &
+import socket, sys, time
+with socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10) as s:
+    f = s.makefile("rw")
+    n, end = 0, time.time() + 2
+    while time.time() < end:
+        f.write("price 100\n"); f.flush()
+        if not f.readline().startswith("total"):
+            sys.exit("bad answer")
+        n += 1
+    f.write("quit\n"); f.flush()
+PY
+  done
+  wait
+}
+load &
+load_pid=$!
+sleep 0.5
+echo "strict policy (the default): no thread may be inside a function being replaced."
+echo "serve() runs each connection's loop, so while clients are connected:"
+hp-apply -p "$service_pid" "$work/fix.hp" || echo "(exit $?: refused, nothing changed)"
+echo
+echo "entry-only policy: nothing is stopped for the flip; running frames finish the"
+echo "old serve(), every new call (price_with_tax, compute_tax, new connections) is new:"
+hp-apply -p "$service_pid" "$work/fix.hp" --policy entry-only
+wait "$load_pid" && echo "load: every request during the patch was answered"
+python3 examples/counter-service/client.py "$port" "price 10000" "price 250" "stats"
+echo "the tax is right now, and 'served' kept counting from before the patch."
+
+step "8. The patch as the process records it, and reverting it"
+hp-apply -p "$service_pid" --list
+hp-apply -p "$service_pid" --revert-all
+python3 examples/counter-service/client.py "$port" "price 10000" "stats"
+echo "(the bug is back: reverted) -- and once more, for good, with no client connected:"
+hp-apply -p "$service_pid" "$work/fix.hp"
+python3 examples/counter-service/client.py "$port" "price 10000"
+kill -0 "$service_pid" && echo "pid $service_pid is alive; it never restarted"
 echo
 echo "demo: done"
