@@ -283,7 +283,9 @@ private:
   // What a symbol of a new object is in the patch (index into symbols).
   uint32_t copiedSymbol(size_t obj, uint32_t sym);
   uint32_t anonSymbol(size_t obj, uint32_t section);
-  uint32_t refSymbol(StringRef name, StringRef source, bool inModule);
+  uint32_t refSymbol(StringRef name, StringRef source, bool inModule,
+                     StringRef fullSource = "");
+  void checkLocalName(StringRef name, StringRef source, StringRef fullSource);
   uint32_t slotFor(uint32_t target);
   uint32_t stubFor(uint32_t target);
 
@@ -300,6 +302,15 @@ private:
       return ("section " + obj.sections[sec].name).str();
     StringRef name = obj.symbols[known.front()].name;
     return (obj.functions.count(name) ? "function '" : "variable '") + name.str() + "'";
+  }
+
+  /// The TU of pair \p i as the running program's symbol table names it.
+  std::string oldSource(size_t i) const {
+    return oldObjs[i] ? oldObjs[i]->source() : newObjs[i]->source();
+  }
+  std::string oldFullSource(size_t i) const {
+    const Object &o = oldObjs[i] ? *oldObjs[i] : *newObjs[i];
+    return o.table.sourceFile.empty() ? o.path : o.table.sourceFile;
   }
 
   const DiffOptions &opts;
@@ -325,6 +336,9 @@ private:
   std::map<std::pair<size_t, uint32_t>, std::pair<PatchSection, uint64_t>> placed;
   std::map<std::pair<size_t, uint32_t>, uint32_t> copiedSyms, anonSyms;
   std::map<std::pair<std::string, std::string>, uint32_t> refs;
+  std::map<std::pair<std::string, std::string>, std::string> refTU;
+  // Global symbols of the old build: which pair's old object defines them.
+  StringMap<size_t> oldFnOwner, oldVarOwner;
   DenseMap<uint32_t, uint32_t> slots, stubs;
   PatchFile &patch = result.patch;
 };
@@ -421,7 +435,8 @@ void Differ::compare(size_t pair) {
                                      what, var.name, before->sizeBytes,
                                      var.sizeBytes));
     } else if (before->typeHash != var.typeHash ||
-               before->flags != var.flags ||
+               (before->flags & ~(VarZeroInit | VarCommon)) !=
+                   (var.flags & ~(VarZeroInit | VarCommon)) ||
                before->alignBytes != var.alignBytes) {
       addRefusal(n.source(), formatv("{0} '{1}' changed its type or layout "
                                      "(same size); a live patch cannot migrate "
@@ -518,7 +533,10 @@ void Differ::pullInUsersOfChangedConstants() {
                            });
     if (!anyChangedConst)
       continue;
-    for (auto &[name, status] : fnStatus[i]) {
+    for (auto &entry : fnStatus[i]) {
+      // (Not a structured binding: on a StringMapEntry it binds a copy.)
+      StringRef name = entry.getKey();
+      Status &status = entry.second;
       if (status != Status::Same)
         continue;
       auto it = obj.defined.find(name);
@@ -556,8 +574,24 @@ void Differ::pullInUsersOfChangedConstants() {
   }
 }
 
-uint32_t Differ::refSymbol(StringRef name, StringRef source, bool inModule) {
+void Differ::checkLocalName(StringRef name, StringRef source,
+                            StringRef fullSource) {
+  // The symbol table names a TU by its file's base name only (STT_FILE):
+  // two util.c in two directories cannot be told apart there.
+  auto [it, inserted] =
+      refTU.try_emplace({name.str(), source.str()}, fullSource.str());
+  if (!inserted && it->second != fullSource)
+    addRefusal(source, formatv("file-local '{0}' exists in {1} and in {2}; "
+                               "the running program's symbol table names both "
+                               "files '{3}' and cannot tell them apart (rename "
+                               "one file)", name, it->second, fullSource, source));
+}
+
+uint32_t Differ::refSymbol(StringRef name, StringRef source, bool inModule,
+                           StringRef fullSource) {
   auto key = std::make_pair(name.str(), source.str());
+  if (!source.empty())
+    checkLocalName(name, source, fullSource);
   if (auto it = refs.find(key); it != refs.end())
     return it->second;
   PatchSymbol sym;
@@ -624,10 +658,20 @@ void Differ::closure() {
     return shndx;
   };
   for (size_t i = 0; i < newObjs.size(); ++i) {
-    for (auto &[name, status] : fnStatus[i])
-      if (status != Status::Same)
-        if (std::optional<uint32_t> sec = sectionOf(i, name))
-          enqueue(i, *sec);
+    for (auto &[name, status] : fnStatus[i]) {
+      if (status == Status::Same)
+        continue;
+      // A global defined in several objects (C++ inline functions and
+      // templates in COMDAT groups): one copy, the first object's.
+      auto it = newObjs[i]->defined.find(name);
+      if (it != newObjs[i]->defined.end() && !newObjs[i]->isLocal(it->second)) {
+        auto owner = newGlobals.find(name);
+        if (owner != newGlobals.end() && owner->second.first != i)
+          continue;
+      }
+      if (std::optional<uint32_t> sec = sectionOf(i, name))
+        enqueue(i, *sec);
+    }
     for (auto &entry : copyVar[i])
       if (std::optional<uint32_t> sec = sectionOf(i, entry.getKey()))
         enqueue(i, *sec);
@@ -647,10 +691,18 @@ void Differ::closure() {
         continue;
       }
       switch (t->kind) {
-      case Target::Function:
-        if (fnStatus[objIndex].lookup(t->name) != Status::Same)
+      case Target::Function: {
+        if (fnStatus[objIndex].lookup(t->name) == Status::Same)
+          break;
+        auto owner = newGlobals.find(t->name);
+        if (!obj.isLocal(t->symbol) && owner != newGlobals.end() &&
+            owner->second.first != objIndex)
+          enqueue(owner->second.first,
+                  newObjs[owner->second.first]->symbols[owner->second.second].shndx);
+        else
           enqueue(objIndex, obj.symbols[t->symbol].shndx);
         break;
+      }
       case Target::Variable:
         if (copyVar[objIndex].count(t->name) &&
             obj.symbols[t->symbol].shndx < obj.sections.size())
@@ -796,15 +848,36 @@ Error Differ::emit() {
       case Target::Function:
       case Target::Variable: {
         const Symbol &sym = obj.symbols[t->symbol];
-        if (placed.count({objIndex, sym.shndx})) {
+        auto owner = newGlobals.find(t->name);
+        bool elsewhere = !obj.isLocal(t->symbol) && owner != newGlobals.end() &&
+                         owner->second.first != objIndex &&
+                         placed.count({owner->second.first,
+                                       newObjs[owner->second.first]
+                                           ->symbols[owner->second.second]
+                                           .shndx});
+        // Taking a replaced function's address (not calling it, not a jump
+        // into its body) must give the original entry: the process may
+        // have stored that address already, and comparisons must agree.
+        // The entry redirects to the new code anyway.
+        int64_t offset = addend;
+        bool takesAddress =
+            t->kind == Target::Function && kind != RelocKind::Call &&
+            fnStatus[objIndex].lookup(t->name) == Status::Changed &&
+            (kind == RelocKind::GotLoad ||
+             (kind == RelocKind::Absolute && offset == 0) ||
+             (kind == RelocKind::PCRel && offset <= 0 && offset >= -16));
+        if (elsewhere && !takesAddress) {
+          target = copiedSymbol(owner->second.first, owner->second.second);
+        } else if (placed.count({objIndex, sym.shndx}) && !takesAddress) {
           target = copiedSymbol(objIndex, t->symbol);
         } else {
           StringRef name = t->name;
           auto rn = renamed[objIndex].find(name);
           if (rn != renamed[objIndex].end())
             name = rn->second;
-          target = refSymbol(name, obj.isLocal(t->symbol) ? obj.source() : "",
-                             /*inModule=*/true);
+          bool local = obj.isLocal(t->symbol);
+          target = refSymbol(name, local ? oldSource(objIndex) : "",
+                             /*inModule=*/true, local ? oldFullSource(objIndex) : "");
         }
         break;
       }
@@ -860,12 +933,15 @@ Error Differ::emit() {
       const FunctionEntry *before = o->functions.lookup(name);
       if (!before || !(before->flags & FnPatchable))
         continue; // refused in compare()
-      if (n.isLocal(newIt->second) == false && !result.replaced.empty() &&
-          llvm::is_contained(result.replaced, name.str()))
-        continue; // a COMDAT function already mapped from another object
+      if (!n.isLocal(newIt->second) &&
+          newGlobals.lookup(name).first != i)
+        continue; // a COMDAT copy: mapped once, from the owning object
       FunctionMapEntry entry;
       entry.oldName = name.str();
       entry.oldSource = o->isLocal(oldIt->second) ? o->source() : "";
+      if (!entry.oldSource.empty())
+        checkLocalName(name, entry.oldSource, oldFullSource(i));
+
       entry.newSymbol = copiedSymbol(i, newIt->second);
       entry.oldSize = oldSym.size;
       entry.newSize = n.symbols[newIt->second].size;

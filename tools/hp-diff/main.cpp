@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
   outs() << "hp-diff: wrote " << output << ": " << p.functions.size()
          << " replaced" << list(result->replaced) << ", " << result->added.size()
          << " new" << list(result->added) << ", " << result->newData.size()
-         << " new or changed read-only data" << list(result->newData) << "; "
+         << " new or changed data" << list(result->newData) << "; "
          << moduleRefs << " references to the running module, " << libraryRefs
          << " to other libraries"
          << (p.buildId.empty() ? "" : "; target build-id " + p.buildId) << "\n";
