@@ -339,6 +339,10 @@ private:
   std::map<std::pair<std::string, std::string>, std::string> refTU;
   // Global symbols of the old build: which pair's old object defines them.
   StringMap<size_t> oldFnOwner, oldVarOwner;
+  // Per new object: functions whose old code is in another pair's object.
+  std::vector<StringMap<size_t>> fnOldOwner;
+  // Objects only in the old tree (a TU that was deleted).
+  std::vector<std::unique_ptr<Object>> oldOnly;
   DenseMap<uint32_t, uint32_t> slots, stubs;
   PatchFile &patch = result.patch;
 };
@@ -351,6 +355,14 @@ void Differ::compare(size_t pair) {
 
   for (const FunctionEntry &fn : n.table.functions) {
     const FunctionEntry *before = o ? o->functions.lookup(fn.name) : nullptr;
+    if (!before && !(fn.flags & FnLocal)) {
+      // Moved from another file: the running code is that file's.
+      auto it = oldFnOwner.find(fn.name);
+      if (it != oldFnOwner.end()) {
+        before = oldObjs[it->second]->functions.lookup(fn.name);
+        fnOldOwner[pair][fn.name] = it->second;
+      }
+    }
     if (!before) {
       fns[fn.name] = Status::Added;
       continue;
@@ -370,10 +382,6 @@ void Differ::compare(size_t pair) {
                                      "when the program started and a live "
                                      "patch cannot run it again", fn.name));
   }
-  if (o)
-    for (const FunctionEntry &fn : o->table.functions)
-      if (!n.functions.count(fn.name) && !(fn.flags & FnLocal))
-        removedFunctions.insert(fn.name);
 
   // Variables. Local statics the compiler renumbered (`f.x.1` -> `f.x.2`)
   // are matched by their base name and identical type and initializer.
@@ -384,6 +392,11 @@ void Differ::compare(size_t pair) {
         oldUnmatched.insert(var.name);
   for (const VariableEntry &var : n.table.variables) {
     const VariableEntry *before = o ? o->variables.lookup(var.name) : nullptr;
+    if (!before && !(var.flags & VarLocal)) {
+      auto it = oldVarOwner.find(var.name);
+      if (it != oldVarOwner.end())
+        before = oldObjs[it->second]->variables.lookup(var.name);
+    }
     if (!before && o && (var.flags & VarLocal)) {
       SmallVector<const VariableEntry *, 2> candidates;
       for (auto &entry : oldUnmatched) {
@@ -917,12 +930,14 @@ Error Differ::emit() {
   // The function map: every changed function's old entry goes to new code.
   for (size_t i = 0; i < newObjs.size(); ++i) {
     Object &n = *newObjs[i];
-    Object *o = oldObjs[i].get();
     for (auto &[name, status] : fnStatus[i]) {
       if (status == Status::Added) {
         result.added.push_back(name.str());
         continue;
       }
+      Object *o = oldObjs[i].get();
+      if (auto moved = fnOldOwner[i].find(name); moved != fnOldOwner[i].end())
+        o = oldObjs[moved->second].get();
       if (status != Status::Changed || !o)
         continue;
       auto newIt = n.defined.find(name);
@@ -985,6 +1000,13 @@ Error Differ::emit() {
 
 Error Differ::load() {
   for (auto &[oldPath, newPath] : opts.pairs) {
+    if (newPath.empty()) {
+      Expected<std::unique_ptr<Object>> gone = loadObject(oldPath);
+      if (!gone)
+        return gone.takeError();
+      oldOnly.push_back(std::move(*gone));
+      continue;
+    }
     Expected<std::unique_ptr<Object>> n = loadObject(newPath);
     if (!n)
       return n.takeError();
@@ -1033,9 +1055,28 @@ Error Differ::load() {
       }
     if (oldObjs[i])
       for (auto &[name, index] : oldObjs[i]->defined)
-        if (!oldObjs[i]->isLocal(index))
+        if (!oldObjs[i]->isLocal(index)) {
           oldGlobals.insert(name);
+          if (oldObjs[i]->functions.count(name))
+            oldFnOwner.try_emplace(name, i);
+          else if (oldObjs[i]->variables.count(name))
+            oldVarOwner.try_emplace(name, i);
+        }
   }
+  // Global functions of the old build that no new object defines.
+  auto noteRemoved = [&](const Object &old) {
+    for (const FunctionEntry &fn : old.table.functions)
+      if (!(fn.flags & FnLocal) && !newGlobals.count(fn.name))
+        removedFunctions.insert(fn.name);
+    for (auto &[name, index] : old.defined)
+      if (!old.isLocal(index))
+        oldGlobals.insert(name);
+  };
+  for (const auto &o : oldObjs)
+    if (o)
+      noteRemoved(*o);
+  for (const auto &o : oldOnly)
+    noteRemoved(*o);
   return Error::success();
 }
 
@@ -1166,6 +1207,7 @@ Expected<DiffResult> Differ::run() {
   varStatus.resize(n);
   copyVar.resize(n);
   renamed.resize(n);
+  fnOldOwner.resize(n);
   for (size_t i = 0; i < n; ++i)
     compare(i);
   pullInUsersOfChangedConstants();
@@ -1236,6 +1278,17 @@ pairDirectories(StringRef oldDir, StringRef newDir) {
         oldPath = (oldDir + "/" + it->second.front()).str();
     }
     pairs.emplace_back(oldPath, (newDir + "/" + rel).str());
+  }
+  // Objects only in the old tree: a deleted TU. Its functions must not be
+  // called by the new code.
+  std::set<std::string> pairedOld;
+  for (auto &[o, n] : pairs)
+    if (!o.empty())
+      pairedOld.insert(o);
+  for (const std::string &rel : *before) {
+    std::string oldPath = (oldDir + "/" + rel).str();
+    if (!pairedOld.count(oldPath))
+      pairs.emplace_back(oldPath, "");
   }
   return pairs;
 }

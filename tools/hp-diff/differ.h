@@ -13,7 +13,8 @@
 namespace hotpatch {
 
 struct DiffOptions {
-  /// Object pairs (old, new). A new translation unit has an empty old path.
+  /// Object pairs (old, new). A new translation unit has an empty old path,
+  /// a deleted one an empty new path.
   std::vector<std::pair<std::string, std::string>> pairs;
   /// The linked original: resolve every symbol to a module offset and take
   /// its build-id. Optional.
