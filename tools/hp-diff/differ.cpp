@@ -244,6 +244,20 @@ std::string optionsDelta(StringRef before, StringRef after) {
   return join(parts, ", ");
 }
 
+/// The family of a file-local static's name: what is left without the
+/// compiler's numbering (`f.x.12` -> `f.x`, `_ZZ1fvE1x_0` -> `_ZZ1fvE1x`).
+StringRef withoutNumber(StringRef name);
+StringRef staticFamily(StringRef name) {
+  if (name.starts_with("_ZZ")) {
+    size_t under = name.rfind('_');
+    if (under != StringRef::npos && under > 3 && under + 1 < name.size() &&
+        llvm::all_of(name.drop_front(under + 1), isDigit))
+      return name.take_front(under);
+    return name;
+  }
+  return withoutNumber(name);
+}
+
 /// `name.12` -> `name`: the compiler's numbering of file-local statics.
 StringRef withoutNumber(StringRef name) {
   size_t dot = name.rfind('.');
@@ -383,44 +397,113 @@ void Differ::compare(size_t pair) {
                                      "patch cannot run it again", fn.name));
   }
 
-  // Variables. Local statics the compiler renumbered (`f.x.1` -> `f.x.2`)
-  // are matched by their base name and identical type and initializer.
-  StringSet<> oldUnmatched;
-  if (o)
+  // Variables. The compiler numbers file-local statics of the same name
+  // (C: `f.x`, `f.x.1`; C++: `_ZZ1fvE1x`, `_ZZ1fvE1x_0`), so adding one can
+  // shift the names of the others. Where a family of such names differs
+  // between the builds, match its members by type and initializer instead
+  // of by name, and refuse when that is ambiguous.
+  StringMap<std::string> matchedOld; // new name -> old name, for families
+  StringSet<> unmatchedNew;
+  if (o) {
+    std::map<std::string, std::pair<std::vector<const VariableEntry *>,
+                                    std::vector<const VariableEntry *>>>
+        families;
     for (const VariableEntry &var : o->table.variables)
-      if (!n.variables.count(var.name))
-        oldUnmatched.insert(var.name);
+      if (var.flags & VarLocal)
+        families[staticFamily(var.name).str()].first.push_back(&var);
+    for (const VariableEntry &var : n.table.variables)
+      if (var.flags & VarLocal)
+        families[staticFamily(var.name).str()].second.push_back(&var);
+    for (auto &familyEntry : families) {
+      const std::string &family = familyEntry.first;
+      std::vector<const VariableEntry *> &olds = familyEntry.second.first;
+      std::vector<const VariableEntry *> &news = familyEntry.second.second;
+      std::set<std::string> oldNames, newNames;
+      for (const VariableEntry *v : olds)
+        oldNames.insert(v->name);
+      for (const VariableEntry *v : news)
+        newNames.insert(v->name);
+      if (oldNames == newNames || olds.empty() || news.empty())
+        continue; // the usual case: names line up
+      auto sameShape = [](const VariableEntry *a, const VariableEntry *b) {
+        return a->typeHash == b->typeHash && a->initHash == b->initHash &&
+               a->sizeBytes == b->sizeBytes;
+      };
+      // Numbering follows declaration order: `f.x`, then `f.x.1`, `f.x.2`.
+      auto number = [](StringRef name) -> uint64_t {
+        StringRef rest = name.starts_with("_ZZ") ? name.rsplit('_').second
+                                                  : name.rsplit('.').second;
+        uint64_t n = 0;
+        return !rest.empty() && !rest.getAsInteger(10, n) ? n + 1 : 0;
+      };
+      auto byNumber = [&](const VariableEntry *a, const VariableEntry *b) {
+        return number(a->name) < number(b->name);
+      };
+      std::sort(olds.begin(), olds.end(), byNumber);
+      std::sort(news.begin(), news.end(), byNumber);
+      // Same count: renumbered in place (another family member elsewhere in
+      // the file shifted the counter). Pair in order when shapes agree.
+      bool inOrder = olds.size() == news.size();
+      for (size_t k = 0; inOrder && k < olds.size(); ++k)
+        inOrder = sameShape(olds[k], news[k]);
+      if (inOrder) {
+        for (size_t k = 0; k < olds.size(); ++k) {
+          matchedOld[news[k]->name] = olds[k]->name;
+          if (news[k]->name != olds[k]->name)
+            result.warnings.push_back(formatv(
+                "{0}: static variable '{1}' is the running process's '{2}' "
+                "(renumbered by the compiler)", n.source(), news[k]->name,
+                olds[k]->name));
+        }
+        continue;
+      }
+      // A static was added or removed: match by shape, uniquely or not at all.
+      bool ambiguous = false;
+      for (const VariableEntry *nv : news) {
+        SmallVector<const VariableEntry *, 2> candidates;
+        for (const VariableEntry *ov : olds)
+          if (sameShape(nv, ov))
+            candidates.push_back(ov);
+        size_t rivals = llvm::count_if(news, [&](const VariableEntry *other) {
+          return llvm::any_of(candidates, [&](const VariableEntry *ov) {
+            return sameShape(other, ov);
+          });
+        });
+        if (candidates.size() == 1 && rivals == 1) {
+          matchedOld[nv->name] = candidates.front()->name;
+          if (nv->name != candidates.front()->name)
+            result.warnings.push_back(formatv(
+                "{0}: static variable '{1}' is the running process's '{2}' "
+                "(renumbered by the compiler)", n.source(), nv->name,
+                candidates.front()->name));
+        } else {
+          ambiguous |= !candidates.empty();
+          unmatchedNew.insert(nv->name);
+        }
+      }
+      if (ambiguous)
+        addRefusal(n.source(),
+                   formatv("static variable '{0}': the running program has {1} "
+                           "of that name, the new build {2}, and a new one has "
+                           "the same type and initializer as a running one, so "
+                           "which holds the running state cannot be told; give "
+                           "the new one another name", family, olds.size(),
+                           news.size()));
+    }
+  }
   for (const VariableEntry &var : n.table.variables) {
-    const VariableEntry *before = o ? o->variables.lookup(var.name) : nullptr;
+    const VariableEntry *before = nullptr;
+    if (auto m = matchedOld.find(var.name); m != matchedOld.end()) {
+      before = o->variables.lookup(m->second);
+      if (m->second != var.name)
+        renamed[pair][var.name] = m->second;
+    } else if (!unmatchedNew.count(var.name) && o) {
+      before = o->variables.lookup(var.name);
+    }
     if (!before && !(var.flags & VarLocal)) {
       auto it = oldVarOwner.find(var.name);
       if (it != oldVarOwner.end())
         before = oldObjs[it->second]->variables.lookup(var.name);
-    }
-    if (!before && o && (var.flags & VarLocal)) {
-      SmallVector<const VariableEntry *, 2> candidates;
-      for (auto &entry : oldUnmatched) {
-        const VariableEntry *old = o->variables.lookup(entry.getKey());
-        if ((old->flags & VarLocal) &&
-            withoutNumber(old->name) == withoutNumber(var.name) &&
-            old->typeHash == var.typeHash && old->initHash == var.initHash &&
-            old->sizeBytes == var.sizeBytes)
-          candidates.push_back(old);
-      }
-      if (candidates.size() == 1) {
-        before = candidates.front();
-        oldUnmatched.erase(before->name);
-        renamed[pair][var.name] = before->name;
-        result.warnings.push_back(formatv(
-            "{0}: static variable '{1}' is the running process's '{2}' "
-            "(renumbered by the compiler)", n.source(), var.name, before->name));
-      } else if (candidates.size() > 1) {
-        addRefusal(n.source(), formatv("static variable '{0}' is new or "
-                                       "renumbered, and {1} old variables fit "
-                                       "it; rename one so they can be told apart",
-                                       var.name, candidates.size()));
-        continue;
-      }
     }
     if (!before) {
       vars[var.name] = Status::Added;
