@@ -79,6 +79,10 @@ public:
   /// Bytes that fill space between functions (traps, never NOPs).
   virtual uint8_t fillByte() const = 0;
 
+  /// Bytes of code or data a linker may rewrite for a relocation at offset
+  /// 0: [-before, size). Comparing an object with its linked form masks them.
+  virtual std::pair<unsigned, unsigned> relocExtent(uint32_t type) const = 0;
+
   /// "R_X86_64_PC32", or "relocation type N" when unknown.
   std::string relocName(uint32_t type) const;
 

@@ -105,6 +105,12 @@ public:
     }
   }
 
+  std::pair<unsigned, unsigned> relocExtent(uint32_t type) const override {
+    if (type == ELF::R_AARCH64_ABS64 || type == ELF::R_AARCH64_PREL64)
+      return {0, 8};
+    return {0, 4}; // the instruction itself; relaxation rewrites only it
+  }
+
   uint32_t slotAccessType(uint32_t got) const override {
     return got == ELF::R_AARCH64_ADR_GOT_PAGE ? ELF::R_AARCH64_ADR_PREL_PG_HI21
                                                : ELF::R_AARCH64_LDST64_ABS_LO12_NC;

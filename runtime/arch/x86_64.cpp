@@ -89,6 +89,26 @@ public:
     }
   }
 
+  std::pair<unsigned, unsigned> relocExtent(uint32_t type) const override {
+    switch (type) {
+    case ELF::R_X86_64_64:
+    case ELF::R_X86_64_PC64:
+    case ELF::R_X86_64_DTPOFF64:
+    case ELF::R_X86_64_TPOFF64:
+      return {0, 8};
+    case ELF::R_X86_64_GOTPCRELX:
+    case ELF::R_X86_64_REX_GOTPCRELX:
+    case ELF::R_X86_64_GOTTPOFF:
+    case ELF::R_X86_64_TLSGD:
+    case ELF::R_X86_64_TLSLD:
+      // Relaxation rewrites the opcode (mov -> lea, call * -> addr32 call)
+      // and, for TLS, the instructions around the field.
+      return {4, 12};
+    default:
+      return {0, 4};
+    }
+  }
+
   // `mov sym@GOTPCREL(%rip), %reg` reads 8 bytes at the slot: the same
   // instruction with a plain PC32 to the slot does exactly that.
   uint32_t slotAccessType(uint32_t) const override { return ELF::R_X86_64_PC32; }

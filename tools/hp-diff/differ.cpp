@@ -351,6 +351,10 @@ private:
   std::map<std::pair<size_t, uint32_t>, uint32_t> copiedSyms, anonSyms;
   std::map<std::pair<std::string, std::string>, uint32_t> refs;
   std::map<std::pair<std::string, std::string>, std::string> refTU;
+  // Replaced function -> its old object and symbol (for --target checks).
+  std::map<std::string, std::pair<const Object *, uint32_t>> origins;
+  // New -fcommon variables, allocated in .hp.bss: (object, symbol) -> index.
+  std::map<std::pair<size_t, uint32_t>, uint32_t> commonSyms;
   // Global symbols of the old build: which pair's old object defines them.
   StringMap<size_t> oldFnOwner, oldVarOwner;
   // Per new object: functions whose old code is in another pair's object.
@@ -903,6 +907,49 @@ Error Differ::emit() {
     bytes.insert(bytes.end(), sec.data.begin(), sec.data.end());
   }
 
+  // Exceptions unwind through code by its .eh_frame entry, and catch by its
+  // .gcc_except_table: a patch carries neither yet, so a function with
+  // landing pads cannot be replaced safely.
+  for (auto [objIndex, secIndex] : toCopy) {
+    const Object &obj = *newObjs[objIndex];
+    StringRef name = obj.sections[secIndex].name;
+    if (!name.starts_with(".text."))
+      continue;
+    std::string table = (".gcc_except_table." + name.drop_front(6)).str();
+    if (llvm::any_of(obj.sections, [&](const Section &s) { return s.name == table; }))
+      addRefusal(obj.source(),
+                 formatv("{0} has exception landing pads (try/catch or "
+                         "cleanups); patches do not carry unwind tables yet, so "
+                         "an exception through it would terminate the process",
+                         ownerOf(obj, secIndex)));
+  }
+  if (refusals)
+    return Error::success();
+
+  // New -fcommon variables live in no section: allocate them in .hp.bss.
+  for (size_t i = 0; i < newObjs.size(); ++i)
+    for (auto &entry : copyVar[i]) {
+      auto it = newObjs[i]->defined.find(entry.getKey());
+      if (it == newObjs[i]->defined.end())
+        continue;
+      const Symbol &sym = newObjs[i]->symbols[it->second];
+      if (sym.shndx != ELF::SHN_COMMON)
+        continue;
+      uint64_t align = std::max<uint64_t>(1, sym.value); // st_value: alignment
+      patch.align[unsigned(PatchSection::Bss)] =
+          std::max(patch.align[unsigned(PatchSection::Bss)], align);
+      patch.bssSize = alignTo(patch.bssSize, align);
+      PatchSymbol ps;
+      ps.name = sym.name.str();
+      ps.defined = true;
+      ps.section = PatchSection::Bss;
+      ps.value = patch.bssSize;
+      ps.size = sym.size;
+      patch.bssSize += sym.size;
+      patch.symbols.push_back(std::move(ps));
+      commonSyms[{i, it->second}] = patch.symbols.size() - 1;
+    }
+
   // Symbols for every function and variable defined in a copied section.
   for (auto [objIndex, secIndex] : toCopy)
     for (uint32_t sym : newObjs[objIndex]->knownInSection[secIndex])
@@ -962,7 +1009,10 @@ Error Differ::emit() {
             (kind == RelocKind::GotLoad ||
              (kind == RelocKind::Absolute && offset == 0) ||
              (kind == RelocKind::PCRel && offset <= 0 && offset >= -16));
-        if (elsewhere && !takesAddress) {
+        if (auto common = commonSyms.find({objIndex, t->symbol});
+            common != commonSyms.end()) {
+          target = common->second;
+        } else if (elsewhere && !takesAddress) {
           target = copiedSymbol(owner->second.first, owner->second.second);
         } else if (placed.count({objIndex, sym.shndx}) && !takesAddress) {
           target = copiedSymbol(objIndex, t->symbol);
@@ -1067,6 +1117,7 @@ Error Differ::emit() {
             "already inside it keeps the old code; only new calls take the fix",
             n.source(), name));
       result.replaced.push_back(name.str());
+      origins[name.str() + "\x01" + entry.oldSource] = {o, oldIt->second};
       patch.functions.push_back(std::move(entry));
     }
     for (auto &entry : copyVar[i])
@@ -1273,11 +1324,37 @@ Error Differ::resolveAgainstTarget() {
     fn.oldOffset = *entry;
     uint64_t start = *entry - arch->prologue().padBefore;
     std::optional<ArrayRef<uint8_t>> bytes = bytesAt(start, fn.expected.size());
-    if (!bytes || !bytes->equals(fn.expected))
+    bool same = bytes && bytes->equals(fn.expected);
+    // The whole old function must be what the target has, but for the
+    // bytes the linker fills in (relocations) or may rewrite (relaxation).
+    auto origin = origins.find(fn.oldName + "\x01" + fn.oldSource);
+    if (same && origin != origins.end()) {
+      const Object &o = *origin->second.first;
+      const Symbol &sym = o.symbols[origin->second.second];
+      const Section &sec = o.sections[sym.shndx];
+      std::optional<ArrayRef<uint8_t>> linked = bytesAt(*entry, sym.size);
+      if (!linked || sym.value + sym.size > sec.data.size()) {
+        same = false;
+      } else {
+        std::vector<uint8_t> want(sec.data.begin() + sym.value,
+                                  sec.data.begin() + sym.value + sym.size);
+        std::vector<uint8_t> have(linked->begin(), linked->end());
+        for (const Reloc &r : sec.relocs) {
+          auto [before, after] = arch->relocExtent(r.type);
+          for (int64_t k = int64_t(r.offset) - before;
+               k < int64_t(r.offset + after); ++k) {
+            int64_t at = k - int64_t(sym.value);
+            if (at >= 0 && at < int64_t(want.size()))
+              want[at] = have[at] = 0;
+          }
+        }
+        same = want == have;
+      }
+    }
+    if (!same)
       return refuse(opts.target,
-                    formatv("function '{0}' does not start with the bytes the "
-                            "old objects have: the target is a different build",
-                            fn.oldName));
+                    formatv("function '{0}' is not the code the old objects "
+                            "have: the target is a different build", fn.oldName));
   }
   return Error::success();
 }
