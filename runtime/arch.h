@@ -11,6 +11,7 @@
 #define HOTPATCH_RUNTIME_ARCH_H
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -113,6 +114,8 @@ public:
   /// The bytes of the system-call instruction (searched for in the target's
   /// executable memory to run injected system calls without writing code).
   virtual llvm::ArrayRef<uint8_t> syscallInsn() const = 0;
+  /// A trap instruction (where an injected call returns to).
+  virtual llvm::ArrayRef<uint8_t> trapInsn() const = 0;
 };
 
 /// Registers of a stopped thread, as the host's ptrace gives them. Only the
@@ -126,6 +129,15 @@ struct ThreadRegs {
 /// negative errno on failure).
 llvm::Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
                                       llvm::ArrayRef<uint64_t> args);
+/// Calls the function at \p fnAddr with \p args in the stopped thread
+/// \p tid, on its own stack below the red zone, returning to \p trapAddr,
+/// where a trap instruction must be; \p writeStack stores the return
+/// address. Registers are restored afterwards. Used to run IFUNC resolvers.
+llvm::Expected<uint64_t>
+injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args,
+           uint64_t trapAddr,
+           llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)>
+               writeStack);
 /// The program counter and stack pointer of a stopped thread.
 llvm::Expected<std::pair<uint64_t, uint64_t>> threadPcSp(int tid);
 

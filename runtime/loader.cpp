@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <set>
 #include <unistd.h>
 
 using namespace llvm;
@@ -54,6 +55,7 @@ struct Module {
   bool loaded = false, isElf = false;
   StringMap<uint64_t> globals; // .symtab and .dynsym, defined
   StringMap<uint64_t> dynamic; // .dynsym, defined: what other objects may use
+  std::set<uint64_t> ifuncs;   // addresses that are IFUNC resolvers
   std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> locals;
 };
 
@@ -129,6 +131,8 @@ Error loadModule(Module &m, const std::vector<Mapping> &maps) {
         continue;
       }
       StringRef clean = name->split('@').first; // versioned: name@@VER
+      if (s.getType() == ELF::STT_GNU_IFUNC)
+        m.ifuncs.insert(addr);
       m.globals.try_emplace(clean, addr);
       if (dyn)
         m.dynamic.try_emplace(clean, addr);
@@ -159,6 +163,8 @@ struct Prepared {
     uint64_t oldSize = 0;
   };
   std::vector<Flip> flips;
+  // IFUNC resolver -> the implementation it chose, run in the target.
+  std::map<uint64_t, uint64_t> ifuncResults;
 };
 
 std::vector<Module> groupModules(const Target &target, const std::vector<Mapping> &maps) {
@@ -323,6 +329,13 @@ Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
     auto it = mod.globals.find(s.refName);
     if (it != mod.globals.end()) {
       symAddr[i] = it->second;
+      if (mod.ifuncs.count(it->second)) {
+        auto chosen = prep.ifuncResults.find(it->second);
+        if (chosen == prep.ifuncResults.end())
+          prep.ifuncResults[it->second] = 0;
+        else
+          symAddr[i] = chosen->second;
+      }
       continue;
     }
     bool found = false;
@@ -335,6 +348,15 @@ Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
         auto hit = other.dynamic.find(s.refName);
         if (hit != other.dynamic.end()) {
           symAddr[i] = hit->second;
+          if (other.ifuncs.count(hit->second)) {
+            // strlen, memcpy...: the address is a resolver that picks an
+            // implementation for this CPU; use what it picked.
+            auto chosen = prep.ifuncResults.find(hit->second);
+            if (chosen == prep.ifuncResults.end())
+              prep.ifuncResults[hit->second] = 0; // to be resolved
+            else
+              symAddr[i] = chosen->second;
+          }
           found = true;
           break;
         }
@@ -585,7 +607,15 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return report;
   }
 
-  // Place: one brief stop, one thread runs mmap and mprotect.
+  // Which IFUNC resolvers the patch needs: they run in the placement stop.
+  {
+    std::vector<uint64_t> secAddr(numPatchSections), symAddr;
+    if (Error err = resolveSymbols(target, patch, prep, secAddr, symAddr))
+      return std::move(err);
+  }
+
+  // Place: one brief stop, one thread runs mmap and mprotect (and the IFUNC
+  // resolvers, returning to a trap at the end of our code pages).
   {
     Expected<uint64_t> t0 = target.stopAll();
     if (!t0)
@@ -617,6 +647,22 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
           consumeError(ro.takeError());
         (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
         err = applyError(ApplyError::Failed, "mprotect in the target failed");
+      } else if (!prep.ifuncResults.empty()) {
+        ArrayRef<uint8_t> trap = prep.arch->trapInsn();
+        uint64_t trapAddr = *where + prep.rxSize - trap.size();
+        err = target.write(trapAddr, trap);
+        for (auto &[resolver, chosen] : prep.ifuncResults) {
+          if (err)
+            break;
+          Expected<uint64_t> r = target.call(resolver, {}, trapAddr);
+          if (!r)
+            err = applyError(ApplyError::Failed,
+                             "running an IFUNC resolver: " + toString(r.takeError()));
+          else
+            chosen = *r;
+        }
+        if (err)
+          (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
       }
     }
     report.placeStopNs = target.resumeAll() - *t0;

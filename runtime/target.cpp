@@ -265,4 +265,13 @@ Expected<int64_t> Target::syscall(uint64_t nr, ArrayRef<uint64_t> args) {
   return injectSyscall(tids.front(), *at, nr, args);
 }
 
+Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args,
+                                uint64_t trapAddr) {
+  assert(isStopped && "calls are injected into a stopped thread");
+  return injectCall(tids.front(), fn, args, trapAddr,
+                    [&](uint64_t addr, ArrayRef<uint8_t> bytes) {
+                      return write(addr, bytes);
+                    });
+}
+
 } // namespace hotpatch

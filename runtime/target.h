@@ -53,8 +53,11 @@ public:
   /// namespace may differ from ours).
   std::string fileOf(const Mapping &m) const;
 
-  /// Runs a system call in the (stopped) thread \p tid; see injectSyscall.
+  /// Runs a system call in the first (stopped) thread; see injectSyscall.
   llvm::Expected<int64_t> syscall(uint64_t nr, llvm::ArrayRef<uint64_t> args);
+  /// Calls a function in the first (stopped) thread; see injectCall.
+  llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args,
+                                uint64_t trapAddr);
 
 private:
   Target() = default;

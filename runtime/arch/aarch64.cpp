@@ -262,6 +262,10 @@ public:
     static constexpr uint8_t insn[] = {0x01, 0x00, 0x00, 0xd4}; // svc #0
     return insn;
   }
+  ArrayRef<uint8_t> trapInsn() const override {
+    static constexpr uint8_t insn[] = {0x00, 0x00, 0x20, 0xd4}; // brk #0
+    return insn;
+  }
 };
 
 } // namespace

@@ -194,6 +194,10 @@ public:
     static constexpr uint8_t insn[] = {0x0f, 0x05}; // syscall
     return insn;
   }
+  ArrayRef<uint8_t> trapInsn() const override {
+    static constexpr uint8_t insn[] = {0xcc}; // int3
+    return insn;
+  }
 };
 
 } // namespace
@@ -268,6 +272,70 @@ Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
   ptrace(PTRACE_GETREGS, tid, nullptr, &after);
   restore();
   return int64_t(after.rax);
+}
+
+Expected<uint64_t>
+injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args, uint64_t trapAddr,
+           function_ref<Error(uint64_t, ArrayRef<uint8_t>)> writeStack) {
+  user_regs_struct saved, regs;
+  if (ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0)
+    return createStringError(std::error_code(errno, std::generic_category()),
+                             "thread %d: cannot read registers", tid);
+  regs = saved;
+  unsigned long long *argRegs[] = {&regs.rdi, &regs.rsi, &regs.rdx,
+                                   &regs.rcx, &regs.r8,  &regs.r9};
+  for (size_t i = 0; i < args.size() && i < 6; ++i)
+    *argRegs[i] = args[i];
+  // Below the 128-byte red zone, 16-byte aligned at the call, then the
+  // return address pushed as a `call` would.
+  uint64_t sp = ((saved.rsp - 256) & ~0xfull) - 8;
+  uint8_t ret[8];
+  support::endian::write64le(ret, trapAddr);
+  if (Error err = writeStack(sp, ret))
+    return std::move(err);
+  regs.rsp = sp;
+  regs.rip = fnAddr;
+  regs.orig_rax = ~0ull;
+  regs.rax = 0;
+  auto restore = [&]() { ptrace(PTRACE_SETREGS, tid, nullptr, &saved); };
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0 ||
+      ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) {
+    int err = errno;
+    restore();
+    return createStringError(std::error_code(err, std::generic_category()),
+                             "thread %d: cannot run an injected call", tid);
+  }
+  for (;;) {
+    int status = 0;
+    if (waitpid(tid, &status, __WALL) < 0) {
+      int err = errno;
+      restore();
+      return createStringError(std::error_code(err, std::generic_category()),
+                               "thread %d: wait failed", tid);
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status))
+      return createStringError(std::errc::no_such_process,
+                               "thread %d exited during an injected call", tid);
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP)
+      break;
+    if (WIFSTOPPED(status) && (WSTOPSIG(status) == SIGSEGV ||
+                               WSTOPSIG(status) == SIGBUS ||
+                               WSTOPSIG(status) == SIGILL)) {
+      restore();
+      return createStringError(std::errc::bad_address,
+                               "thread %d: the injected call at %llx faulted",
+                               tid, (unsigned long long)fnAddr);
+    }
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr); // not ours: keep it pending
+  }
+  user_regs_struct after;
+  ptrace(PTRACE_GETREGS, tid, nullptr, &after);
+  restore();
+  if (after.rip != trapAddr + 1)
+    return createStringError(std::errc::bad_address,
+                             "thread %d: the injected call stopped at %llx",
+                             tid, (unsigned long long)after.rip);
+  return uint64_t(after.rax);
 }
 
 Expected<std::pair<uint64_t, uint64_t>> threadPcSp(int tid) {

@@ -1,0 +1,402 @@
+"""Live-patch scenarios: each starts a real target, patches it while it works,
+and checks its new behaviour, its kept state, and that it lived.
+Usage: scenarios.py OBJROOT NAME"""
+import os
+import signal
+import threading
+import time
+
+from harness import Failure, check, main
+
+# A target that answers commands on stdin: the REPL is shared, the part a
+# scenario changes is {body}. Line-buffered stdout.
+REPL = r'''
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+{body}
+__attribute__((noinline)) static void reply(const char *line);
+int main(void) {
+  char line[256];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  while (fgets(line, sizeof line, stdin)) {
+    line[strcspn(line, "\n")] = 0;
+    if (!strcmp(line, "quit")) break;
+    reply(line);
+  }
+  return 0;
+}
+'''
+
+
+def program(body, reply):
+    # reply() is never inlined into main(): main runs the REPL loop for the
+    # whole life of the target, so a change inlined into it could never be
+    # applied under the strict policy.
+    return REPL.replace("{body}", body) + "\n__attribute__((noinline)) static void reply(const char *line) {\n" + reply + "\n}\n"
+
+
+TICK_REPLY = r'''
+  if (!strcmp(line, "tick")) printf("%d\n", tick());
+  else printf("?\n");
+'''
+
+
+def tick_v(step):
+    return "__attribute__((noinline)) int tick(void) { static int count; return count += %d; }" % step
+
+
+def body_fix(env):
+    old, old_objs = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    _, new_objs = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
+    patch = env.diff(old_objs, new_objs, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("tick") == "1" and t.ask("tick") == "2", "old code")
+    report = env.apply(t.pid, patch)
+    check(report["ok"] and report["functions"] == ["tick"], "report: %r" % report)
+    check(report["pause_ns"] > 0 and report["threads_stopped"] >= 1, "pause reported")
+    got = t.ask("tick")
+    check(got == "12", "new code on the kept state: wanted 12, got %s" % got)
+    check(t.alive(), "target died")
+
+
+def helper_and_global(env):
+    v1 = tick_v(1)
+    v2 = r'''
+int calls;
+__attribute__((noinline)) static int bonus(int n) { return n % 3 == 0 ? 100 : 0; }
+__attribute__((noinline)) int tick(void) { static int count; ++calls; count += 1; return count + bonus(calls); }
+'''
+    old, o = env.build("old", {"app.c": program(v1, TICK_REPLY)})
+    _, n = env.build("new", {"app.c": program(v2, TICK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("tick") == "1", "old")
+    env.apply(t.pid, patch)
+    got = [t.ask("tick") for _ in range(3)]
+    check(got == ["2", "3", "104"], "new helper and global: %r" % got)
+
+
+def changed_string(env):
+    body = 'static const char *greeting(void) { return "%s"; }'
+    reply = r'''  printf("%s\n", greeting());'''
+    old, o = env.build("old", {"app.c": program(body % "hello", reply)})
+    _, n = env.build("new", {"app.c": program(body % "hello, patched world", reply)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("x") == "hello", "old")
+    env.apply(t.pid, patch)
+    check(t.ask("x") == "hello, patched world", "new string")
+
+
+def libc_call(env):
+    v1 = "__attribute__((noinline)) int describe(char *out, int n) { out[0] = 'a' + n % 26; out[1] = 0; return 1; }"
+    v2 = r'''__attribute__((noinline)) int describe(char *out, int n) {
+  snprintf(out, 64, "n=%d len=%zu", n, strlen("four"));
+  return (int)strlen(out);
+}'''
+    reply = r'''  char buf[64]; int len = describe(buf, atoi(line)); printf("%s %d\n", buf, len);'''
+    old, o = env.build("old", {"app.c": program(v1, reply)})
+    _, n = env.build("new", {"app.c": program(v2, reply)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("7") == "h 1", "old")
+    env.apply(t.pid, patch)
+    check(t.ask("7") == "n=7 len=4 9", "libc from the patch (strlen is an IFUNC)")
+
+
+CXX = r'''
+#include <cstdio>
+#include <cstring>
+#include <string>
+struct Shape { virtual ~Shape() = default; virtual int area() const = 0; };
+struct Square : Shape { int s; explicit Square(int s) : s(s) {} int area() const override; };
+int Square::area() const { return s * s + {extra}; }
+template <typename T> __attribute__((noinline)) T scale(T x) { return x * {factor}; }
+struct Counter { long n = 0; __attribute__((noinline)) long bump(); };
+long Counter::bump() { return n += {step}; }
+static Counter counter;
+__attribute__((noinline)) int run(const Shape &s) { return s.area(); }
+int main() {
+  char line[64];
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  Square sq(3);
+  while (fgets(line, sizeof line, stdin)) {
+    if (!strncmp(line, "quit", 4)) break;
+    std::printf("%d %d %ld\n", run(sq), scale<int>(5), counter.bump());
+  }
+}
+'''
+
+
+def cxx_member_virtual_template(env):
+    def src(extra, factor, step):
+        return CXX.replace("{extra}", extra).replace("{factor}", factor).replace("{step}", step)
+    old, o = env.build("old", {"app.cpp": src("0", "2", "1")}, cxx=True)
+    _, n = env.build("new", {"app.cpp": src("1", "3", "5")}, cxx=True)
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("x") == "9 10 1", "old: %s" % t.ask("x") if False else "old")
+    env.apply(t.pid, patch)
+    got = t.ask("x")
+    check(got == "10 15 6", "virtual, template, member: %s" % got)
+
+
+def shared_library(env):
+    lib_v = "__attribute__((noinline)) int lib_rate(int x) { return x * %d; }"
+    main_src = program("int lib_rate(int);", r'''  printf("%d\n", lib_rate(atoi(line)));''')
+    lib_old, lo = env.build("old", {"lib.c": lib_v % 2}, output="librate.so", shared=True)
+    _, ln = env.build("new", {"lib.c": lib_v % 3}, output="librate.so", shared=True)
+    app, _ = env.build("app", {"main.c": main_src},
+                       ldflags=["-L" + os.path.dirname(lib_old), "-lrate",
+                                "-Wl,-rpath," + os.path.dirname(lib_old)])
+    patch = env.diff(lo, ln, env.path("fix.hp"), target=lib_old)
+    t = env.spawn(app)
+    check(t.ask("7") == "14", "old library")
+    report = env.apply(t.pid, patch)
+    check(report["module"].endswith("librate.so"), "patched the library: %r" % report)
+    check(t.ask("7") == "21", "new library code")
+
+
+def no_pie(env):
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)},
+                       cflags=["-fno-pic"], ldflags=["-no-pie"])
+    _, n = env.build("new", {"app.c": program(tick_v(7), TICK_REPLY)},
+                     cflags=["-fno-pic"], ldflags=["-no-pie"])
+    check(env.run(["llvm-readelf", "-h", old]).stdout.find("EXEC") >= 0, "not PIE")
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("tick") == "1", "old")
+    env.apply(t.pid, patch)
+    check(t.ask("tick") == "8", "non-PIE executable patched")
+
+
+STRESS = r'''
+static volatile int stop_all;
+static long wrong, calls;
+__attribute__((noinline)) long compute(long x) { return x * {k}; }
+static void *worker(void *arg) {
+  long x = (long)arg, mine_wrong = 0, mine_calls = 0;
+  while (!stop_all) {
+    long r = compute(x);
+    if (r != x * 3 && r != x * 5) ++mine_wrong;
+    ++mine_calls;
+  }
+  __atomic_add_fetch(&wrong, mine_wrong, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch(&calls, mine_calls, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+static pthread_t threads[8];
+'''
+STRESS_REPLY = r'''
+  if (!strcmp(line, "start")) {
+    for (long i = 0; i < 8; ++i) pthread_create(&threads[i], NULL, worker, (void *)(i + 1));
+    printf("started\n");
+  } else if (!strcmp(line, "stop")) {
+    stop_all = 1;
+    for (int i = 0; i < 8; ++i) pthread_join(threads[i], NULL);
+    printf("%ld %ld\n", wrong, calls);
+  } else printf("%ld\n", compute(atol(line)));
+'''
+
+
+def threads_apply_revert_cycles(env):
+    old, o = env.build("old", {"app.c": program(STRESS.replace("{k}", "3"), STRESS_REPLY)})
+    _, n = env.build("new", {"app.c": program(STRESS.replace("{k}", "5"), STRESS_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("start") == "started", "workers")
+    cycles = int(os.environ.get("HP_E2E_CYCLES", "200"))
+    for i in range(cycles):
+        policy = "entry-only" if i % 2 else "strict"
+        r = env.apply(t.pid, patch, "--policy", policy)
+        check(r["ok"], "apply %d" % i)
+        check(t.ask("2") == "10", "patched in cycle %d" % i)
+        env.apply(t.pid, "--revert-all")
+        check(t.ask("2") == "6", "reverted in cycle %d" % i)
+    wrong, calls = map(int, t.ask("stop").split())
+    check(calls > 0, "workers ran")
+    check(wrong == 0, "%d wrong results in %d calls" % (wrong, calls))
+    check(t.alive(), "target died")
+
+
+BLOCKED = r'''
+static int fds[2];
+static volatile int read_result = -2, read_errno, sleep_ok = -1;
+__attribute__((noinline)) int version(void) { return {v}; }
+static void *reader(void *arg) {
+  (void)arg; char c;
+  int r = (int)read(fds[0], &c, 1);
+  read_errno = errno; read_result = r;
+  return NULL;
+}
+static void *sleeper(void *arg) {
+  (void)arg;
+  struct timespec t = {1, 500000000}, left = {0, 0}, a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  int r = nanosleep(&t, &left);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double slept = (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+  sleep_ok = r == 0 && slept >= 1.5;
+  return NULL;
+}
+static pthread_t r_thread, s_thread;
+'''
+BLOCKED_REPLY = r'''
+  if (!strcmp(line, "block")) {
+    pipe(fds);
+    pthread_create(&r_thread, NULL, reader, NULL);
+    pthread_create(&s_thread, NULL, sleeper, NULL);
+    usleep(100000);
+    printf("blocked\n");
+  } else if (!strcmp(line, "release")) {
+    write(fds[1], "x", 1);
+    pthread_join(r_thread, NULL);
+    pthread_join(s_thread, NULL);
+    printf("read=%d errno=%d sleep_ok=%d\n", read_result, read_errno, sleep_ok);
+  } else printf("%d\n", version());
+'''
+
+
+def blocked_threads_see_no_eintr(env):
+    old, o = env.build("old", {"app.c": program(BLOCKED.replace("{v}", "1"), BLOCKED_REPLY)})
+    _, n = env.build("new", {"app.c": program(BLOCKED.replace("{v}", "2"), BLOCKED_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("block") == "blocked", "threads blocked")
+    env.apply(t.pid, patch)
+    check(t.ask("v") == "2", "patched")
+    got = t.ask("release")
+    check(got == "read=1 errno=0 sleep_ok=1",
+          "a blocked read or sleep saw the patch: %s" % got)
+
+
+def stacked_and_reverted(env):
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    _, n2 = env.build("v2", {"app.c": program(tick_v(10), TICK_REPLY)})
+    _, n3 = env.build("v3", {"app.c": program(tick_v(100), TICK_REPLY)})
+    p1 = env.diff(o, n2, env.path("p1.hp"), target=old)
+    p2 = env.diff(o, n3, env.path("p2.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("tick") == "1", "old")
+    env.apply(t.pid, p1)
+    check(t.ask("tick") == "11", "first patch")
+    env.apply(t.pid, p2)
+    check(t.ask("tick") == "111", "second patch stacked")
+    listed = env.apply(t.pid, "--list")["patches"]
+    check([p["id"] for p in listed] == [1, 2] and all(p["active"] for p in listed),
+          "list: %r" % listed)
+    r = env.apply(t.pid, "--revert", "1", expect=1)
+    check("revert it first" in r["error"], "last first: %r" % r)
+    env.apply(t.pid, "--revert", "2")
+    check(t.ask("tick") == "121", "second reverted")
+    env.apply(t.pid, "--revert", "1")
+    check(t.ask("tick") == "122", "original restored, state kept")
+
+
+SLOW = r'''
+static volatile int release_it;
+__attribute__((noinline)) int slow(void) { while (!release_it) usleep(1000); return {v}; }
+static volatile int result = -1;
+static void *runner(void *arg) { (void)arg; result = slow(); return NULL; }
+static pthread_t th;
+'''
+SLOW_REPLY = r'''
+  if (!strcmp(line, "enter")) { pthread_create(&th, NULL, runner, NULL); usleep(50000); printf("in\n"); }
+  else if (!strcmp(line, "release")) { release_it = 1; pthread_join(th, NULL); printf("%d\n", result); }
+  else { release_it = 1; printf("%d\n", slow()); }
+'''
+
+
+def strict_refuses_while_inside(env):
+    old, o = env.build("old", {"app.c": program(SLOW.replace("{v}", "1"), SLOW_REPLY)})
+    _, n = env.build("new", {"app.c": program(SLOW.replace("{v}", "2"), SLOW_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("enter") == "in", "a thread inside slow()")
+    r = env.apply(t.pid, patch, "--retries", "5", expect=3)
+    check("inside" in r["error"], "strict refusal: %r" % r)
+    check(env.apply(t.pid, "--list")["patches"] == [], "nothing applied")
+    check(t.ask("release") == "1", "the running frame kept old code, untouched")
+    env.apply(t.pid, patch)
+    check(t.ask("call") == "2", "applies once the thread left")
+
+
+def wrong_build_refused(env):
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    other, _ = env.build("other", {"app.c": program(tick_v(2), TICK_REPLY)})
+    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(other)
+    check(t.ask("tick") == "2", "other build")
+    r = env.apply(t.pid, patch, expect=1)
+    check("build-id" in r["error"], "refusal names the build-id: %r" % r)
+    check(t.ask("tick") == "4", "untouched")
+
+
+def pending_signal_delivered(env):
+    body = r'''
+static volatile int got_usr1;
+static void on_usr1(int s) { (void)s; got_usr1++; }
+__attribute__((noinline)) int version(void) { return {v}; }
+'''
+    reply = r'''
+  if (!strcmp(line, "block")) {
+    signal(SIGUSR1, on_usr1);
+    sigset_t set; sigemptyset(&set); sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    printf("blocked\n");
+  } else if (!strcmp(line, "unblock")) {
+    sigset_t set; sigemptyset(&set); sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    printf("got %d\n", got_usr1);
+  } else printf("%d\n", version());
+'''
+    old, o = env.build("old", {"app.c": program(body.replace("{v}", "1"), reply)})
+    _, n = env.build("new", {"app.c": program(body.replace("{v}", "2"), reply)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("block") == "blocked", "blocked")
+    os.kill(t.pid, signal.SIGUSR1)
+    time.sleep(0.05)
+    env.apply(t.pid, patch)
+    check(t.ask("v") == "2", "patched")
+    check(t.ask("unblock") == "got 1", "the pending signal was delivered once")
+
+
+def dead_pid_refused(env):
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    t.ask("quit") if False else None
+    t.kill()
+    r = env.run([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid), patch], expect=4)
+    check("does not exist" in r.stderr or "exited" in r.stderr, "dead pid: %r" % r.stderr)
+
+
+def dry_run_changes_nothing(env):
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    r = env.apply(t.pid, patch, "--dry-run")
+    check(r["ok"] and r["dry_run"], "dry run ok")
+    check(t.ask("tick") == "1", "unchanged")
+    check(env.apply(t.pid, "--list")["patches"] == [], "no record")
+
+
+SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
+    body_fix, helper_and_global, changed_string, libc_call,
+    cxx_member_virtual_template, shared_library, no_pie,
+    threads_apply_revert_cycles, blocked_threads_see_no_eintr,
+    stacked_and_reverted, strict_refuses_while_inside, wrong_build_refused,
+    pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing]}
+
+if __name__ == "__main__":
+    main(SCENARIOS)
