@@ -41,6 +41,14 @@ Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid) {
     return createStringError(std::errc::io_error,
                              "process %d: cannot read its modules: %s", pid,
                              dwfl_errmsg(-1));
+  // Attaching only records the process (we stop its threads ourselves), so
+  // it happens here, outside the stop.
+  if (int err = dwfl_linux_proc_attach(u->impl->dwfl, pid,
+                                       /*assume_ptrace_stopped=*/true))
+    return createStringError(std::errc::io_error,
+                             "process %d: the unwinder cannot attach: %s", pid,
+                             strerror(err));
+  u->impl->attached = true;
   return std::move(u);
 }
 

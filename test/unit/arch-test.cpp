@@ -1,0 +1,136 @@
+//===- test/unit/arch-test.cpp - the architecture backends' encoders ------===//
+
+#include "arch.h"
+
+#include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Support/Endian.h"
+
+#include "gtest/gtest.h"
+
+using namespace llvm;
+using namespace hotpatch;
+
+namespace {
+
+const Arch &x86() { return cantFail(getArch(ELF::EM_X86_64)); }
+const Arch &arm() { return cantFail(getArch(ELF::EM_AARCH64)); }
+
+std::vector<uint8_t> x86Prologue(bool endbr) {
+  std::vector<uint8_t> b(14, 0x90);
+  if (endbr)
+    b.insert(b.end(), {0xf3, 0x0f, 0x1e, 0xfa});
+  b.insert(b.end(), {0x66, 0x90, 0x55, 0x48, 0x89, 0xe5});
+  return b;
+}
+
+TEST(X86_64Redirect, EntryJumpsBackToStartOfPad) {
+  Arch::Redirect r = x86().encodeRedirect(0x401000, 0, 0x402000);
+  ASSERT_EQ(r.site.size(), 2u);
+  EXPECT_EQ(r.site[0], 0xeb);
+  EXPECT_EQ(r.site[1], 0xf0); // -16: from entry+2 back to entry-14
+}
+
+TEST(X86_64Redirect, AfterEndbrTheJumpIsLonger) {
+  Arch::Redirect r = x86().encodeRedirect(0x401000, 4, 0x402000);
+  EXPECT_EQ(r.site[1], 0xec); // -20: from entry+6 back to entry-14
+}
+
+TEST(X86_64Redirect, NearTargetUsesJmpRel32) {
+  uint64_t entry = 0x401000, target = 0x402000;
+  Arch::Redirect r = x86().encodeRedirect(entry, 0, target);
+  ASSERT_EQ(r.pad.size(), 14u);
+  EXPECT_EQ(r.pad[0], 0xe9);
+  int32_t rel = int32_t(support::endian::read32le(r.pad.data() + 1));
+  EXPECT_EQ(entry - 14 + 5 + rel, target);
+  EXPECT_EQ(r.pad[5], 0x90); // the rest stays NOPs
+}
+
+TEST(X86_64Redirect, FarTargetUsesJmpThroughRip) {
+  uint64_t target = 0x7f0000000000;
+  Arch::Redirect r = x86().encodeRedirect(0x401000, 0, target);
+  ASSERT_EQ(r.pad.size(), 14u);
+  EXPECT_EQ(r.pad[0], 0xff);
+  EXPECT_EQ(r.pad[1], 0x25);
+  EXPECT_EQ(support::endian::read64le(r.pad.data() + 6), target);
+}
+
+TEST(X86_64PatchSite, FindsTheNopAfterEndbr) {
+  EXPECT_EQ(cantFail(x86().patchSiteOffset(x86Prologue(false))), 0u);
+  EXPECT_EQ(cantFail(x86().patchSiteOffset(x86Prologue(true))), 4u);
+}
+
+TEST(X86_64PatchSite, RefusesAPatchedEntry) {
+  std::vector<uint8_t> b = x86Prologue(false);
+  b[14] = 0xeb;
+  b[15] = 0xf0;
+  Expected<unsigned> site = x86().patchSiteOffset(b);
+  ASSERT_FALSE(bool(site));
+  EXPECT_NE(toString(site.takeError()).find("eb f0"), std::string::npos);
+}
+
+TEST(X86_64Reloc, PC32OutOfReachIsAnError) {
+  uint8_t buf[4] = {};
+  Error err = x86().applyReloc(ELF::R_X86_64_PC32, buf, 0x1000, 0x100001000, -4);
+  ASSERT_TRUE(bool(err));
+  EXPECT_NE(toString(std::move(err)).find("2 GiB"), std::string::npos);
+}
+
+TEST(X86_64Reloc, PC32IsRelativeToThePlace) {
+  uint8_t buf[4] = {};
+  ASSERT_FALSE(bool(x86().applyReloc(ELF::R_X86_64_PC32, buf, 0x1000, 0x2000, -4)));
+  EXPECT_EQ(int32_t(support::endian::read32le(buf)), 0x2000 - 4 - 0x1000);
+}
+
+TEST(AArch64Redirect, NearTargetIsOneBranch) {
+  uint64_t entry = 0x400010, target = 0x500000;
+  Arch::Redirect r = arm().encodeRedirect(entry, 0, target);
+  uint32_t insn = support::endian::read32le(r.site.data());
+  EXPECT_EQ(insn >> 26, 0x05u); // b
+  int64_t imm = int64_t(int32_t(insn << 6) >> 6) * 4;
+  EXPECT_EQ(entry + imm, target);
+}
+
+TEST(AArch64Redirect, FarTargetGoesThroughX16InThePad) {
+  uint64_t entry = 0x400010, target = 0x7f0000000000;
+  Arch::Redirect r = arm().encodeRedirect(entry, 4, target);
+  EXPECT_EQ(support::endian::read32le(r.pad.data()), 0x58000050u); // ldr x16, #8
+  EXPECT_EQ(support::endian::read32le(r.pad.data() + 4), 0xd61f0200u); // br x16
+  EXPECT_EQ(support::endian::read64le(r.pad.data() + 8), target);
+  uint32_t insn = support::endian::read32le(r.site.data());
+  int64_t imm = int64_t(int32_t(insn << 6) >> 6) * 4;
+  EXPECT_EQ(entry + 4 + imm, entry - 16); // from the site after `bti c`
+}
+
+TEST(AArch64PatchSite, KeepsTheLandingPad) {
+  std::vector<uint8_t> b(24);
+  for (unsigned at = 0; at < 16; at += 4)
+    support::endian::write32le(b.data() + at, 0xd503201f);
+  support::endian::write32le(b.data() + 16, 0xd503245f); // bti c
+  support::endian::write32le(b.data() + 20, 0xd503201f);
+  EXPECT_EQ(cantFail(arm().patchSiteOffset(b)), 4u);
+}
+
+TEST(AArch64Reloc, Call26OutOfReachIsAnError) {
+  uint8_t buf[4] = {0, 0, 0, 0x94};
+  Error err = arm().applyReloc(ELF::R_AARCH64_CALL26, buf, 0, 1ull << 30, 0);
+  EXPECT_TRUE(bool(err));
+  consumeError(std::move(err));
+}
+
+TEST(AArch64Reloc, AdrpPageDifference) {
+  uint8_t buf[4];
+  support::endian::write32le(buf, 0x90000010); // adrp x16, 0
+  ASSERT_FALSE(bool(arm().applyReloc(ELF::R_AARCH64_ADR_PREL_PG_HI21, buf,
+                                     0x10000, 0x23456, 0)));
+  uint32_t insn = support::endian::read32le(buf);
+  uint64_t immlo = (insn >> 29) & 3, immhi = (insn >> 5) & 0x7ffff;
+  EXPECT_EQ(((immhi << 2) | immlo) << 12, 0x23000u - 0x10000u);
+}
+
+TEST(ArchFactory, RefusesOtherMachines) {
+  Expected<const Arch &> a = getArch(ELF::EM_RISCV);
+  ASSERT_FALSE(bool(a));
+  EXPECT_NE(toString(a.takeError()).find("not supported"), std::string::npos);
+}
+
+} // namespace
