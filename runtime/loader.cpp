@@ -743,16 +743,6 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   for (const Prepared::Flip &f : prep.flips)
     replaced.push_back({f.entryAddr - shape.padBefore,
                         f.entryAddr + std::max<uint64_t>(f.oldSize, 1)});
-  auto writeFlips = [&]() -> Error {
-    // Padding first (nobody executes it), then each entry store.
-    for (const Prepared::Flip &f : prep.flips)
-      if (Error err = target.write(f.entryAddr - shape.padBefore, f.redirect.pad))
-        return err;
-    for (const Prepared::Flip &f : prep.flips)
-      if (Error err = target.write(f.entryAddr + f.site, f.redirect.site))
-        return err;
-    return Error::success();
-  };
   auto rollBackFlips = [&]() {
     for (const Prepared::Flip &f : prep.flips)
       consumeError(target.write(f.entryAddr + f.site,
@@ -761,6 +751,22 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     for (const Prepared::Flip &f : prep.flips)
       consumeError(target.write(f.entryAddr - shape.padBefore, f.before));
   };
+  // The padding is written now, before any stop: no thread executes it
+  // while the entry NOP is intact, so only the entry stores are left for
+  // the flip itself.
+  for (const Prepared::Flip &f : prep.flips)
+    if (Error err = target.write(f.entryAddr - shape.padBefore, f.redirect.pad)) {
+      rollBackFlips();
+      unmap();
+      return applyError(ApplyError::Failed, toString(std::move(err)));
+    }
+  auto writeFlips = [&]() -> Error {
+    for (const Prepared::Flip &f : prep.flips)
+      if (Error err = target.write(f.entryAddr + f.site, f.redirect.site))
+        return err;
+    return Error::success();
+  };
+
 
   if (opts.policy == Policy::EntryOnly) {
     uint64_t t0 = monotonicNs();
@@ -777,6 +783,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       report.tries = attempt;
       Expected<uint64_t> t0 = target.stopAll();
       if (!t0) {
+        rollBackFlips();
         unmap();
         return applyError(ApplyError::Gone, toString(t0.takeError()));
       }
@@ -784,6 +791,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       if (opts.policy == Policy::Strict) {
         Expected<std::string> who = busyThread(target, *unwinder, replaced);
         if (!who) {
+          rollBackFlips();
           target.resumeAll();
           unmap();
           return applyError(ApplyError::Failed, toString(who.takeError()));
@@ -805,6 +813,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       }
       target.resumeAll();
       if (attempt >= opts.retries) {
+        rollBackFlips();
         unmap();
         return applyError(ApplyError::Busy,
                           formatv("gave up after {0} tries: {1}, a function "

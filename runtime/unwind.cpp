@@ -49,6 +49,16 @@ Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid) {
                              "process %d: the unwinder cannot attach: %s", pid,
                              strerror(err));
   u->impl->attached = true;
+  // Read every module's call-frame information now, not on the first
+  // backtrace inside the stop.
+  dwfl_getmodules(
+      u->impl->dwfl,
+      [](Dwfl_Module *mod, void **, const char *, Dwarf_Addr, void *) -> int {
+        Dwarf_Addr bias;
+        (void)dwfl_module_eh_cfi(mod, &bias);
+        return DWARF_CB_OK;
+      },
+      nullptr, 0);
   return std::move(u);
 }
 

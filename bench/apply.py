@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""hp-apply's pause, against the floor of stopping and resuming the same
+threads with ptrace and nothing else, measured in the same run.
+
+For T threads x F patched functions (default 1, 8, 64 x 1, 10, 100): a
+target whose T threads call the F functions, then wait 200 us, in a loop
+(a service waiting for work); the patch changes all F.
+Each configuration applies and reverts ROUNDS times under `strict`
+(pause = first thread stopped to last resumed) and under `entry-only`
+(threads stopped for the flip: must be 0), and measures the floor with
+bench/stop-floor.cpp. Also the cost of a call through a patched entry
+against a direct call. Prints a table; bench/README.md keeps the numbers.
+
+Usage: bench/apply.py [ROUNDS]   (default 30)"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "build", "bin")
+PLUGIN = os.path.join(ROOT, "build", "lib", "hotpatch.so")
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+
+TARGET = r'''
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+%(functions)s
+static long (*table[])(long) = { %(names)s };
+static void *spin(void *arg) {
+  long x = (long)arg, sink = 0;
+  for (;;) {
+    for (unsigned i = 0; i < sizeof table / sizeof *table; ++i)
+      sink += table[i](x);
+    usleep(200); /* a service waits for work most of the time */
+  }
+  return (void *)sink;
+}
+__attribute__((noinline)) long probe(long x) { return x + %(k)d; }
+int main(int argc, char **argv) {
+  int threads = atoi(argv[1]);
+  for (long i = 0; i < threads - 1; ++i) {
+    pthread_t t;
+    pthread_create(&t, NULL, spin, (void *)i);
+  }
+  printf("ready\n");
+  fflush(stdout);
+  char line[64];
+  while (fgets(line, sizeof line, stdin)) {
+    struct timespec a, b;
+    long sink = 0, n = 20000000;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; ++i)
+      sink += probe(i);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%%.4f %%ld\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n, sink);
+    fflush(stdout);
+  }
+  return 0;
+}
+'''
+
+
+def source(nfuncs, k):
+    fns = "\n".join("__attribute__((noinline)) long f%d(long x) { return x * %d + %d; }"
+                    % (i, k, i) for i in range(nfuncs))
+    names = ", ".join("f%d" % i for i in range(nfuncs))
+    return TARGET % {"functions": fns, "names": names, "k": k}
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+
+def build(work, name, nfuncs, k):
+    d = os.path.join(work, name)
+    os.makedirs(d)
+    src = os.path.join(d, "t.c")
+    with open(src, "w") as f:
+        f.write(source(nfuncs, k))
+    obj = os.path.join(d, "t.o")
+    run(["clang-19", "-O2", "-fplugin=" + PLUGIN, "-c", src, "-o", obj])
+    exe = os.path.join(d, "t")
+    run(["clang-19", obj, "-o", exe, "-lpthread"])
+    return exe, obj
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def measure(threads, nfuncs, work):
+    old, oobj = build(work, "old-%d-%d" % (threads, nfuncs), nfuncs, 3)
+    _, nobj = build(work, "new-%d-%d" % (threads, nfuncs), nfuncs, 5)
+    patch = os.path.join(work, "p-%d-%d.hp" % (threads, nfuncs))
+    run([os.path.join(BIN, "hp-diff"), "-q", oobj, nobj, "--target", old, "-o", patch])
+    proc = subprocess.Popen([old, str(threads)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    out = {}
+    try:
+        floor = run([os.path.join(BIN, "hp-bench-stop-floor"), str(proc.pid), str(ROUNDS)])
+        out["floor"] = tuple(int(v) for v in floor.stdout.split())
+        for policy in ("strict", "entry-only"):
+            pauses, walls, stopped = [], [], []
+            for _ in range(ROUNDS):
+                r = json.loads(run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid),
+                                    "--json", "--policy", policy, "--retries", "200",
+                                    patch]).stdout)
+                pauses.append(r["pause_ns"])
+                walls.append(r["wall_ns"])
+                stopped.append(r["threads_stopped"])
+                run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid), "--revert-all"])
+            out[policy] = (statistics.median(pauses), pct(pauses, 0.99),
+                           statistics.median(walls), max(stopped))
+    finally:
+        proc.kill()
+        proc.wait()
+    return out
+
+
+def call_cost(work):
+    """probe() before and after it is patched to code of the same cost."""
+    old, oobj = build(work, "call-old", 1, 3)
+    src = open(os.path.join(work, "call-old", "t.c")).read()
+    d = os.path.join(work, "call-new")
+    os.makedirs(d)
+    with open(os.path.join(d, "t.c"), "w") as f:
+        # Same instructions, another constant: only the redirect differs.
+        f.write(src.replace("return x + 3;", "return x + 4;"))
+    nobj = os.path.join(d, "t.o")
+    run(["clang-19", "-O2", "-fplugin=" + PLUGIN, "-c", os.path.join(d, "t.c"), "-o", nobj])
+    patch = os.path.join(work, "call.hp")
+    run([os.path.join(BIN, "hp-diff"), "-q", oobj, nobj, "--target", old, "-o", patch])
+    proc = subprocess.Popen([old, "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+
+    def timed():
+        proc.stdin.write("x\n"); proc.stdin.flush()
+        return float(proc.stdout.readline().split()[0])
+    try:
+        before = min(timed() for _ in range(5))
+        run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid), patch])
+        after = min(timed() for _ in range(5))
+    finally:
+        proc.kill()
+        proc.wait()
+    return before, after
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="hp-bench-apply-")
+    print("hp-apply pause, %d rounds per cell; floor = ptrace stop+resume of the same threads" % ROUNDS)
+    print("%7s %5s | %21s | %21s | %5s | %20s | %9s" % (
+        "threads", "fns", "strict median/p99 us", "floor median/p99 us", "ratio",
+        "entry-only stopped", "wall ms"))
+    for threads in (1, 8, 64):
+        for nfuncs in (1, 10, 100):
+            m = measure(threads, nfuncs, work)
+            s, f, e = m["strict"], m["floor"], m["entry-only"]
+            print("%7d %5d | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %9d threads    | %9.2f" % (
+                threads, nfuncs, s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
+                s[0] / max(f[0], 1), e[3], s[2] / 1e6))
+            sys.stdout.flush()
+    before, after = call_cost(work)
+    print("call through a patched entry: %.4f ns vs %.4f ns direct: ratio %.3f (target <= 1.05)"
+          % (after, before, after / before))
+
+
+if __name__ == "__main__":
+    main()
