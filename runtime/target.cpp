@@ -48,6 +48,21 @@ std::vector<int> listThreads(int pid) {
   return out;
 }
 
+/// True when thread \p tid is gone or dying (state Z or X in its stat).
+bool isExiting(int pid, int tid) {
+  std::string path = formatv("/proc/{0}/task/{1}/stat", pid, tid).str();
+  ErrorOr<std::unique_ptr<MemoryBuffer>> stat = MemoryBuffer::getFileAsStream(path);
+  if (!stat)
+    return true;
+  // "tid (comm) S ...": the state follows the last ')'.
+  StringRef text = (*stat)->getBuffer();
+  size_t close = text.rfind(')');
+  if (close == StringRef::npos || close + 2 >= text.size())
+    return true;
+  char state = text[close + 2];
+  return state == 'Z' || state == 'X';
+}
+
 /// The native Arch for this host (the runtime patches processes like us).
 const Arch &hostArch() {
 #if defined(__x86_64__)
@@ -93,6 +108,8 @@ Error Target::seizeNewThreads(bool &found) {
       int err = errno;
       if (err == ESRCH)
         continue; // it exited meanwhile
+      if (err == EPERM && tid != pidValue && isExiting(pidValue, tid))
+        continue; // a thread on its way out cannot be traced, nor needs to be
       if (err == EPERM)
         return sysError(err, formatv("process {0}: not allowed to trace it "
                                      "(run as root, or check "
@@ -119,11 +136,12 @@ Target::~Target() {
 
 Expected<uint64_t> Target::stopAll() {
   uint64_t start = monotonicNs();
-  for (;;) {
-    for (int tid : tids)
+  std::vector<int> pending = tids; // to stop in this round
+  std::vector<int> stoppedNow;
+  while (!pending.empty()) {
+    for (int tid : pending)
       ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
-    std::vector<int> alive;
-    for (int tid : tids) {
+    for (int tid : pending) {
       for (;;) {
         int status = 0;
         pid_t got = waitpid(tid, &status, __WALL);
@@ -137,7 +155,7 @@ Expected<uint64_t> Target::stopAll() {
         if (WIFSTOPPED(status)) {
           unsigned event = unsigned(status) >> 16;
           if (event == PTRACE_EVENT_STOP) {
-            alive.push_back(tid);
+            stoppedNow.push_back(tid);
             break;
           }
           // A signal-delivery stop: deliver the signal as the kernel would
@@ -149,14 +167,22 @@ Expected<uint64_t> Target::stopAll() {
         }
       }
     }
-    tids = alive;
-    // Threads created since: seize them too, then stop again.
+    // Threads created before their parent stopped: seize and stop them too.
+    // Only they are interrupted next round; an already stopped thread would
+    // report no second stop.
+    std::vector<int> before = stoppedNow;
+    std::sort(before.begin(), before.end());
+    tids = before;
     bool found = false;
     if (Error err = seizeNewThreads(found))
       return std::move(err);
-    if (!found)
-      break;
+    pending.clear();
+    for (int tid : tids)
+      if (!std::binary_search(before.begin(), before.end(), tid))
+        pending.push_back(tid);
   }
+  std::sort(stoppedNow.begin(), stoppedNow.end());
+  tids = stoppedNow;
   if (tids.empty())
     return createStringError(std::errc::no_such_process,
                              "process %d exited", pidValue);

@@ -33,8 +33,13 @@ class Env:
     def path(self, *parts):
         return os.path.join(self.work, *parts)
 
-    def run(self, argv, expect=0, **kw):
-        r = subprocess.run(argv, capture_output=True, text=True, **kw)
+    def run(self, argv, expect=0, timeout=120, **kw):
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=timeout, **kw)
+        except subprocess.TimeoutExpired:
+            raise Failure("%s did not finish within %ds" % (
+                os.path.basename(argv[0]), timeout))
         if expect is not None and r.returncode != expect:
             raise Failure("%s exited %d (wanted %d): %s%s" % (
                 os.path.basename(argv[0]), r.returncode, expect, r.stdout, r.stderr))

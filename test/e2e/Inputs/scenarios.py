@@ -391,12 +391,108 @@ def dry_run_changes_nothing(env):
     check(env.apply(t.pid, "--list")["patches"] == [], "no record")
 
 
+SPAWNER = r"""
+static volatile int stop_spawning;
+static long bad;
+__attribute__((noinline)) long value(long x) { return x * {k}; }
+static void *short_lived(void *arg) {
+  long x = (long)arg, r = value(x);
+  if (r != x * 2 && r != x * 9) __atomic_add_fetch(&bad, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+static void *spawner(void *arg) {
+  (void)arg;
+  for (long i = 1; !stop_spawning; ++i) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, short_lived, (void *)i) == 0) pthread_join(t, NULL);
+  }
+  return NULL;
+}
+static pthread_t sp[2];
+"""
+SPAWNER_REPLY = r"""
+  if (!strcmp(line, "spawn")) { for (int i = 0; i < 2; ++i) pthread_create(&sp[i], NULL, spawner, NULL); printf("spawning\n"); }
+  else if (!strcmp(line, "stop")) { stop_spawning = 1; for (int i = 0; i < 2; ++i) pthread_join(sp[i], NULL); printf("%ld\n", bad); }
+  else printf("%ld\n", value(atol(line)));
+"""
+
+
+def threads_created_during_attach(env):
+    old, o = env.build("old", {"app.c": program(SPAWNER.replace("{k}", "2"), SPAWNER_REPLY)})
+    _, n = env.build("new", {"app.c": program(SPAWNER.replace("{k}", "9"), SPAWNER_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("spawn") == "spawning", "spawning")
+    for i in range(10):
+        env.apply(t.pid, patch, "--policy", "strict" if i % 2 else "entry-only", "--retries", "100")
+        check(t.ask("3") == "27", "patched while threads come and go (%d)" % i)
+        env.apply(t.pid, "--revert-all")
+        check(t.ask("3") == "6", "reverted (%d)" % i)
+    check(t.ask("stop") == "0", "no short-lived thread saw a wrong value")
+    check(t.alive(), "target died")
+
+
+def target_exits_during_apply(env):
+    body = r"""
+__attribute__((noinline)) int tick(void) { static int count; return count += {k}; }
+"""
+    reply = r"""
+  if (!strcmp(line, "exit-soon")) { printf("ok\n"); fflush(stdout); usleep(atoi(line + 9) + 1000); exit(0); }
+  printf("%d\n", tick());
+"""
+    old, o = env.build("old", {"app.c": program(body.replace("{k}", "1"), reply)})
+    _, n = env.build("new", {"app.c": program(body.replace("{k}", "5"), reply)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    import random
+    rng = random.Random(7)
+    codes = set()
+    for i in range(12):
+        t = env.spawn(old)
+        t.ask("tick")
+        t.proc.stdin.write("exit-soon\n")
+        t.proc.stdin.flush()
+        time.sleep(rng.random() * 0.004)
+        r = env.run([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid), patch],
+                    expect=None, timeout=30)
+        check(r.returncode in (0, 1, 4), "hp-apply exited %d: %s" % (r.returncode, r.stderr))
+        codes.add(r.returncode)
+        t.proc.wait(timeout=10)
+    check(codes, "ran")
+
+
+def hp_apply_killed_midway(env):
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    _, n = env.build("new", {"app.c": program(tick_v(1000), TICK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    import random, subprocess as sp
+    rng = random.Random(11)
+    last = int(t.ask("tick"))
+    for i in range(25):
+        p = sp.Popen([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid), patch],
+                     stdout=sp.DEVNULL, stderr=sp.DEVNULL)
+        time.sleep(rng.random() * 0.006)
+        p.kill()
+        p.wait()
+        check(t.alive(), "target died after hp-apply was killed (round %d)" % i)
+        now = int(t.ask("tick"))
+        step = now - last
+        check(step in (1, 1000), "half a patch: tick moved by %d (round %d)" % (step, i))
+        last = now
+        # Undo whatever completed so the next round starts from old code.
+        env.apply(t.pid, "--revert-all")
+        last = int(t.ask("tick"))
+    check(t.alive(), "target died")
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     body_fix, helper_and_global, changed_string, libc_call,
     cxx_member_virtual_template, shared_library, no_pie,
     threads_apply_revert_cycles, blocked_threads_see_no_eintr,
     stacked_and_reverted, strict_refuses_while_inside, wrong_build_refused,
-    pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing]}
+    pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing,
+    threads_created_during_attach, target_exits_during_apply,
+    hp_apply_killed_midway]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
