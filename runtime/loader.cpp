@@ -614,10 +614,11 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       return std::move(err);
   }
 
-  // Place: one brief stop, one thread runs mmap and mprotect (and the IFUNC
-  // resolvers, returning to a trap at the end of our code pages).
+  // Place: one thread is borrowed briefly to run mmap and mprotect (and the
+  // IFUNC resolvers, returning to a trap at the end of our code pages); the
+  // others keep running.
   {
-    Expected<uint64_t> t0 = target.stopAll();
+    Expected<uint64_t> t0 = target.stopOne();
     if (!t0)
       return applyError(ApplyError::Gone, toString(t0.takeError()));
     uint64_t flags = mapPrivate | mapAnonymous | mapFixedNoReplace;
@@ -628,7 +629,8 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     if (!got)
       err = got.takeError();
     else if (uint64_t(*got) != *where) {
-      if (*got > 0 && *got < -4095)
+      bool mapped = !(*got < 0 && *got >= -4095); // else: -errno
+      if (mapped) // somewhere else than asked: not within reach, give it back
         (void)target.syscall(prep.arch->sysMunmap(), {uint64_t(*got), prep.total});
       err = applyError(ApplyError::Failed,
                        formatv("mmap in the target returned {0} for {1:x}",
@@ -673,7 +675,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   report.patchAddr = *where;
   // From here on, a failure unmaps what we placed.
   auto unmap = [&]() {
-    if (target.stopAll()) {
+    if (target.stopOne()) {
       (void)target.syscall(prep.arch->sysMunmap(), {prep.addr, prep.total});
       target.resumeAll();
     }

@@ -190,9 +190,39 @@ Expected<uint64_t> Target::stopAll() {
   return start;
 }
 
+Expected<uint64_t> Target::stopOne() {
+  uint64_t start = monotonicNs();
+  while (!tids.empty()) {
+    int tid = tids.front();
+    ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    for (;;) {
+      int status = 0;
+      pid_t got = waitpid(tid, &status, __WALL);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
+        tids.erase(tids.begin()); // gone: borrow another thread
+        break;
+      }
+      if (WIFSTOPPED(status) && (unsigned(status) >> 16) == PTRACE_EVENT_STOP) {
+        onlyOneStopped = true;
+        isStopped = true;
+        return start;
+      }
+      ptrace(PTRACE_CONT, tid, nullptr, (void *)(long)WSTOPSIG(status));
+    }
+  }
+  return createStringError(std::errc::no_such_process, "process %d exited",
+                           pidValue);
+}
+
 uint64_t Target::resumeAll() {
-  for (int tid : tids)
-    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+  if (onlyOneStopped)
+    ptrace(PTRACE_CONT, tids.front(), nullptr, nullptr);
+  else
+    for (int tid : tids)
+      ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+  onlyOneStopped = false;
   isStopped = false;
   return monotonicNs();
 }

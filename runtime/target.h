@@ -44,6 +44,9 @@ public:
   /// the last one was resumed. Signals that arrived meanwhile stay pending.
   uint64_t resumeAll();
   bool stopped() const { return isStopped; }
+  /// Stops only the first thread (to run injected system calls while the
+  /// others keep running); resumeAll() resumes it. Returns the stop time.
+  llvm::Expected<uint64_t> stopOne();
 
   llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
   llvm::Error write(uint64_t addr, llvm::ArrayRef<uint8_t> bytes) const;
@@ -68,6 +71,7 @@ private:
   int memFd = -1;
   std::vector<int> tids;
   bool isStopped = false;
+  bool onlyOneStopped = false;
   uint64_t syscallAt = 0;
 };
 

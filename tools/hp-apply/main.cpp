@@ -232,11 +232,11 @@ int main(int argc, char **argv) {
                     r->id, pid.getValue(), join(r->functions, ", "), r->module);
   if (r->threadsStopped == 0)
     outs() << formatv("  flip: no thread stopped ({0} running; entry-only); "
-                      "placing the patch stopped them for {1}\n",
+                      "placing the patch borrowed one thread for {1}\n",
                       r->threads, micros(r->placeStopNs));
   else
     outs() << formatv("  pause: {0} for the flip ({1} threads stopped, {2} "
-                      "{3}), {4} to place the patch\n",
+                      "{3}); placing the patch borrowed one thread for {4}\n",
                       micros(r->pauseNs), r->threadsStopped, r->tries,
                       r->tries == 1 ? "try" : "tries", micros(r->placeStopNs));
   outs() << formatv("  wall time: {0:f2} ms\n", wallNs / 1e6);

@@ -485,6 +485,44 @@ def hp_apply_killed_midway(env):
     check(t.alive(), "target died")
 
 
+def traced_by_another_refused(env):
+    """A process another debugger traces cannot be patched: one clear line,
+    exit 4, and the target is untouched."""
+    import ctypes
+    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
+    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("tick") == "1", "old")
+    libc = ctypes.CDLL(None, use_errno=True)
+    PTRACE_SEIZE, PTRACE_DETACH = 0x4206, 17
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    check(libc.ptrace(PTRACE_SEIZE, t.pid, None, None) == 0, "the harness traces the target")
+    try:
+        r = env.run([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid), patch], expect=4)
+        check("not allowed to trace" in r.stderr, "refusal: %r" % r.stderr)
+    finally:
+        libc.ptrace(PTRACE_DETACH, t.pid, None, None)
+    check(t.ask("tick") == "2", "untouched")
+
+
+def zero_stop_under_load(env):
+    """entry-only under 8 busy threads: no thread is stopped for the flip,
+    every result is the old or the new one, and one thread was borrowed
+    only to place the patch."""
+    old, o = env.build("old", {"app.c": program(STRESS.replace("{k}", "3"), STRESS_REPLY)})
+    _, n = env.build("new", {"app.c": program(STRESS.replace("{k}", "5"), STRESS_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("start") == "started", "workers")
+    r = env.apply(t.pid, patch, "--policy", "entry-only")
+    check(r["threads_stopped"] == 0 and r["pause_ns"] == 0, "zero-stop: %r" % r)
+    check(r["threads"] >= 9, "all threads seen: %r" % r)
+    check(t.ask("2") == "10", "patched")
+    wrong, calls = map(int, t.ask("stop").split())
+    check(wrong == 0 and calls > 0, "%d wrong of %d" % (wrong, calls))
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     body_fix, helper_and_global, changed_string, libc_call,
     cxx_member_virtual_template, shared_library, no_pie,
@@ -492,7 +530,7 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     stacked_and_reverted, strict_refuses_while_inside, wrong_build_refused,
     pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing,
     threads_created_during_attach, target_exits_during_apply,
-    hp_apply_killed_midway]}
+    hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
