@@ -3,6 +3,7 @@
 #include "elf-info.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Path.h"
 
 using namespace llvm;
 using namespace llvm::object;
@@ -42,6 +43,59 @@ std::string buildIdOf(const ELFFile<ELF64LE> &file) {
     consumeError(shdrs.takeError());
   }
   return "";
+}
+
+Expected<SymbolIndex> indexSymbols(const ELFFile<ELF64LE> &file, uint64_t bias) {
+  SymbolIndex index;
+  Expected<ELF64LE::ShdrRange> shdrs = file.sections();
+  if (!shdrs)
+    return shdrs.takeError();
+  bool any = false;
+  for (const auto &sh : *shdrs) {
+    if (sh.sh_type != ELF::SHT_SYMTAB && sh.sh_type != ELF::SHT_DYNSYM)
+      continue;
+    bool dyn = sh.sh_type == ELF::SHT_DYNSYM;
+    Expected<ELF64LE::SymRange> syms = file.symbols(&sh);
+    Expected<StringRef> strtab = file.getStringTableForSymtab(sh);
+    if (!syms || !strtab) {
+      if (!syms)
+        consumeError(syms.takeError());
+      if (!strtab)
+        consumeError(strtab.takeError());
+      continue;
+    }
+    any = true;
+    std::string currentFile;
+    for (const auto &s : *syms) {
+      Expected<StringRef> name = s.getName(*strtab);
+      if (!name) {
+        consumeError(name.takeError());
+        continue;
+      }
+      if (s.getType() == ELF::STT_FILE) {
+        currentFile = sys::path::filename(*name).str();
+        continue;
+      }
+      if (s.st_shndx == ELF::SHN_UNDEF || s.getType() == ELF::STT_SECTION ||
+          name->empty())
+        continue;
+      uint64_t addr = bias + s.st_value;
+      if (s.getBinding() == ELF::STB_LOCAL) {
+        if (!dyn)
+          index.locals[{currentFile, name->str()}].push_back(addr);
+        continue;
+      }
+      StringRef clean = name->split('@').first; // versioned: name@@VER
+      if (s.getType() == ELF::STT_GNU_IFUNC)
+        index.ifuncs.insert(addr);
+      index.globals.try_emplace(clean, addr);
+      if (dyn)
+        index.dynamic.try_emplace(clean, addr);
+    }
+  }
+  if (!any)
+    return createStringError(std::errc::invalid_argument, "no symbol table");
+  return index;
 }
 
 } // namespace hotpatch

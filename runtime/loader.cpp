@@ -53,10 +53,7 @@ struct Module {
   bool isExec = false;
   std::string buildId;
   bool loaded = false, isElf = false;
-  StringMap<uint64_t> globals; // .symtab and .dynsym, defined
-  StringMap<uint64_t> dynamic; // .dynsym, defined: what other objects may use
-  std::set<uint64_t> ifuncs;   // addresses that are IFUNC resolvers
-  std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> locals;
+  SymbolIndex symbols;
 };
 
 Error loadModule(Module &m, const std::vector<Mapping> &maps) {
@@ -92,52 +89,12 @@ Error loadModule(Module &m, const std::vector<Mapping> &maps) {
       firstMap = std::min(firstMap, map.start);
   m.base = m.isExec ? 0 : firstMap - firstVaddr;
 
-  Expected<ELF64LE::ShdrRange> shdrs = file->sections();
-  if (!shdrs) {
-    consumeError(shdrs.takeError());
+  Expected<SymbolIndex> index = indexSymbols(*file, m.base);
+  if (!index) {
+    consumeError(index.takeError());
     return Error::success();
   }
-  for (const auto &sh : *shdrs) {
-    if (sh.sh_type != ELF::SHT_SYMTAB && sh.sh_type != ELF::SHT_DYNSYM)
-      continue;
-    bool dyn = sh.sh_type == ELF::SHT_DYNSYM;
-    Expected<ELF64LE::SymRange> syms = file->symbols(&sh);
-    Expected<StringRef> strtab = file->getStringTableForSymtab(sh);
-    if (!syms || !strtab) {
-      if (!syms)
-        consumeError(syms.takeError());
-      if (!strtab)
-        consumeError(strtab.takeError());
-      continue;
-    }
-    std::string currentFile;
-    for (const auto &s : *syms) {
-      Expected<StringRef> name = s.getName(*strtab);
-      if (!name) {
-        consumeError(name.takeError());
-        continue;
-      }
-      if (s.getType() == ELF::STT_FILE) {
-        currentFile = sys::path::filename(*name).str();
-        continue;
-      }
-      if (s.st_shndx == ELF::SHN_UNDEF || s.getType() == ELF::STT_SECTION ||
-          name->empty())
-        continue;
-      uint64_t addr = m.base + s.st_value;
-      if (s.getBinding() == ELF::STB_LOCAL) {
-        if (!dyn)
-          m.locals[{currentFile, name->str()}].push_back(addr);
-        continue;
-      }
-      StringRef clean = name->split('@').first; // versioned: name@@VER
-      if (s.getType() == ELF::STT_GNU_IFUNC)
-        m.ifuncs.insert(addr);
-      m.globals.try_emplace(clean, addr);
-      if (dyn)
-        m.dynamic.try_emplace(clean, addr);
-    }
-  }
+  m.symbols = std::move(*index);
   return Error::success();
 }
 
@@ -311,8 +268,8 @@ Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
       continue;
     }
     if (!s.refSource.empty()) {
-      auto it = mod.locals.find({s.refSource, s.refName});
-      if (it == mod.locals.end())
+      auto it = mod.symbols.locals.find({s.refSource, s.refName});
+      if (it == mod.symbols.locals.end())
         return applyError(ApplyError::Refused,
                           formatv("{0} has no file-local symbol '{1}' from {2}",
                                   mod.path, s.refName, s.refSource));
@@ -326,10 +283,10 @@ Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
       symAddr[i] = it->second.front();
       continue;
     }
-    auto it = mod.globals.find(s.refName);
-    if (it != mod.globals.end()) {
+    auto it = mod.symbols.globals.find(s.refName);
+    if (it != mod.symbols.globals.end()) {
       symAddr[i] = it->second;
-      if (mod.ifuncs.count(it->second)) {
+      if (mod.symbols.ifuncs.count(it->second)) {
         auto chosen = prep.ifuncResults.find(it->second);
         if (chosen == prep.ifuncResults.end())
           prep.ifuncResults[it->second] = 0;
@@ -345,10 +302,10 @@ Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
           continue;
         if (Error err = loadModule(other, prep.maps))
           return err;
-        auto hit = other.dynamic.find(s.refName);
-        if (hit != other.dynamic.end()) {
+        auto hit = other.symbols.dynamic.find(s.refName);
+        if (hit != other.symbols.dynamic.end()) {
           symAddr[i] = hit->second;
-          if (other.ifuncs.count(hit->second)) {
+          if (other.symbols.ifuncs.count(hit->second)) {
             // strlen, memcpy...: the address is a resolver that picks an
             // implementation for this CPU; use what it picked.
             auto chosen = prep.ifuncResults.find(hit->second);
@@ -470,8 +427,8 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     }
     bool all = !patch.functions.empty();
     for (const FunctionMapEntry &fn : patch.functions)
-      all &= fn.oldSource.empty() ? m.globals.count(fn.oldName) > 0
-                                  : m.locals.count({fn.oldSource, fn.oldName}) > 0;
+      all &= fn.oldSource.empty() ? m.symbols.globals.count(fn.oldName) > 0
+                                  : m.symbols.locals.count({fn.oldSource, fn.oldName}) > 0;
     if (all) {
       prep.module = &m;
       break;
@@ -514,14 +471,14 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     if (fn.oldOffset != unresolvedOffset) {
       flip.entryAddr = mod.base + fn.oldOffset;
     } else if (fn.oldSource.empty()) {
-      auto it = mod.globals.find(fn.oldName);
-      if (it == mod.globals.end())
+      auto it = mod.symbols.globals.find(fn.oldName);
+      if (it == mod.symbols.globals.end())
         return applyError(ApplyError::Refused,
                           formatv("{0} has no function '{1}'", mod.path, fn.oldName));
       flip.entryAddr = it->second;
     } else {
-      auto it = mod.locals.find({fn.oldSource, fn.oldName});
-      if (it == mod.locals.end() || it->second.size() != 1)
+      auto it = mod.symbols.locals.find({fn.oldSource, fn.oldName});
+      if (it == mod.symbols.locals.end() || it->second.size() != 1)
         return applyError(ApplyError::Refused,
                           formatv("{0}: cannot tell which file-local function "
                                   "'{1}' from {2} to patch", mod.path,

@@ -213,10 +213,47 @@ const Arch &x86_64Arch() {
 #if defined(__x86_64__)
 #include <cerrno>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 namespace hotpatch {
+
+namespace {
+/// Waits until \p tid stops with SIGTRAP (our step or trap). A fault means
+/// the injected code went wrong. Another signal that stops the thread meanwhile
+/// is not ours: it is not delivered into the injected code but queued again
+/// (tkill) once we are done, so the program still receives it.
+Error waitForTrap(int tid, bool step, uint64_t where) {
+  SmallVector<int, 2> requeue;
+  auto done = [&](Error err) {
+    for (int sig : requeue)
+      syscall(SYS_tkill, tid, sig);
+    return err;
+  };
+  for (;;) {
+    int status = 0;
+    if (waitpid(tid, &status, __WALL) < 0)
+      return done(createStringError(std::error_code(errno, std::generic_category()),
+                                    "thread %d: wait failed", tid));
+    if (WIFEXITED(status) || WIFSIGNALED(status))
+      return createStringError(std::errc::no_such_process,
+                               "thread %d exited during injected code", tid);
+    if (!WIFSTOPPED(status))
+      continue;
+    int sig = WSTOPSIG(status);
+    if (sig == SIGTRAP)
+      return done(Error::success());
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL)
+      return done(createStringError(std::errc::bad_address,
+                                    "thread %d: injected code at %llx faulted",
+                                    tid, (unsigned long long)where));
+    requeue.push_back(sig);
+    ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, tid, nullptr, nullptr);
+  }
+}
+} // namespace
 
 Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
                                 ArrayRef<uint64_t> args) {
@@ -244,29 +281,11 @@ Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
     return createStringError(std::error_code(err, std::generic_category()),
                              "thread %d: cannot single-step", tid);
   }
-  // Wait for the trap after the system call; other stops of this thread
-  // (a signal arriving meanwhile) are not ours to eat: the signal stays
-  // pending because we never deliver or discard it here.
-  for (;;) {
-    int status = 0;
-    if (waitpid(tid, &status, __WALL) < 0) {
-      int err = errno;
-      restore();
-      return createStringError(std::error_code(err, std::generic_category()),
-                               "thread %d: wait failed", tid);
-    }
-    if (WIFEXITED(status) || WIFSIGNALED(status))
-      return createStringError(std::errc::no_such_process,
-                               "thread %d exited during an injected system call",
-                               tid);
-    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP)
-      break;
-    if (WIFSTOPPED(status)) {
-      // Another signal stopped it first: the system call has not run.
-      // Step again; the signal is re-queued by not passing it on.
-      ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr);
-      continue;
-    }
+  // The trap after the system call. Another signal stopping the thread
+  // first is not delivered here: it stays pending for the thread.
+  if (Error err = waitForTrap(tid, /*step=*/true, insnAddr)) {
+    restore();
+    return std::move(err);
   }
   user_regs_struct after;
   ptrace(PTRACE_GETREGS, tid, nullptr, &after);
@@ -305,28 +324,9 @@ injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args, uint64_t trapAddr,
     return createStringError(std::error_code(err, std::generic_category()),
                              "thread %d: cannot run an injected call", tid);
   }
-  for (;;) {
-    int status = 0;
-    if (waitpid(tid, &status, __WALL) < 0) {
-      int err = errno;
-      restore();
-      return createStringError(std::error_code(err, std::generic_category()),
-                               "thread %d: wait failed", tid);
-    }
-    if (WIFEXITED(status) || WIFSIGNALED(status))
-      return createStringError(std::errc::no_such_process,
-                               "thread %d exited during an injected call", tid);
-    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP)
-      break;
-    if (WIFSTOPPED(status) && (WSTOPSIG(status) == SIGSEGV ||
-                               WSTOPSIG(status) == SIGBUS ||
-                               WSTOPSIG(status) == SIGILL)) {
-      restore();
-      return createStringError(std::errc::bad_address,
-                               "thread %d: the injected call at %llx faulted",
-                               tid, (unsigned long long)fnAddr);
-    }
-    ptrace(PTRACE_CONT, tid, nullptr, nullptr); // not ours: keep it pending
+  if (Error err = waitForTrap(tid, /*step=*/false, fnAddr)) {
+    restore();
+    return std::move(err);
   }
   user_regs_struct after;
   ptrace(PTRACE_GETREGS, tid, nullptr, &after);

@@ -1246,35 +1246,12 @@ Error Differ::resolveAgainstTarget() {
     return refuse(opts.target, "has no symbol table (stripped); give the "
                                "unstripped build as --target, the running copy "
                                "may be stripped");
-  Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
-  Expected<StringRef> strtab = file->getStringTableForSymtab(*symtab);
-  if (!syms || !strtab) {
-    if (!syms)
-      consumeError(syms.takeError());
-    if (!strtab)
-      consumeError(strtab.takeError());
-    return refuse(opts.target, "unreadable symbol table");
-  }
-  StringMap<uint64_t> globals;
-  std::map<std::pair<std::string, std::string>, std::vector<uint64_t>> locals;
-  std::string currentFile;
-  for (const auto &s : *syms) {
-    Expected<StringRef> name = s.getName(*strtab);
-    if (!name) {
-      consumeError(name.takeError());
-      continue;
-    }
-    if (s.getType() == ELF::STT_FILE) {
-      currentFile = sys::path::filename(*name).str();
-      continue;
-    }
-    if (s.st_shndx == ELF::SHN_UNDEF || s.getType() == ELF::STT_SECTION)
-      continue;
-    if (s.getBinding() == ELF::STB_LOCAL)
-      locals[{currentFile, name->str()}].push_back(s.st_value);
-    else
-      globals.try_emplace(*name, s.st_value);
-  }
+  Expected<SymbolIndex> index = indexSymbols(*file, /*bias=*/0);
+  if (!index)
+    return refuse(opts.target, "unreadable symbol table: " +
+                                   toString(index.takeError()));
+  const StringMap<uint64_t> &globals = index->globals;
+  const auto &locals = index->locals;
   auto lookup = [&](StringRef name, StringRef source) -> Expected<uint64_t> {
     if (source.empty()) {
       auto it = globals.find(name);
