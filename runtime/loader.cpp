@@ -666,6 +666,14 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   for (unsigned s = 0; s < numPatchSections; ++s)
     for (const PatchReloc &r : patch.relocs[s]) {
       uint64_t off = secOff[s] + r.offset;
+      if (r.offset + prep.arch->relocExtent(r.type).second >
+          patch.sections[s].size()) {
+        unmap();
+        return applyError(ApplyError::Refused,
+                          formatv("relocation at {0}+{1:x} runs past the "
+                                  "section; the patch is malformed",
+                                  patchSectionName(PatchSection(s)), r.offset));
+      }
       if (Error err = prep.arch->applyReloc(r.type, image.data() + off,
                                             prep.addr + off, symAddr[r.symbol],
                                             r.addend)) {
