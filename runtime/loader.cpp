@@ -735,6 +735,19 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   };
 
 
+  // The record says active before the first entry store: if hp-apply dies
+  // between two stores, --list shows the patch and --revert restores every
+  // saved entry (an entry never flipped is restored to what it already is).
+  // Every failure below unmaps the region, record included.
+  {
+    uint8_t active[8];
+    le::write64le(active, stateActive);
+    if (Error err = target.write(prep.addr + prep.recordOff + 16, active)) {
+      rollBackFlips();
+      unmap();
+      return applyError(ApplyError::Failed, toString(std::move(err)));
+    }
+  }
   if (opts.policy == Policy::EntryOnly) {
     uint64_t t0 = monotonicNs();
     if (Error err = writeFlips()) {
@@ -791,11 +804,6 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       usleep(opts.retryDelayUs);
     }
   }
-  // Commit: the record says active.
-  uint8_t active[8];
-  le::write64le(active, stateActive);
-  if (Error err = target.write(prep.addr + prep.recordOff + 16, active))
-    return applyError(ApplyError::Failed, toString(std::move(err)));
   return report;
 }
 

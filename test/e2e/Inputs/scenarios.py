@@ -479,9 +479,11 @@ def hp_apply_killed_midway(env):
         step = now - last
         check(step in (1, 1000), "half a patch: tick moved by %d (round %d)" % (step, i))
         last = now
-        # Undo whatever completed so the next round starts from old code.
+        # Whatever was flipped is recorded: reverting brings the old code back.
         env.apply(t.pid, "--revert-all")
-        last = int(t.ask("tick"))
+        a, b = int(t.ask("tick")), int(t.ask("tick"))
+        check(b - a == 1, "revert after a killed hp-apply left new code (round %d)" % i)
+        last = b
     check(t.alive(), "target died")
 
 
