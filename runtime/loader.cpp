@@ -768,8 +768,10 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         return applyError(ApplyError::Gone, toString(t0.takeError()));
       }
       std::string busy;
+      uint64_t tStopped = monotonicNs();
       if (opts.policy == Policy::Strict) {
         Expected<std::string> who = busyThread(target, *unwinder, replaced);
+        report.unwindNs = monotonicNs() - tStopped;
         if (!who) {
           rollBackFlips();
           target.resumeAll();
@@ -779,6 +781,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         busy = *who;
       }
       if (busy.empty()) {
+        report.stopNs = tStopped - *t0;
         Error err = writeFlips();
         if (err)
           rollBackFlips();

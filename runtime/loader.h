@@ -50,6 +50,8 @@ struct ApplyReport {
   unsigned threadsStopped = 0; ///< for the flip (0 under entry-only)
   uint64_t placeStopNs = 0;    ///< the brief stop that placed the patch
   uint64_t pauseNs = 0;        ///< the flip: first stop to last resume
+  uint64_t stopNs = 0;         ///< of which: stopping every thread
+  uint64_t unwindNs = 0;       ///< of which: the stack check (strict)
   unsigned tries = 0;          ///< strict: stack checks made
   bool farJumps = false;       ///< some entry needed the 14-byte far jump
   bool dryRun = false;

@@ -215,6 +215,8 @@ int main(int argc, char **argv) {
                       {"threads", int64_t(r->threads)},
                       {"threads_stopped", int64_t(r->threadsStopped)},
                       {"pause_ns", int64_t(r->pauseNs)},
+                      {"pause_stop_ns", int64_t(r->stopNs)},
+                      {"pause_unwind_ns", int64_t(r->unwindNs)},
                       {"place_stop_ns", int64_t(r->placeStopNs)},
                       {"tries", int64_t(r->tries)},
                       {"wall_ns", int64_t(wallNs)},
