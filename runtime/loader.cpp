@@ -489,20 +489,24 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     if (Error err = target.read(flip.entryAddr - shape.padBefore, flip.before))
       return applyError(ApplyError::Failed, toString(std::move(err)));
     if (flip.before != fn.expected) {
-      // Stacked on an earlier patch? Then compare with what it saved.
-      auto it = activeAt.find(flip.entryAddr);
+      // Stacked on earlier patches? The oldest active one covering this
+      // entry saved the original bytes: they must be what this patch expects.
       bool ok = false;
-      if (it != activeAt.end())
-        for (size_t i = 0; i < it->second->functions.size(); ++i)
-          if (it->second->functions[i].entryAddr == flip.entryAddr) {
-            auto saved = savedBytes(target, it->second->recordAddr, i);
-            if (!saved)
-              return saved.takeError();
-            // The earliest record holds the original; an intermediate one
-            // holds its predecessor's jump. Either way the stack began at the
-            // build the patch was made from if the first record matches.
-            ok = true;
-          }
+      if (activeAt.count(flip.entryAddr))
+        for (const AppliedPatch &p : *earlier) { // oldest first
+          if (!p.active)
+            continue;
+          auto fnIt = llvm::find_if(p.functions, [&](const RecordedFunction &r) {
+            return r.entryAddr == flip.entryAddr;
+          });
+          if (fnIt == p.functions.end())
+            continue;
+          auto saved = savedBytes(target, p.recordAddr, fnIt - p.functions.begin());
+          if (!saved)
+            return saved.takeError();
+          ok = saved->first == fn.expected;
+          break;
+        }
       if (!ok)
         return applyError(
             ApplyError::Refused,
