@@ -1,9 +1,8 @@
 //===- format/fingerprint-table.cpp - encode and decode records -----------===//
 
 #include "fingerprint-table.h"
+#include "string-table.h"
 
-#include "llvm/ADT/CachedHashString.h"
-#include "llvm/ADT/DenseMap.h"
 #include "llvm/BinaryFormat/ELF.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -36,27 +35,6 @@ enum HeaderOffset : uint32_t {
   hProducer = 40,
   hOptions = 44,
   hOptionsHash = 48,
-};
-
-/// NUL-terminated strings, each stored once; offset 0 is the empty string.
-class StringTable {
-public:
-  StringTable() { data.push_back('\0'); }
-  uint32_t add(StringRef s) {
-    if (s.empty())
-      return 0;
-    auto [it, inserted] = offsets.try_emplace(CachedHashStringRef(s), data.size());
-    if (inserted) {
-      data.append(s.begin(), s.end());
-      data.push_back('\0');
-    }
-    return it->second;
-  }
-  const std::string &bytes() const { return data; }
-
-private:
-  std::string data;
-  DenseMap<CachedHashStringRef, uint32_t> offsets; // keys point into records
 };
 
 void put16(std::string &out, size_t at, uint16_t v) {

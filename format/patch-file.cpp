@@ -3,10 +3,12 @@
 #include "patch-file.h"
 
 #include "fingerprint-table.h"
+#include "string-table.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Object/ELF.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -58,26 +60,6 @@ constexpr SectionSpec loadable[numPatchSections] = {
     {".hp.data", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
     {".hp.bss", SHT_NOBITS, SHF_ALLOC | SHF_WRITE},
     {".hp.got", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
-};
-
-/// NUL-terminated strings stored once; offset 0 is "".
-class Strings {
-public:
-  Strings() { data.push_back('\0'); }
-  uint32_t add(StringRef s) {
-    if (s.empty())
-      return 0;
-    auto [it, inserted] = offsets.try_emplace(s, data.size());
-    if (inserted) {
-      data.append(s.begin(), s.end());
-      data.push_back('\0');
-    }
-    return it->second;
-  }
-  std::string data;
-
-private:
-  StringMap<uint32_t> offsets;
 };
 
 Error elfError(const Twine &what) {
@@ -165,7 +147,7 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   ehdr.e_machine = patch.eMachine;
   ehdr.e_version = EV_CURRENT;
 
-  Strings shstr, strtab, hp;
+  StringTable shstr, strtab, hp;
   // ELF wants local symbols before global ones: defined symbols are local,
   // references global. Map our indices to symtab indices.
   std::vector<uint32_t> elfIndex(patch.symbols.size());
@@ -295,8 +277,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
             /*link=*/8, /*info=*/firstGlobal, ELF_T_SYM);
   if (!symIdx)
     return symIdx.takeError();
-  if (Expected<size_t> i = w.add(strtabName, SHT_STRTAB, 0, strtab.data.data(),
-                                 strtab.data.size(), 1); !i)
+  if (Expected<size_t> i = w.add(strtabName, SHT_STRTAB, 0, strtab.bytes().data(),
+                                 strtab.bytes().size(), 1); !i)
     return i.takeError();
   for (unsigned s = 0; s < numPatchSections; ++s) {
     if (relas[s].empty())
@@ -308,14 +290,15 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
         !i)
       return i.takeError();
   }
-  for (auto [name, buf] : {std::pair{metaName, &meta}, {funcsName, &funcs},
-                           {refsName, &refs}, {stringsName, &hp.data}})
+  for (auto [name, buf] : {std::pair<uint32_t, const std::string *>{metaName, &meta},
+                           {funcsName, &funcs},
+                           {refsName, &refs}, {stringsName, &hp.bytes()}})
     if (Expected<size_t> i = w.add(name, SHT_PROGBITS, 0, buf->data(),
                                    buf->size(), name == stringsName ? 1 : 8);
         !i)
       return i.takeError();
-  Expected<size_t> shstrIdx = w.add(shstrName, SHT_STRTAB, 0, shstr.data.data(),
-                                    shstr.data.size(), 1);
+  Expected<size_t> shstrIdx = w.add(shstrName, SHT_STRTAB, 0, shstr.bytes().data(),
+                                    shstr.bytes().size(), 1);
   if (!shstrIdx)
     return shstrIdx.takeError();
   ehdr.e_shstrndx = *shstrIdx;
@@ -348,9 +331,27 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
 }
 
 bool isPatchFile(ArrayRef<uint8_t> bytes) {
-  if (bytes.size() < 64 || memcmp(bytes.data(), ELFMAG, SELFMAG) != 0)
+  // A section named .hp.meta, not merely those bytes somewhere in the file
+  // (any program may hold that string).
+  Expected<object::ELFFile<object::ELF64LE>> file =
+      object::ELFFile<object::ELF64LE>::create(toStringRef(bytes));
+  if (!file) {
+    consumeError(file.takeError());
     return false;
-  return toStringRef(bytes).contains(".hp.meta");
+  }
+  Expected<object::ELF64LE::ShdrRange> shdrs = file->sections();
+  if (!shdrs) {
+    consumeError(shdrs.takeError());
+    return false;
+  }
+  for (const auto &sh : *shdrs) {
+    Expected<StringRef> name = file->getSectionName(sh);
+    if (name && *name == ".hp.meta")
+      return true;
+    if (!name)
+      consumeError(name.takeError());
+  }
+  return false;
 }
 
 namespace {
