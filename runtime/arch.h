@@ -138,8 +138,7 @@ injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args,
            uint64_t trapAddr,
            llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)>
                writeStack);
-/// The program counter and stack pointer of a stopped thread.
-llvm::Expected<std::pair<uint64_t, uint64_t>> threadPcSp(int tid);
+
 
 /// The backend for \p eMachine, or an error naming the machine.
 llvm::Expected<const Arch &> getArch(uint16_t eMachine);

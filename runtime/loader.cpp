@@ -251,10 +251,9 @@ std::optional<uint64_t> placeNear(const std::vector<Mapping> &maps, uint64_t lo,
   return best;
 }
 
-Error resolveSymbols(Target &target, const PatchFile &patch, Prepared &prep,
+Error resolveSymbols(const PatchFile &patch, Prepared &prep,
                      const std::vector<uint64_t> &sectionAddr,
                      std::vector<uint64_t> &symAddr) {
-  (void)target;
   symAddr.assign(patch.symbols.size(), 0);
   for (size_t i = 0; i < patch.symbols.size(); ++i) {
     const PatchSymbol &s = patch.symbols[i];
@@ -562,7 +561,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     // Resolve everything against the planned address; write nothing.
     prep.addr = *where;
     std::vector<uint64_t> secAddr(numPatchSections), symAddr;
-    if (Error err = resolveSymbols(target, patch, prep, secAddr, symAddr))
+    if (Error err = resolveSymbols(patch, prep, secAddr, symAddr))
       return std::move(err);
     report.patchAddr = *where;
     return report;
@@ -571,7 +570,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   // Which IFUNC resolvers the patch needs: they run in the placement stop.
   {
     std::vector<uint64_t> secAddr(numPatchSections), symAddr;
-    if (Error err = resolveSymbols(target, patch, prep, secAddr, symAddr))
+    if (Error err = resolveSymbols(patch, prep, secAddr, symAddr))
       return std::move(err);
   }
 
@@ -651,7 +650,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   secAddr[unsigned(PatchSection::Bss)] = prep.addr + prep.bssOff;
   secAddr[unsigned(PatchSection::Got)] = prep.addr + prep.gotOff;
   std::vector<uint64_t> symAddr;
-  if (Error err = resolveSymbols(target, patch, prep, secAddr, symAddr)) {
+  if (Error err = resolveSymbols(patch, prep, secAddr, symAddr)) {
     unmap();
     return std::move(err);
   }

@@ -138,7 +138,6 @@ public:
                    int64_t addend) const override {
     using namespace support::endian;
     uint64_t value = sym + addend;
-    auto insn = [&](uint32_t bits) { write32le(loc, read32le(loc) | bits); };
     auto page = [](uint64_t a) { return a & ~uint64_t(0xfff); };
     auto outOfRange = [&](int64_t v) {
       return createStringError(std::errc::result_out_of_range,
@@ -152,6 +151,35 @@ public:
     case ELF::R_AARCH64_PREL64:
       write64le(loc, value - place);
       return Error::success();
+    case ELF::R_AARCH64_ABS32:
+      if (value > UINT32_MAX)
+        return createStringError(std::errc::result_out_of_range,
+                                 "R_AARCH64_ABS32: 0x%llx does not fit 32 bits",
+                                 (unsigned long long)value);
+      write32le(loc, uint32_t(value));
+      return Error::success();
+    case ELF::R_AARCH64_MOVW_UABS_G0:
+    case ELF::R_AARCH64_MOVW_UABS_G0_NC:
+    case ELF::R_AARCH64_MOVW_UABS_G1:
+    case ELF::R_AARCH64_MOVW_UABS_G1_NC:
+    case ELF::R_AARCH64_MOVW_UABS_G2:
+    case ELF::R_AARCH64_MOVW_UABS_G2_NC:
+    case ELF::R_AARCH64_MOVW_UABS_G3: {
+      // movz/movk: 16 bits of the address into imm16 (bits 20:5). The
+      // checked forms also require the bits above the group to be zero.
+      unsigned group = (type - ELF::R_AARCH64_MOVW_UABS_G0) / 2; // G0, G0_NC, G1...
+      bool checked = type == ELF::R_AARCH64_MOVW_UABS_G0 ||
+                     type == ELF::R_AARCH64_MOVW_UABS_G1 ||
+                     type == ELF::R_AARCH64_MOVW_UABS_G2;
+      if (checked && group < 3 && (value >> (16 * (group + 1))) != 0)
+        return createStringError(std::errc::result_out_of_range,
+                                 "%s: 0x%llx does not fit",
+                                 relocName(type).c_str(),
+                                 (unsigned long long)value);
+      uint32_t imm = uint32_t(value >> (16 * group)) & 0xffff;
+      write32le(loc, (read32le(loc) & ~(0xffffu << 5)) | (imm << 5));
+      return Error::success();
+    }
     case ELF::R_AARCH64_PREL32: {
       int64_t rel = int64_t(value - place);
       if (rel != int64_t(int32_t(rel)))
@@ -219,7 +247,6 @@ public:
       return Error::success();
     }
     default:
-      (void)insn;
       return createStringError(std::errc::not_supported,
                                "%s is not a relocation a patch may hold here",
                                relocName(type).c_str());

@@ -338,13 +338,6 @@ injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args, uint64_t trapAddr,
   return uint64_t(after.rax);
 }
 
-Expected<std::pair<uint64_t, uint64_t>> threadPcSp(int tid) {
-  user_regs_struct regs;
-  if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
-    return createStringError(std::error_code(errno, std::generic_category()),
-                             "thread %d: cannot read registers", tid);
-  return std::make_pair(uint64_t(regs.rip), uint64_t(regs.rsp));
-}
 
 } // namespace hotpatch
 #endif

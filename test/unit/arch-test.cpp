@@ -127,6 +127,25 @@ TEST(AArch64Reloc, AdrpPageDifference) {
   EXPECT_EQ(((immhi << 2) | immlo) << 12, 0x23000u - 0x10000u);
 }
 
+TEST(AArch64Reloc, MovwGroupsTakeSixteenBitsEach) {
+  uint64_t addr = 0x0000123456789abcull;
+  const uint32_t types[] = {ELF::R_AARCH64_MOVW_UABS_G0_NC,
+                            ELF::R_AARCH64_MOVW_UABS_G1_NC,
+                            ELF::R_AARCH64_MOVW_UABS_G2_NC,
+                            ELF::R_AARCH64_MOVW_UABS_G3};
+  for (unsigned g = 0; g < 4; ++g) {
+    uint8_t buf[4];
+    support::endian::write32le(buf, 0xf2800000); // movk x0, #0
+    ASSERT_FALSE(bool(arm().applyReloc(types[g], buf, 0, addr, 0)));
+    EXPECT_EQ((support::endian::read32le(buf) >> 5) & 0xffff,
+              (addr >> (16 * g)) & 0xffff);
+  }
+  uint8_t buf[4] = {};
+  Error err = arm().applyReloc(ELF::R_AARCH64_MOVW_UABS_G0, buf, 0, addr, 0);
+  EXPECT_TRUE(bool(err)); // the checked form: bits above 16 are not zero
+  consumeError(std::move(err));
+}
+
 TEST(ArchFactory, RefusesOtherMachines) {
   Expected<const Arch &> a = getArch(ELF::EM_RISCV);
   ASSERT_FALSE(bool(a));

@@ -244,9 +244,19 @@ std::string optionsDelta(StringRef before, StringRef after) {
   return join(parts, ", ");
 }
 
+/// `name.12` -> `name`: the compiler's numbering of file-local statics.
+StringRef withoutNumber(StringRef name) {
+  size_t dot = name.rfind('.');
+  if (dot == StringRef::npos || dot + 1 == name.size())
+    return name;
+  for (char c : name.drop_front(dot + 1))
+    if (!isDigit(c))
+      return name;
+  return name.take_front(dot);
+}
+
 /// The family of a file-local static's name: what is left without the
 /// compiler's numbering (`f.x.12` -> `f.x`, `_ZZ1fvE1x_0` -> `_ZZ1fvE1x`).
-StringRef withoutNumber(StringRef name);
 StringRef staticFamily(StringRef name) {
   if (name.starts_with("_ZZ")) {
     size_t under = name.rfind('_');
@@ -258,16 +268,6 @@ StringRef staticFamily(StringRef name) {
   return withoutNumber(name);
 }
 
-/// `name.12` -> `name`: the compiler's numbering of file-local statics.
-StringRef withoutNumber(StringRef name) {
-  size_t dot = name.rfind('.');
-  if (dot == StringRef::npos || dot + 1 == name.size())
-    return name;
-  for (char c : name.drop_front(dot + 1))
-    if (!isDigit(c))
-      return name;
-  return name.take_front(dot);
-}
 
 enum class Status { Same, Changed, Added };
 
