@@ -45,6 +45,8 @@ enum FunctionFlags : uint32_t {
   FnOptedOut = 1u << 4,   ///< no prologue on purpose; `reason` says why
   FnEndlessLoop = 1u << 5, ///< holds a loop that never returns (a main or
                            ///< worker loop): a running frame keeps old code
+  FnLandingPads = 1u << 6, ///< has exception landing pads (try/catch or
+                           ///< cleanups): needs its unwind tables
 };
 
 /// Flags of a variable entry (bit values are part of the format).

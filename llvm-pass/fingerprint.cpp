@@ -811,6 +811,8 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
     }
     if (hasEndlessLoop(fn))
       entry.flags |= FnEndlessLoop;
+    if (llvm::any_of(fn, [](const BasicBlock &bb) { return bb.isLandingPad(); }))
+      entry.flags |= FnLandingPads;
     entry.fingerprint = hasher.hashFunction(fn);
     record.functions.push_back(std::move(entry));
   }

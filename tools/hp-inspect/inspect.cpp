@@ -50,6 +50,8 @@ void printTables(raw_ostream &os, const std::vector<ObjectTables> &files) {
           os << " comdat(" << fn.comdat << ")";
         if (fn.flags & FnEndlessLoop)
           os << " endless-loop";
+        if (fn.flags & FnLandingPads)
+          os << " landing-pads";
         if (fn.flags & FnPatchable)
           os << " patchable";
         else
@@ -92,6 +94,7 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
             {"comdat", optional(fn.comdat)},
             {"patchable", bool(fn.flags & FnPatchable)},
             {"endless_loop", bool(fn.flags & FnEndlessLoop)},
+            {"landing_pads", bool(fn.flags & FnLandingPads)},
             {"not_patchable_reason", optional(fn.reason)},
         });
       for (const VariableEntry &var : r.variables)
