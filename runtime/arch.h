@@ -84,6 +84,23 @@ public:
   /// 0: [-before, size). Comparing an object with its linked form masks them.
   virtual std::pair<unsigned, unsigned> relocExtent(uint32_t type) const = 0;
 
+  // --- Reading linked code (hp-diff on binaries) ------------------------
+
+  /// The LLVM triple that decodes this machine's code ("x86_64-linux-gnu").
+  virtual llvm::StringRef triple() const = 0;
+  /// True when a PC-relative field in code counts from the end of its
+  /// instruction (x86: the target is not S + A but S + A + the bytes from
+  /// the field to the instruction's end); false when S + A is the target.
+  virtual bool pcRelativeFromInstructionEnd() const = 0;
+  /// A binary linked with --emit-relocs keeps each relocation, but its
+  /// bytes hold the linker's work: the value stored, and instructions the
+  /// linker rewrote ("relaxed": a GOT load made a direct address). Puts back
+  /// at \p offset of \p code (the function or data holding the relocation)
+  /// what the compiler wrote, so the relocation applies again anywhere.
+  /// Fails, naming the rewrite, where it cannot be undone.
+  virtual llvm::Error asCompiled(uint32_t type, llvm::MutableArrayRef<uint8_t> code,
+                                 uint64_t offset) const = 0;
+
   /// "R_X86_64_PC32", or "relocation type N" when unknown.
   std::string relocName(uint32_t type) const;
 

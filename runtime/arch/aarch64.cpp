@@ -111,6 +111,94 @@ public:
     return {0, 4}; // the instruction itself; relaxation rewrites only it
   }
 
+  StringRef triple() const override { return "aarch64-linux-gnu"; }
+  bool pcRelativeFromInstructionEnd() const override { return false; }
+
+  Error asCompiled(uint32_t type, MutableArrayRef<uint8_t> code,
+                   uint64_t offset) const override {
+    using support::endian::read32le;
+    using support::endian::write32le;
+    if (type == ELF::R_AARCH64_NONE)
+      return Error::success();
+    unsigned size = relocExtent(type).second;
+    if (offset + size > code.size())
+      return createStringError(std::errc::invalid_argument,
+                               "relocation at +0x%llx runs past its function",
+                               (unsigned long long)offset);
+    uint8_t *loc = code.data() + offset;
+    if (size == 8 || type == ELF::R_AARCH64_ABS32 || type == ELF::R_AARCH64_PREL32) {
+      std::fill(loc, loc + size, 0);
+      return Error::success();
+    }
+    uint32_t insn = read32le(loc);
+    auto rd = [](uint32_t i) { return i & 0x1f; };
+    auto rn = [](uint32_t i) { return (i >> 5) & 0x1f; };
+    bool isAdr = (insn & 0x9f000000) == 0x10000000;
+    bool isAddImm = (insn & 0xffc00000) == 0x91000000;
+    // lld relaxes `adrp; add` and `adrp; ldr :got:` pairs (the relocation
+    // types stay): put the pair back.
+    switch (type) {
+    case ELF::R_AARCH64_ADR_PREL_PG_HI21:
+    case ELF::R_AARCH64_ADR_GOT_PAGE:
+      if (insn == 0xd503201f) { // nop; adr xN, sym  <-  adrp xN
+        if (offset + 8 > code.size())
+          return relaxedError(offset);
+        uint32_t next = read32le(loc + 4);
+        if ((next & 0x9f000000) != 0x10000000)
+          return relaxedError(offset);
+        insn = 0x90000000 | rd(next);
+      }
+      insn &= ~((0x3u << 29) | (0x7ffffu << 5));
+      break;
+    case ELF::R_AARCH64_ADD_ABS_LO12_NC:
+      if (isAdr) // adr xN, sym  <-  add xN, xN, :lo12:sym
+        insn = 0x91000000 | (rd(insn) << 5) | rd(insn);
+      insn &= ~(0xfffu << 10);
+      break;
+    case ELF::R_AARCH64_LD64_GOT_LO12_NC:
+      if (isAdr) // adr xN, sym  <-  ldr xN, [xN, :got_lo12:sym]
+        insn = 0xf9400000 | (rd(insn) << 5) | rd(insn);
+      else if (isAddImm) // add xN, xM, :lo12:sym  <-  ldr xN, [xM, ...]
+        insn = 0xf9400000 | (rn(insn) << 5) | rd(insn);
+      insn &= ~(0xfffu << 10);
+      break;
+    case ELF::R_AARCH64_LDST8_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST16_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST32_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST64_ABS_LO12_NC:
+    case ELF::R_AARCH64_LDST128_ABS_LO12_NC:
+      insn &= ~(0xfffu << 10);
+      break;
+    case ELF::R_AARCH64_CALL26:
+    case ELF::R_AARCH64_JUMP26:
+      insn &= ~0x3ffffffu;
+      break;
+    case ELF::R_AARCH64_CONDBR19:
+    case ELF::R_AARCH64_LD_PREL_LO19:
+      insn &= ~(0x7ffffu << 5);
+      break;
+    case ELF::R_AARCH64_TSTBR14:
+      insn &= ~(0x3fffu << 5);
+      break;
+    case ELF::R_AARCH64_ADR_PREL_LO21:
+      insn &= ~((0x3u << 29) | (0x7ffffu << 5));
+      break;
+    default:
+      if (type >= ELF::R_AARCH64_MOVW_UABS_G0 && type <= ELF::R_AARCH64_MOVW_UABS_G3)
+        insn &= ~(0xffffu << 5);
+      break;
+    }
+    write32le(loc, insn);
+    return Error::success();
+  }
+
+  static Error relaxedError(uint64_t offset) {
+    return createStringError(std::errc::not_supported,
+                             "the linker rewrote the instructions at +0x%llx "
+                             "in a way that cannot be undone; link with "
+                             "-Wl,--no-relax", (unsigned long long)offset);
+  }
+
   uint32_t slotAccessType(uint32_t got) const override {
     return got == ELF::R_AARCH64_ADR_GOT_PAGE ? ELF::R_AARCH64_ADR_PREL_PG_HI21
                                                : ELF::R_AARCH64_LDST64_ABS_LO12_NC;

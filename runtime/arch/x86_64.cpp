@@ -109,6 +109,57 @@ public:
     }
   }
 
+  StringRef triple() const override { return "x86_64-linux-gnu"; }
+  bool pcRelativeFromInstructionEnd() const override { return true; }
+
+  Error asCompiled(uint32_t type, MutableArrayRef<uint8_t> code,
+                   uint64_t offset) const override {
+    unsigned size = relocExtent(type).second == 8 ? 8 : 4;
+    if (type == ELF::R_X86_64_NONE)
+      return Error::success();
+    if (offset + size > code.size())
+      return createStringError(std::errc::invalid_argument,
+                               "relocation at +0x%llx runs past its function",
+                               (unsigned long long)offset);
+    uint8_t *loc = code.data() + offset;
+    if ((type == ELF::R_X86_64_GOTPCRELX || type == ELF::R_X86_64_REX_GOTPCRELX) &&
+        offset >= 2) {
+      // What the linker makes of `op foo@GOTPCREL(%rip)` when foo is in
+      // the module (lld keeps the relocation type; GNU ld changes it, and
+      // then there is nothing to undo).
+      switch (loc[-2]) {
+      case 0x8b: // mov: not relaxed
+      case 0xff: // call *, jmp *: not relaxed
+        break;
+      case 0x8d: // lea foo(%rip), %reg  <-  mov foo@GOTPCREL(%rip), %reg
+        loc[-2] = 0x8b;
+        break;
+      case 0x67: // addr32 call foo  <-  call *foo@GOTPCREL(%rip)
+        if (loc[-1] != 0xe8)
+          return relaxedError(offset);
+        loc[-2] = 0xff;
+        loc[-1] = 0x15;
+        break;
+      case 0xe9: // jmp foo; nop  <-  jmp *foo@GOTPCREL(%rip)
+        loc[-2] = 0xff;
+        loc[-1] = 0x25;
+        break;
+      default: // mov $foo, test $foo, op $foo: non-PIC, into immediates
+        return relaxedError(offset);
+      }
+    }
+    std::fill(loc, loc + size, 0);
+    return Error::success();
+  }
+
+  static Error relaxedError(uint64_t offset) {
+    return createStringError(
+        std::errc::not_supported,
+        "the linker rewrote the GOT load at +0x%llx into an immediate operand, "
+        "which cannot be undone; link with -Wl,--no-relax",
+        (unsigned long long)offset);
+  }
+
   // `mov sym@GOTPCREL(%rip), %reg` reads 8 bytes at the slot: the same
   // instruction with a plain PC32 to the slot does exactly that.
   uint32_t slotAccessType(uint32_t) const override { return ELF::R_X86_64_PC32; }

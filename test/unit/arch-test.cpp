@@ -146,6 +146,58 @@ TEST(AArch64Reloc, MovwGroupsTakeSixteenBitsEach) {
   consumeError(std::move(err));
 }
 
+// Linked code back to what the compiler wrote (hp-diff on binaries).
+TEST(X86_64AsCompiled, ClearsTheFieldAndUndoesRelaxedLoads) {
+  // lld turned `mov foo@GOTPCREL(%rip), %rax` into `lea foo(%rip), %rax`.
+  std::vector<uint8_t> code = {0x48, 0x8d, 0x05, 0x11, 0x22, 0x33, 0x44};
+  ASSERT_FALSE(bool(x86().asCompiled(ELF::R_X86_64_REX_GOTPCRELX, code, 3)));
+  EXPECT_EQ(code, (std::vector<uint8_t>{0x48, 0x8b, 0x05, 0, 0, 0, 0}));
+  // `call *foo@GOTPCREL(%rip)` became `addr32 call foo`.
+  code = {0x67, 0xe8, 1, 2, 3, 4};
+  ASSERT_FALSE(bool(x86().asCompiled(ELF::R_X86_64_GOTPCRELX, code, 2)));
+  EXPECT_EQ(code, (std::vector<uint8_t>{0xff, 0x15, 0, 0, 0, 0}));
+  // `jmp *foo@GOTPCREL(%rip)` became `jmp foo; nop`.
+  code = {0xe9, 1, 2, 3, 4, 0x90};
+  ASSERT_FALSE(bool(x86().asCompiled(ELF::R_X86_64_GOTPCRELX, code, 2)));
+  EXPECT_EQ(code, (std::vector<uint8_t>{0xff, 0x25, 0, 0, 0, 0}));
+  // A plain 64-bit address: eight bytes cleared.
+  code = std::vector<uint8_t>(8, 0xab);
+  ASSERT_FALSE(bool(x86().asCompiled(ELF::R_X86_64_64, code, 0)));
+  EXPECT_EQ(code, std::vector<uint8_t>(8, 0));
+}
+
+TEST(X86_64AsCompiled, RefusesALoadMadeAnImmediate) {
+  // Non-PIC: `mov foo@GOTPCREL(%rip), %rax` became `mov $foo, %rax`.
+  std::vector<uint8_t> code = {0x48, 0xc7, 0xc0, 1, 2, 3, 4};
+  Error err = x86().asCompiled(ELF::R_X86_64_REX_GOTPCRELX, code, 3);
+  ASSERT_TRUE(bool(err));
+  EXPECT_NE(toString(std::move(err)).find("--no-relax"), std::string::npos);
+}
+
+TEST(AArch64AsCompiled, PutsBackRelaxedGotLoadsAndClearsImmediates) {
+  auto words = [](std::initializer_list<uint32_t> w) {
+    std::vector<uint8_t> out(4 * w.size());
+    size_t i = 0;
+    for (uint32_t x : w)
+      support::endian::write32le(out.data() + 4 * i++, x);
+    return out;
+  };
+  // adrp x8, page; add x8, x8, #0x4a8  <-  adrp x8, :got:foo; ldr x8, [x8, ...]
+  std::vector<uint8_t> code = words({0x90000088, 0x9112a108});
+  ASSERT_FALSE(bool(arm().asCompiled(ELF::R_AARCH64_ADR_GOT_PAGE, code, 0)));
+  ASSERT_FALSE(bool(arm().asCompiled(ELF::R_AARCH64_LD64_GOT_LO12_NC, code, 4)));
+  EXPECT_EQ(code, words({0x90000008, 0xf9400108})); // adrp x8; ldr x8, [x8]
+  // nop; adr x3, foo  <-  adrp x3, foo; add x3, x3, :lo12:foo
+  code = words({0xd503201f, 0x10000a03});
+  ASSERT_FALSE(bool(arm().asCompiled(ELF::R_AARCH64_ADR_PREL_PG_HI21, code, 0)));
+  ASSERT_FALSE(bool(arm().asCompiled(ELF::R_AARCH64_ADD_ABS_LO12_NC, code, 4)));
+  EXPECT_EQ(code, words({0x90000003, 0x91000063}));
+  // bl: the 26-bit offset cleared, the opcode kept.
+  code = words({0x94001234});
+  ASSERT_FALSE(bool(arm().asCompiled(ELF::R_AARCH64_CALL26, code, 0)));
+  EXPECT_EQ(code, words({0x94000000}));
+}
+
 TEST(ArchFactory, RefusesOtherMachines) {
   Expected<const Arch &> a = getArch(ELF::EM_RISCV);
   ASSERT_FALSE(bool(a));

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "differ.h"
+#include "objects.h"
 
 #include "arch.h"
 #include "elf-info.h"
@@ -40,190 +41,6 @@ char RefusalError::ID;
 namespace {
 
 using ELFT = ELF64LE;
-
-struct Reloc {
-  uint64_t offset;
-  uint32_t type;
-  uint32_t symbol;
-  int64_t addend;
-};
-
-struct Section {
-  StringRef name; // into the object's buffer, like every name here
-  uint32_t type = 0;
-  uint64_t flags = 0, size = 0, align = 1;
-  ArrayRef<uint8_t> data;
-  std::vector<Reloc> relocs;
-  bool hasRel = false; // SHT_REL relocations: not produced for our targets
-};
-
-struct Symbol {
-  StringRef name;
-  uint8_t binding = 0, type = 0;
-  uint32_t shndx = 0;
-  uint64_t value = 0, size = 0;
-};
-
-/// One object file, parsed with LLVM's ELF library.
-struct Object {
-  std::string path;
-  std::unique_ptr<MemoryBuffer> buf;
-  uint16_t machine = 0;
-  std::vector<Section> sections;
-  std::vector<Symbol> symbols;
-  StringMap<uint32_t> defined; // non-section defined symbol -> index
-  bool hasTable = false;
-  TableRecord table; // all records merged
-  StringMap<const FunctionEntry *> functions;
-  StringMap<const VariableEntry *> variables;
-  std::vector<SmallVector<uint32_t, 2>> knownInSection; // table symbols per section
-
-  std::string label() const { return sys::path::filename(path).str(); }
-  std::string source() const {
-    return table.sourceFile.empty() ? label()
-                                    : sys::path::filename(table.sourceFile).str();
-  }
-  bool isLocal(uint32_t sym) const { return symbols[sym].binding == ELF::STB_LOCAL; }
-};
-
-Error refuse(StringRef file, const Twine &why) {
-  return make_error<RefusalError>(file.str(), why.str());
-}
-
-Expected<std::unique_ptr<Object>> loadObject(StringRef path) {
-  auto obj = std::make_unique<Object>();
-  obj->path = path.str();
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
-      MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return createStringError(buf.getError(), "%s: %s", path.str().c_str(),
-                             buf.getError().message().c_str());
-  obj->buf = std::move(*buf);
-  StringRef bytes = obj->buf->getBuffer();
-  if (bytes.size() < 16 || !bytes.starts_with("\x7f" "ELF"))
-    return refuse(path, "not an ELF object file");
-  if (uint8_t(bytes[4]) != ELF::ELFCLASS64 || uint8_t(bytes[5]) != ELF::ELFDATA2LSB)
-    return refuse(path, "not a 64-bit little-endian ELF file (hotpatch handles "
-                        "x86_64 and aarch64)");
-  Expected<ELFFile<ELFT>> file = ELFFile<ELFT>::create(bytes);
-  if (!file)
-    return refuse(path, "unreadable ELF: " + toString(file.takeError()));
-  const auto &hdr = file->getHeader();
-  if (hdr.e_type != ELF::ET_REL)
-    return refuse(path, "a linked executable or shared library; hp-diff compares "
-                        "object files (.o): pass the objects, or --old-dir and "
-                        "--new-dir, and give the linked original as --target");
-  obj->machine = hdr.e_machine;
-
-  Expected<typename ELFT::ShdrRange> shdrs = file->sections();
-  if (!shdrs)
-    return refuse(path, "unreadable sections: " + toString(shdrs.takeError()));
-  obj->sections.resize(shdrs->size());
-  obj->symbols.reserve(4096);
-  obj->knownInSection.resize(shdrs->size());
-  const typename ELFT::Shdr *symtab = nullptr;
-  for (size_t i = 0; i < shdrs->size(); ++i) {
-    const auto &sh = (*shdrs)[i];
-    Section &sec = obj->sections[i];
-    Expected<StringRef> name = file->getSectionName(sh);
-    if (!name)
-      return refuse(path, "unreadable section name: " + toString(name.takeError()));
-    sec.name = *name;
-    sec.type = sh.sh_type;
-    sec.flags = sh.sh_flags;
-    sec.size = sh.sh_size;
-    sec.align = std::max<uint64_t>(1, sh.sh_addralign);
-    if (sh.sh_type == ELF::SHT_SYMTAB)
-      symtab = &sh;
-    if (sh.sh_type != ELF::SHT_NOBITS && sh.sh_type != ELF::SHT_NULL) {
-      Expected<ArrayRef<uint8_t>> data = file->getSectionContents(sh);
-      if (!data)
-        return refuse(path, "truncated section " + sec.name + ": " +
-                                toString(data.takeError()));
-      sec.data = *data;
-    }
-  }
-  if (!symtab)
-    return refuse(path, "no symbol table");
-  Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
-  if (!syms)
-    return refuse(path, "unreadable symbols: " + toString(syms.takeError()));
-  Expected<StringRef> strtab = file->getStringTableForSymtab(*symtab);
-  if (!strtab)
-    return refuse(path, "unreadable symbol names: " + toString(strtab.takeError()));
-  for (const auto &s : *syms) {
-    Symbol sym;
-    Expected<StringRef> name = s.getName(*strtab);
-    if (!name)
-      return refuse(path, "unreadable symbol name: " + toString(name.takeError()));
-    sym.name = *name;
-    sym.binding = s.getBinding();
-    sym.type = s.getType();
-    sym.shndx = s.st_shndx;
-    sym.value = s.st_value;
-    sym.size = s.st_size;
-    if (sym.type == ELF::STT_SECTION && sym.shndx < obj->sections.size())
-      sym.name = obj->sections[sym.shndx].name;
-    uint32_t index = obj->symbols.size();
-    if (sym.shndx != ELF::SHN_UNDEF && sym.type != ELF::STT_SECTION &&
-        sym.type != ELF::STT_FILE && !sym.name.empty())
-      obj->defined.try_emplace(sym.name, index);
-    obj->symbols.push_back(std::move(sym));
-  }
-  for (size_t i = 0; i < shdrs->size(); ++i) {
-    const auto &sh = (*shdrs)[i];
-    if (sh.sh_type == ELF::SHT_REL && sh.sh_info < obj->sections.size())
-      obj->sections[sh.sh_info].hasRel = true;
-    if (sh.sh_type != ELF::SHT_RELA || sh.sh_info >= obj->sections.size())
-      continue;
-    Expected<typename ELFT::RelaRange> relas = file->relas(sh);
-    if (!relas)
-      return refuse(path, "unreadable relocations: " + toString(relas.takeError()));
-    for (const auto &r : *relas) {
-      uint32_t symIndex = r.getSymbol(false);
-      if (symIndex >= obj->symbols.size())
-        return refuse(path, "relocation names a symbol past the symbol table");
-      obj->sections[sh.sh_info].relocs.push_back(
-          Reloc{r.r_offset, r.getType(false), symIndex, r.r_addend});
-    }
-  }
-
-  for (const Section &sec : obj->sections) {
-    if (sec.name != fingerprintSectionName)
-      continue;
-    Expected<std::vector<TableRecord>> records = decodeRecords(sec.data, path);
-    if (!records)
-      return records.takeError();
-    for (TableRecord &r : *records) {
-      if (!obj->hasTable) {
-        obj->table = std::move(r);
-        obj->hasTable = true;
-        continue;
-      }
-      // `ld -r` output: several TUs in one object. Keep all entries.
-      for (FunctionEntry &fn : r.functions)
-        obj->table.functions.push_back(std::move(fn));
-      for (VariableEntry &var : r.variables)
-        obj->table.variables.push_back(std::move(var));
-    }
-  }
-  if (!obj->hasTable)
-    return refuse(path, "no fingerprint table (section .hotpatch.fp): it was "
-                        "not built with -fplugin=hotpatch.so");
-  for (const FunctionEntry &fn : obj->table.functions)
-    obj->functions[fn.name] = &fn;
-  for (const VariableEntry &var : obj->table.variables)
-    obj->variables[var.name] = &var;
-  for (auto &[name, index] : obj->defined) {
-    const Symbol &sym = obj->symbols[index];
-    if ((obj->functions.count(name) || obj->variables.count(name)) &&
-        sym.shndx < obj->sections.size())
-      obj->knownInSection[sym.shndx].push_back(index);
-  }
-  for (auto &list : obj->knownInSection)
-    llvm::sort(list);
-  return obj;
-}
 
 /// The differing `key=value` parts of two options strings, for a message.
 std::string optionsDelta(StringRef before, StringRef after) {
@@ -282,7 +99,8 @@ struct Target {
 
 class Differ {
 public:
-  Differ(const DiffOptions &opts) : opts(opts) {}
+  Differ(const DiffOptions &opts)
+      : opts(opts), targetPath(opts.target.empty() ? opts.oldBinary : opts.target) {}
   Expected<DiffResult> run();
 
 private:
@@ -328,6 +146,7 @@ private:
   }
 
   const DiffOptions &opts;
+  std::string targetPath; // --target, or the old binary
   const Arch *arch = nullptr;
   std::set<std::string> refusalTexts;
   std::vector<std::unique_ptr<Object>> oldObjs, newObjs; // by pair; old may be null
@@ -810,7 +629,13 @@ void Differ::closure() {
         break;
       case Target::Anon: {
         const Section &data = obj.sections[t->section];
-        if ((data.flags & ELF::SHF_WRITE) && !(data.flags & ELF::SHF_EXECINSTR))
+        // .data.rel.ro is written once, by the dynamic loader (RELRO): the
+        // compiler's constant tables of addresses, like a switch's table.
+        StringRef after = data.name;
+        bool relro = after.consume_front(".data.rel.ro") &&
+                     (after.empty() || after[0] == '.' || after[0] == '+');
+        if ((data.flags & ELF::SHF_WRITE) && !(data.flags & ELF::SHF_EXECINSTR) &&
+            !relro)
           addRefusal(obj.source(), formatv("patched code uses anonymous "
                                            "writable data (section {0}) that a "
                                            "patch cannot share with the running "
@@ -915,8 +740,13 @@ Error Differ::emit() {
     StringRef name = obj.sections[secIndex].name;
     if (!name.starts_with(".text."))
       continue;
+    bool pads = llvm::any_of(obj.knownInSection[secIndex], [&](uint32_t sym) {
+      const FunctionEntry *fn = obj.functions.lookup(obj.symbols[sym].name);
+      return fn && (fn->flags & FnLandingPads);
+    });
     std::string table = (".gcc_except_table." + name.drop_front(6)).str();
-    if (llvm::any_of(obj.sections, [&](const Section &s) { return s.name == table; }))
+    if (pads ||
+        llvm::any_of(obj.sections, [&](const Section &s) { return s.name == table; }))
       addRefusal(obj.source(),
                  formatv("{0} has exception landing pads (try/catch or "
                          "cleanups); patches do not carry unwind tables yet, so "
@@ -1133,24 +963,78 @@ Error Differ::emit() {
 }
 
 Error Differ::load() {
-  for (auto &[oldPath, newPath] : opts.pairs) {
-    if (newPath.empty()) {
-      Expected<std::unique_ptr<Object>> gone = loadObject(oldPath);
-      if (!gone)
-        return gone.takeError();
-      oldOnly.push_back(std::move(*gone));
-      continue;
+  std::vector<std::pair<std::unique_ptr<Object>, std::unique_ptr<Object>>> loaded;
+  if (!opts.oldBinary.empty()) {
+    Expected<std::vector<std::unique_ptr<Object>>> before = loadLinked(opts.oldBinary);
+    if (!before)
+      return before.takeError();
+    Expected<std::vector<std::unique_ptr<Object>>> after = loadLinked(opts.newBinary, &result.warnings);
+    if (!after)
+      return after.takeError();
+    // TUs pair by source path, then by file name where that is unique.
+    std::map<std::string, std::vector<size_t>> oldByPath, oldByName;
+    for (size_t k = 0; k < before->size(); ++k) {
+      const std::string &src = (*before)[k]->table.sourceFile;
+      oldByPath[src].push_back(k);
+      oldByName[sys::path::filename(src).str()].push_back(k);
     }
-    Expected<std::unique_ptr<Object>> n = loadObject(newPath);
-    if (!n)
-      return n.takeError();
-    std::unique_ptr<Object> o;
-    if (!oldPath.empty()) {
-      Expected<std::unique_ptr<Object>> loaded = loadObject(oldPath);
-      if (!loaded)
-        return loaded.takeError();
-      o = std::move(*loaded);
+    std::map<std::string, int> newByName;
+    for (const auto &n : *after)
+      ++newByName[sys::path::filename(n->table.sourceFile).str()];
+    std::vector<bool> taken(before->size());
+    auto take = [&](const std::vector<size_t> &candidates) -> std::unique_ptr<Object> {
+      for (size_t k : candidates)
+        if (!taken[k]) {
+          taken[k] = true;
+          return std::move((*before)[k]);
+        }
+      return nullptr;
+    };
+    std::vector<std::unique_ptr<Object>> unpaired;
+    for (auto &n : *after) {
+      auto it = oldByPath.find(n->table.sourceFile);
+      std::unique_ptr<Object> o = it != oldByPath.end() ? take(it->second) : nullptr;
+      if (!o)
+        unpaired.push_back(std::move(n));
+      else
+        loaded.emplace_back(std::move(o), std::move(n));
     }
+    for (auto &n : unpaired) {
+      std::string name = sys::path::filename(n->table.sourceFile).str();
+      std::unique_ptr<Object> o;
+      auto it = oldByName.find(name);
+      if (it != oldByName.end() && newByName[name] == 1 &&
+          llvm::count_if(it->second, [&](size_t k) { return !taken[k]; }) == 1)
+        o = take(it->second);
+      loaded.emplace_back(std::move(o), std::move(n));
+    }
+    for (size_t k = 0; k < before->size(); ++k)
+      if (!taken[k])
+        oldOnly.push_back(std::move((*before)[k]));
+  } else {
+    for (auto &[oldPath, newPath] : opts.pairs) {
+      if (newPath.empty()) {
+        Expected<std::unique_ptr<Object>> gone = loadObject(oldPath);
+        if (!gone)
+          return gone.takeError();
+        oldOnly.push_back(std::move(*gone));
+        continue;
+      }
+      Expected<std::unique_ptr<Object>> n = loadObject(newPath);
+      if (!n)
+        return n.takeError();
+      std::unique_ptr<Object> o;
+      if (!oldPath.empty()) {
+        Expected<std::unique_ptr<Object>> old = loadObject(oldPath);
+        if (!old)
+          return old.takeError();
+        o = std::move(*old);
+      }
+      loaded.emplace_back(std::move(o), std::move(*n));
+    }
+  }
+  for (auto &[o, newObj] : loaded) {
+    std::unique_ptr<Object> *n = &newObj;
     if (o && o->machine != (*n)->machine)
       return refuse((*n)->label(),
                     formatv("is {0} but {1} is {2}; both builds must target "
@@ -1216,39 +1100,39 @@ Error Differ::load() {
 
 Error Differ::resolveAgainstTarget() {
   ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
-      opts.target, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+      targetPath, /*IsText=*/false, /*RequiresNullTerminator=*/false);
   if (!buf)
-    return createStringError(buf.getError(), "%s: %s", opts.target.c_str(),
+    return createStringError(buf.getError(), "%s: %s", targetPath.c_str(),
                              buf.getError().message().c_str());
   Expected<ELFFile<ELFT>> file = ELFFile<ELFT>::create((*buf)->getBuffer());
   if (!file)
-    return refuse(opts.target, "not a readable ELF file: " + toString(file.takeError()));
+    return refuse(targetPath, "not a readable ELF file: " + toString(file.takeError()));
   const auto &hdr = file->getHeader();
   if (hdr.e_type != ELF::ET_EXEC && hdr.e_type != ELF::ET_DYN)
-    return refuse(opts.target, "not a linked executable or shared library");
+    return refuse(targetPath, "not a linked executable or shared library");
   if (hdr.e_machine != patch.eMachine)
-    return refuse(opts.target, formatv("is {0}, the patch is for {1}",
+    return refuse(targetPath, formatv("is {0}, the patch is for {1}",
                                        machineName(hdr.e_machine),
                                        machineName(patch.eMachine)));
   patch.buildId = buildIdOf(*file);
-  patch.targetName = sys::path::filename(opts.target).str();
+  patch.targetName = sys::path::filename(targetPath).str();
   patch.targetIsExec = hdr.e_type == ELF::ET_EXEC;
 
   // Symbols: globals by name; file-local ones by (STT_FILE, name).
   Expected<typename ELFT::ShdrRange> shdrs = file->sections();
   if (!shdrs)
-    return refuse(opts.target, "unreadable sections");
+    return refuse(targetPath, "unreadable sections");
   const typename ELFT::Shdr *symtab = nullptr;
   for (const auto &sh : *shdrs)
     if (sh.sh_type == ELF::SHT_SYMTAB)
       symtab = &sh;
   if (!symtab)
-    return refuse(opts.target, "has no symbol table (stripped); give the "
+    return refuse(targetPath, "has no symbol table (stripped); give the "
                                "unstripped build as --target, the running copy "
                                "may be stripped");
   Expected<SymbolIndex> index = indexSymbols(*file, /*bias=*/0);
   if (!index)
-    return refuse(opts.target, "unreadable symbol table: " +
+    return refuse(targetPath, "unreadable symbol table: " +
                                    toString(index.takeError()));
   const StringMap<uint64_t> &globals = index->globals;
   const auto &locals = index->locals;
@@ -1257,14 +1141,14 @@ Error Differ::resolveAgainstTarget() {
       auto it = globals.find(name);
       if (it != globals.end())
         return it->second;
-      return refuse(opts.target, formatv("has no global symbol '{0}'", name));
+      return refuse(targetPath, formatv("has no global symbol '{0}'", name));
     }
     auto it = locals.find({source.str(), name.str()});
     if (it == locals.end())
-      return refuse(opts.target,
+      return refuse(targetPath,
                     formatv("has no file-local symbol '{0}' from {1}", name, source));
     if (it->second.size() > 1)
-      return refuse(opts.target,
+      return refuse(targetPath,
                     formatv("has {0} file-local symbols '{1}' from files named "
                             "{2}; they cannot be told apart",
                             it->second.size(), name, source));
@@ -1305,7 +1189,8 @@ Error Differ::resolveAgainstTarget() {
     // The whole old function must be what the target has, but for the
     // bytes the linker fills in (relocations) or may rewrite (relaxation).
     auto origin = origins.find(fn.oldName + "\x01" + fn.oldSource);
-    if (same && origin != origins.end()) {
+    bool targetIsOld = targetPath == opts.oldBinary;
+    if (same && origin != origins.end() && !targetIsOld) {
       const Object &o = *origin->second.first;
       const Symbol &sym = o.symbols[origin->second.second];
       const Section &sec = o.sections[sym.shndx];
@@ -1329,7 +1214,7 @@ Error Differ::resolveAgainstTarget() {
       }
     }
     if (!same)
-      return refuse(opts.target,
+      return refuse(targetPath,
                     formatv("function '{0}' is not the code the old objects "
                             "have: the target is a different build", fn.oldName));
   }
@@ -1355,7 +1240,7 @@ Expected<DiffResult> Differ::run() {
     return joinErrors(std::move(refusals), std::move(err));
   if (refusals)
     return std::move(refusals);
-  if (!opts.target.empty())
+  if (!targetPath.empty())
     if (Error err = resolveAgainstTarget())
       return std::move(err);
   return std::move(result);

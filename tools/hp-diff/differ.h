@@ -16,6 +16,9 @@ struct DiffOptions {
   /// Object pairs (old, new). A new translation unit has an empty old path,
   /// a deleted one an empty new path.
   std::vector<std::pair<std::string, std::string>> pairs;
+  /// Or two linked binaries (kept with --emit-relocs), compared TU by TU;
+  /// the old one is then the target unless `target` names another.
+  std::string oldBinary, newBinary;
   /// The linked original: resolve every symbol to a module offset and take
   /// its build-id. Optional.
   std::string target;

@@ -2,6 +2,7 @@
 //
 // hp-diff [options] OLD.o NEW.o [OLD.o NEW.o...] -o fix.hp
 // hp-diff [options] --old-dir DIR --new-dir DIR -o fix.hp
+// hp-diff [options] OLD-BINARY NEW-BINARY -o fix.hp   (linked --emit-relocs)
 //
 // Exit codes (docs/hp-diff.md): 0 patch written, 1 refused or unreadable
 // input (nothing written), 2 bad usage.
@@ -9,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "differ.h"
+#include "objects.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -21,7 +23,7 @@ using namespace llvm;
 using namespace hotpatch;
 
 static cl::OptionCategory category("hp-diff options");
-static cl::list<std::string> inputs(cl::Positional, cl::desc("OLD.o NEW.o..."),
+static cl::list<std::string> inputs(cl::Positional, cl::desc("OLD.o NEW.o... | OLD-BINARY NEW-BINARY"),
                                     cl::cat(category));
 static cl::opt<std::string> output("o", cl::desc("the patch to write"),
                                    cl::value_desc("fix.hp"), cl::cat(category));
@@ -41,6 +43,17 @@ static cl::list<std::string> acceptInit(
     cl::value_desc("NAME"), cl::cat(category));
 static cl::opt<bool> quiet("q", cl::desc("print only warnings and errors"),
                            cl::cat(category));
+
+/// A linked executable or shared library (not an object); unreadable
+/// files are left for the differ to report.
+static bool isBinary(StringRef path) {
+  Expected<bool> linked = isLinkedBinary(path);
+  if (!linked) {
+    consumeError(linked.takeError());
+    return false;
+  }
+  return *linked;
+}
 
 static int usage(const Twine &why) {
   WithColor::error(errs(), "hp-diff") << why << " (try --help)\n";
@@ -66,7 +79,14 @@ int main(int argc, char **argv) {
       return 1;
     }
     opts.pairs = std::move(*pairs);
+  } else if (inputs.size() == 2 && isBinary(inputs[0]) && isBinary(inputs[1])) {
+    opts.oldBinary = inputs[0];
+    opts.newBinary = inputs[1];
   } else {
+    for (const std::string &in : inputs)
+      if (isBinary(in))
+        return usage(in + " is a linked binary: give two binaries (OLD NEW), "
+                          "or object pairs, not a mix");
     if (inputs.empty() || inputs.size() % 2)
       return usage("objects come in pairs: OLD.o NEW.o [OLD.o NEW.o...]");
     for (size_t i = 0; i < inputs.size(); i += 2)

@@ -525,6 +525,59 @@ def zero_stop_under_load(env):
     check(wrong == 0 and calls > 0, "%d wrong of %d" % (wrong, calls))
 
 
+LINKED_A = r'''
+#include <stdio.h>
+static int counter;   /* same name as b.c's: each file keeps its own */
+__attribute__((noinline)) const char *grade(int n) {
+  switch (n % 6) {
+  case 0: return "zero"; case 1: return "one"; case 2: return "two";
+  case 3: return "three"; case 4: return "four"; default: return "{five}";
+  }
+}
+__attribute__((noinline)) int bump_a(void) { return counter += {step}; }
+'''
+LINKED_B = r'''
+static int counter;
+__attribute__((noinline)) int bump_b(void) { return counter += 100; }
+'''
+LINKED_REPLY = r'''
+  int a = bump_a(), b = bump_b();
+  printf("%d %d %s\n", a, b, grade(atoi(line)));
+'''
+
+
+def linked_binary_pair(env, ldflags):
+    """hp-diff on the two linked executables (--emit-relocs), no objects:
+    a body fix on a file-local counter whose name another file shares, a
+    switch through a jump table, a changed string; state kept."""
+    decl = "int bump_a(void); int bump_b(void); const char *grade(int);"
+    def build(version, step, five):
+        a = LINKED_A.replace("{step}", step).replace("{five}", five)
+        return env.build(version, {"app.c": program(decl, LINKED_REPLY), "a.c": a,
+                                   "b.c": LINKED_B},
+                         ldflags=["-Wl,--emit-relocs"] + ldflags)[0]
+    old = build("old", "1", "five")
+    new = build("new", "2", "FIVE!")
+    patch = env.path("fix.hp")
+    env.run([os.path.join(env.bin, "hp-diff"), old, new, "-o", patch])
+    t = env.spawn(old)
+    check(t.ask("5") == "1 100 five" and t.ask("2") == "2 200 two", "old code")
+    report = env.apply(t.pid, patch)
+    check(sorted(report["functions"]) == ["bump_a", "grade"], "report: %r" % report)
+    got = [t.ask(str(n)) for n in (5, 3, 0)]
+    check(got == ["4 300 FIVE!", "6 400 three", "8 500 zero"],
+          "new code on both kept counters: %r" % got)
+    check(t.alive(), "target died")
+
+
+def linked_binaries(env):
+    linked_binary_pair(env, [])
+
+
+def linked_binaries_lld_no_pie(env):
+    linked_binary_pair(env, ["-fuse-ld=lld", "-no-pie"])
+
+
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     body_fix, helper_and_global, changed_string, libc_call,
     cxx_member_virtual_template, shared_library, no_pie,
@@ -532,7 +585,8 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     stacked_and_reverted, strict_refuses_while_inside, wrong_build_refused,
     pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing,
     threads_created_during_attach, target_exits_during_apply,
-    hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load]}
+    hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
+    linked_binaries, linked_binaries_lld_no_pie]}
 
 if __name__ == "__main__":
     main(SCENARIOS)

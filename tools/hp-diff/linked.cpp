@@ -1,0 +1,752 @@
+//===- tools/hp-diff/linked.cpp - a linked binary, cut back into its TUs --===//
+//
+// A binary linked with --emit-relocs still says, for every instruction and
+// datum the linker filled in, which symbol it meant. With the fingerprint
+// records (one per translation unit, concatenated by the linker) and the
+// file-local symbols grouped under each STT_FILE, that is enough to cut the
+// binary back into objects the differ reads like any .o:
+//
+//  - each function and variable of a TU becomes a section of its own, as
+//    -ffunction-sections/-fdata-sections made it (a patchable function's
+//    section starts at its padding, as in the object);
+//  - a relocation against a symbol of that TU names it; one against any
+//    global names it as undefined, as in the object;
+//  - a relocation against a section or an unnamed local (the compiler's
+//    `.L.str`, a jump table) is followed to the address it means, and named
+//    by what lives there: a function or variable, or else a piece of unnamed
+//    data, which becomes a section of its own;
+//  - the bytes under each relocation are put back as the compiler left them
+//    (Arch::asCompiled): the linker's value cleared, relaxations undone.
+//
+// On x86 a PC-relative field counts from the end of its instruction, so the
+// address meant is S + A plus the bytes from the field to that end: LLVM's
+// disassembler measures the instruction.
+//
+//===----------------------------------------------------------------------===//
+
+#include "objects.h"
+
+#include "arch.h"
+#include "differ.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/MC/MCAsmInfo.h"
+#include "llvm/MC/MCContext.h"
+#include "llvm/MC/MCDisassembler/MCDisassembler.h"
+#include "llvm/MC/MCInst.h"
+#include "llvm/MC/MCRegisterInfo.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/MCTargetOptions.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Object/ELF.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Triple.h"
+
+#include <map>
+#include <set>
+
+using namespace llvm;
+using namespace llvm::object;
+
+namespace hotpatch {
+namespace {
+
+using ELFT = ELF64LE;
+
+struct OutSection {
+  StringRef name;
+  uint32_t type = 0;
+  uint64_t flags = 0, addr = 0, size = 0, align = 1;
+  ArrayRef<uint8_t> data;
+  std::vector<Reloc> relocs; // offset: virtual address; symbol: binary's
+  bool contains(uint64_t a) const {
+    return (flags & ELF::SHF_ALLOC) && a >= addr && a < addr + size;
+  }
+};
+
+/// A sized function or object of the binary, by address.
+struct Extent {
+  uint64_t start, end;
+  uint32_t symbol;
+};
+
+/// Measures instructions: the end of the one holding a given byte.
+class InstructionEnds {
+public:
+  static Expected<std::unique_ptr<InstructionEnds>> create(StringRef tripleName) {
+    LLVMInitializeX86TargetInfo();
+    LLVMInitializeX86TargetMC();
+    LLVMInitializeX86Disassembler();
+    auto me = std::make_unique<InstructionEnds>();
+    Triple triple(tripleName);
+    std::string error;
+    const Target *target = TargetRegistry::lookupTarget(tripleName.str(), error);
+    if (!target)
+      return createStringError(std::errc::not_supported, "%s", error.c_str());
+    me->regs.reset(target->createMCRegInfo(tripleName));
+    MCTargetOptions options;
+    me->asmInfo.reset(target->createMCAsmInfo(*me->regs, tripleName, options));
+    me->subtarget.reset(target->createMCSubtargetInfo(tripleName, "", ""));
+    if (!me->regs || !me->asmInfo || !me->subtarget)
+      return createStringError(std::errc::not_supported,
+                               "no disassembler for %s", tripleName.str().c_str());
+    me->context = std::make_unique<MCContext>(triple, me->asmInfo.get(),
+                                              me->regs.get(), me->subtarget.get());
+    me->disassembler.reset(target->createMCDisassembler(*me->subtarget, *me->context));
+    if (!me->disassembler)
+      return createStringError(std::errc::not_supported,
+                               "no disassembler for %s", tripleName.str().c_str());
+    return me;
+  }
+
+  /// Instruction ends of \p code (a whole function, decoded from its first
+  /// byte), cached by \p key.
+  const std::vector<uint32_t> *ends(uint64_t key, ArrayRef<uint8_t> code) {
+    auto [it, inserted] = cache.try_emplace(key);
+    if (!inserted)
+      return it->second.empty() && !code.empty() ? nullptr : &it->second;
+    std::vector<uint32_t> &out = it->second;
+    for (uint64_t pc = 0; pc < code.size();) {
+      MCInst inst;
+      uint64_t size = 0;
+      if (disassembler->getInstruction(inst, size, code.slice(pc), key + pc,
+                                       nulls()) != MCDisassembler::Success ||
+          size == 0) {
+        out.clear();
+        return nullptr;
+      }
+      pc += size;
+      out.push_back(pc);
+    }
+    return &out;
+  }
+
+private:
+  std::unique_ptr<MCRegisterInfo> regs;
+  std::unique_ptr<MCAsmInfo> asmInfo;
+  std::unique_ptr<MCSubtargetInfo> subtarget;
+  std::unique_ptr<MCContext> context;
+  std::unique_ptr<MCDisassembler> disassembler;
+  std::map<uint64_t, std::vector<uint32_t>> cache;
+};
+
+/// The whole binary, as read once for all its TUs.
+struct Binary {
+  std::string path, label;
+  std::shared_ptr<MemoryBuffer> buf;
+  uint16_t machine = 0;
+  const Arch *arch = nullptr;
+  std::vector<OutSection> sections;
+  std::vector<Symbol> symbols;
+  /// Per STT_FILE: its name and the file-local symbols after it.
+  struct Group {
+    StringRef file;
+    uint32_t first, last;
+  };
+  std::vector<Group> groups;
+  StringMap<uint32_t> globals;  // defined non-local symbol -> index
+  std::vector<Extent> extents;  // sorted by start
+  uint64_t tlsStart = 0;
+  std::vector<TableRecord> records;
+  std::unique_ptr<InstructionEnds> decoder; // when the arch needs one
+
+  /// The sized symbol holding \p a, if any.
+  const Extent *extentAt(uint64_t a) const {
+    auto it = llvm::upper_bound(extents, a, [](uint64_t v, const Extent &e) {
+      return v < e.start;
+    });
+    // Aliases and overlaps are few: look at the last starts before a.
+    for (int k = 0; k < 8 && it != extents.begin(); ++k) {
+      --it;
+      if (a >= it->start && a < it->end)
+        return &*it;
+    }
+    return nullptr;
+  }
+  /// The first symbol start after \p a inside the section holding it.
+  uint64_t nextStart(uint64_t a, const OutSection &sec) const {
+    auto it = llvm::upper_bound(extents, a, [](uint64_t v, const Extent &e) {
+      return v < e.start;
+    });
+    uint64_t end = sec.addr + sec.size;
+    return it != extents.end() && it->start < end ? it->start : end;
+  }
+  int sectionAt(uint64_t a) const {
+    for (size_t i = 0; i < sections.size(); ++i)
+      if (sections[i].contains(a) && !(sections[i].flags & ELF::SHF_TLS))
+        return int(i);
+    return -1;
+  }
+};
+
+Expected<Binary> readBinary(StringRef path) {
+  Binary bin;
+  bin.path = path.str();
+  bin.label = sys::path::filename(path).str();
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
+      MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+  if (!buf)
+    return createStringError(buf.getError(), "%s: %s", path.str().c_str(),
+                             buf.getError().message().c_str());
+  bin.buf = std::shared_ptr<MemoryBuffer>(std::move(*buf));
+  StringRef bytes = bin.buf->getBuffer();
+  if (bytes.size() < 16 || !bytes.starts_with("\x7f" "ELF") ||
+      uint8_t(bytes[4]) != ELF::ELFCLASS64 || uint8_t(bytes[5]) != ELF::ELFDATA2LSB)
+    return refuse(path, "not a 64-bit little-endian ELF file");
+  Expected<ELFFile<ELFT>> file = ELFFile<ELFT>::create(bytes);
+  if (!file)
+    return refuse(path, "unreadable ELF: " + toString(file.takeError()));
+  const auto &hdr = file->getHeader();
+  if (hdr.e_type != ELF::ET_EXEC && hdr.e_type != ELF::ET_DYN)
+    return refuse(path, "not a linked executable or shared library");
+  bin.machine = hdr.e_machine;
+  Expected<const Arch &> arch = getArch(bin.machine);
+  if (!arch)
+    return refuse(path, toString(arch.takeError()));
+  bin.arch = &*arch;
+
+  if (Expected<typename ELFT::PhdrRange> phdrs = file->program_headers()) {
+    for (const auto &ph : *phdrs)
+      if (ph.p_type == ELF::PT_TLS)
+        bin.tlsStart = ph.p_vaddr;
+  } else {
+    return refuse(path, "unreadable program headers: " + toString(phdrs.takeError()));
+  }
+  Expected<typename ELFT::ShdrRange> shdrs = file->sections();
+  if (!shdrs)
+    return refuse(path, "unreadable sections: " + toString(shdrs.takeError()));
+  bin.sections.resize(shdrs->size());
+  const typename ELFT::Shdr *symtab = nullptr;
+  for (size_t i = 0; i < shdrs->size(); ++i) {
+    const auto &sh = (*shdrs)[i];
+    OutSection &sec = bin.sections[i];
+    Expected<StringRef> name = file->getSectionName(sh);
+    if (!name)
+      return refuse(path, "unreadable section name: " + toString(name.takeError()));
+    sec.name = *name;
+    sec.type = sh.sh_type;
+    sec.flags = sh.sh_flags;
+    sec.addr = sh.sh_addr;
+    sec.size = sh.sh_size;
+    sec.align = std::max<uint64_t>(1, sh.sh_addralign);
+    if (sh.sh_type == ELF::SHT_SYMTAB)
+      symtab = &sh;
+    if (sh.sh_type != ELF::SHT_NOBITS && sh.sh_type != ELF::SHT_NULL) {
+      Expected<ArrayRef<uint8_t>> data = file->getSectionContents(sh);
+      if (!data)
+        return refuse(path, "truncated section " + sec.name + ": " +
+                                toString(data.takeError()));
+      sec.data = *data;
+    }
+  }
+  for (const OutSection &sec : bin.sections)
+    if (sec.name == fingerprintSectionName) {
+      Expected<std::vector<TableRecord>> records = decodeRecords(sec.data, path);
+      if (!records)
+        return records.takeError();
+      for (TableRecord &r : *records)
+        bin.records.push_back(std::move(r));
+    }
+  if (bin.records.empty())
+    return refuse(path, "no fingerprint table (section .hotpatch.fp): it was "
+                        "not built with -fplugin=hotpatch.so");
+  if (!symtab)
+    return refuse(path, "has no symbol table (stripped); hp-diff needs the "
+                        "unstripped build, the running copy may be stripped");
+
+  Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
+  if (!syms)
+    return refuse(path, "unreadable symbols: " + toString(syms.takeError()));
+  Expected<StringRef> strtab = file->getStringTableForSymtab(*symtab);
+  if (!strtab)
+    return refuse(path, "unreadable symbol names: " + toString(strtab.takeError()));
+  bin.symbols.reserve(syms->size());
+  for (const auto &s : *syms) {
+    Symbol sym;
+    Expected<StringRef> name = s.getName(*strtab);
+    if (!name)
+      return refuse(path, "unreadable symbol name: " + toString(name.takeError()));
+    sym.name = *name;
+    sym.binding = s.getBinding();
+    sym.type = s.getType();
+    sym.shndx = s.st_shndx;
+    sym.value = s.st_value;
+    sym.size = s.st_size;
+    uint32_t index = bin.symbols.size();
+    if (sym.type == ELF::STT_FILE) {
+      if (!bin.groups.empty())
+        bin.groups.back().last = index;
+      bin.groups.push_back({sym.name, index + 1, index + 1});
+    }
+    if (sym.binding != ELF::STB_LOCAL && sym.shndx != ELF::SHN_UNDEF)
+      bin.globals.try_emplace(sym.name, index);
+    bool sized = sym.size > 0 && sym.shndx != ELF::SHN_UNDEF &&
+                 sym.shndx < bin.sections.size() &&
+                 (sym.type == ELF::STT_FUNC || sym.type == ELF::STT_OBJECT);
+    if (sized)
+      bin.extents.push_back({sym.value, sym.value + sym.size, index});
+    bin.symbols.push_back(std::move(sym));
+  }
+  // A group ends at the next STT_FILE or the first non-local symbol.
+  uint32_t firstGlobal = symtab->sh_info;
+  for (size_t g = 0; g < bin.groups.size(); ++g) {
+    uint32_t end = g + 1 < bin.groups.size() ? bin.groups[g + 1].first - 1
+                                             : firstGlobal;
+    bin.groups[g].last = std::min<uint32_t>(std::max(end, bin.groups[g].first),
+                                            firstGlobal);
+  }
+  llvm::sort(bin.extents, [](const Extent &a, const Extent &b) {
+    return std::tie(a.start, a.end) < std::tie(b.start, b.end);
+  });
+
+  bool kept = false;
+  for (size_t i = 0; i < shdrs->size(); ++i) {
+    const auto &sh = (*shdrs)[i];
+    if (sh.sh_type == ELF::SHT_REL && !(sh.sh_flags & ELF::SHF_ALLOC))
+      return refuse(path, "kept REL relocations, which hp-diff does not read");
+    if (sh.sh_type != ELF::SHT_RELA || (sh.sh_flags & ELF::SHF_ALLOC) ||
+        sh.sh_info == 0 || sh.sh_info >= bin.sections.size())
+      continue;
+    OutSection &target = bin.sections[sh.sh_info];
+    if (target.flags & ELF::SHF_EXECINSTR)
+      kept = true;
+    Expected<typename ELFT::RelaRange> relas = file->relas(sh);
+    if (!relas)
+      return refuse(path, "unreadable relocations: " + toString(relas.takeError()));
+    for (const auto &r : *relas) {
+      uint32_t symIndex = r.getSymbol(false);
+      if (symIndex >= bin.symbols.size())
+        return refuse(path, "relocation names a symbol past the symbol table");
+      target.relocs.push_back(Reloc{r.r_offset, r.getType(false), symIndex, r.r_addend});
+    }
+    llvm::sort(target.relocs, [](const Reloc &a, const Reloc &b) {
+      return a.offset < b.offset;
+    });
+  }
+  if (!kept)
+    return refuse(path, "has no relocations kept by the linker; link it with "
+                        "-Wl,--emit-relocs (hp-diff reads what each instruction "
+                        "refers to from them), or diff its objects instead");
+  if (bin.arch->pcRelativeFromInstructionEnd()) {
+    Expected<std::unique_ptr<InstructionEnds>> decoder =
+        InstructionEnds::create(bin.arch->triple());
+    if (!decoder)
+      return refuse(path, toString(decoder.takeError()));
+    bin.decoder = std::move(*decoder);
+  }
+  return bin;
+}
+
+/// Builds the object of one translation unit.
+class UnitBuilder {
+public:
+  UnitBuilder(Binary &bin, const TableRecord &record, const Binary::Group *group)
+      : bin(bin), record(record), group(group) {}
+
+  Expected<std::unique_ptr<Object>> build();
+
+private:
+  uint32_t defineSymbol(uint32_t index);
+  uint32_t undefined(StringRef name);
+  Expected<uint32_t> piece(uint64_t at);
+  /// A stretch of one of the binary's sections: what an object section
+  /// of this unit was cut from.
+  struct Span {
+    uint32_t out = 0;
+    uint64_t start = 0, end = 0;
+  };
+  Expected<Span> pieceSpan(uint64_t at) const;
+  Error translate(uint32_t section);
+  Error survey(const Span &span);
+  /// Whether relocation \p r (binary's) is followed by address.
+  bool byAddress(const Reloc &r) const {
+    const Symbol &s = bin.symbols[r.symbol];
+    return !defined.count(r.symbol) &&
+           (s.binding == ELF::STB_LOCAL || s.name.empty());
+  }
+  Expected<uint64_t> meant(const Reloc &r, const Span &span) const;
+
+  Binary &bin;
+  const TableRecord &record;
+  const Binary::Group *group;
+  std::unique_ptr<Object> obj;
+  DenseMap<uint32_t, uint32_t> defined; // binary symbol -> object symbol
+  StringMap<uint32_t> undefinedNames;
+  std::map<uint64_t, uint32_t> pieces;  // start address -> object symbol
+  std::set<uint64_t> pieceStarts;       // every address known to start one
+  std::vector<Span> spans;              // object section -> where it was cut
+  std::vector<uint32_t> work;           // object sections to translate
+};
+
+uint32_t UnitBuilder::defineSymbol(uint32_t index) {
+  if (auto it = defined.find(index); it != defined.end())
+    return it->second;
+  const Symbol &s = bin.symbols[index];
+  uint64_t addr = s.value;
+  if (s.type == ELF::STT_TLS)
+    addr += bin.tlsStart;
+  const OutSection &out = bin.sections[s.shndx];
+  // A patchable function's section begins at its padding, as in the object.
+  uint64_t pad = 0;
+  if (s.type == ELF::STT_FUNC)
+    for (const FunctionEntry &fn : record.functions)
+      if (fn.name == s.name && (fn.flags & FnPatchable))
+        pad = record.padBeforeBytes;
+  uint64_t start = addr >= out.addr + pad ? addr - pad : addr;
+  uint64_t end = std::min(addr + s.size, out.addr + out.size);
+  Section sec;
+  sec.name = obj->saver.save((s.type == ELF::STT_FUNC ? StringRef(".text")
+                                                       : out.name) +
+                             "." + s.name);
+  sec.type = out.type;
+  sec.flags = out.flags;
+  sec.size = end - start;
+  sec.align = std::min<uint64_t>(out.align, start ? (start & -start) : out.align);
+  if (out.type != ELF::SHT_NOBITS && start >= out.addr && end <= out.addr + out.size) {
+    ArrayRef<uint8_t> bytes = out.data.slice(start - out.addr, end - start);
+    uint8_t *copy = obj->alloc.Allocate<uint8_t>(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), copy);
+    sec.data = ArrayRef<uint8_t>(copy, bytes.size());
+  }
+  uint32_t secIndex = obj->sections.size();
+  obj->sections.push_back(std::move(sec));
+  spans.push_back(Span{s.shndx, start, end});
+  work.push_back(secIndex);
+
+  Symbol sym = s;
+  sym.shndx = secIndex;
+  sym.value = addr - start;
+  obj->symbols.push_back(sym);
+  return defined[index] = obj->symbols.size() - 1;
+}
+
+uint32_t UnitBuilder::undefined(StringRef name) {
+  auto [it, inserted] = undefinedNames.try_emplace(name, obj->symbols.size());
+  if (inserted) {
+    Symbol sym;
+    sym.name = name;
+    sym.binding = ELF::STB_GLOBAL;
+    sym.type = ELF::STT_NOTYPE;
+    sym.shndx = ELF::SHN_UNDEF;
+    obj->symbols.push_back(sym);
+  }
+  return it->second;
+}
+
+/// Where the piece of unnamed data starting at \p at ends: at the next
+/// symbol or known piece start (a string runs on to its terminating NUL).
+Expected<UnitBuilder::Span> UnitBuilder::pieceSpan(uint64_t at) const {
+  int outIndex = bin.sectionAt(at);
+  if (outIndex < 0)
+    return refuse(record.sourceFile,
+                  formatv("refers to address 0x{0}, which no section of {1} "
+                          "holds", utohexstr(at, true), bin.label));
+  const OutSection &out = bin.sections[outIndex];
+  uint64_t end = bin.nextStart(at, out);
+  if (auto next = pieceStarts.upper_bound(at); next != pieceStarts.end())
+    end = std::min(end, *next);
+  if (out.type != ELF::SHT_NOBITS && !(out.flags & ELF::SHF_WRITE) &&
+      !(out.flags & ELF::SHF_EXECINSTR)) {
+    // Merged strings overlap: a piece that ends mid-string runs on to its NUL.
+    uint64_t limit = out.addr + out.size;
+    while (end < limit && end > at && out.data[end - 1 - out.addr] != 0)
+      ++end;
+  }
+  return Span{uint32_t(outIndex), at, end};
+}
+
+/// The object symbol of the piece of unnamed data at \p at, made on first use.
+Expected<uint32_t> UnitBuilder::piece(uint64_t at) {
+  if (auto it = pieces.find(at); it != pieces.end())
+    return it->second;
+  Expected<Span> span = pieceSpan(at);
+  if (!span)
+    return span.takeError();
+  const OutSection &out = bin.sections[span->out];
+  uint64_t end = span->end;
+  Section sec;
+  sec.name = obj->saver.save(formatv("{0}+0x{1}", out.name,
+                                     utohexstr(at - out.addr, true)).str());
+  sec.type = out.type;
+  sec.flags = out.flags;
+  sec.size = end - at;
+  sec.align = std::min<uint64_t>(out.align, at ? (at & -at) : out.align);
+  if (out.type != ELF::SHT_NOBITS) {
+    ArrayRef<uint8_t> bytes = out.data.slice(at - out.addr, end - at);
+    uint8_t *copy = obj->alloc.Allocate<uint8_t>(bytes.size());
+    std::copy(bytes.begin(), bytes.end(), copy);
+    sec.data = ArrayRef<uint8_t>(copy, bytes.size());
+  }
+  uint32_t secIndex = obj->sections.size();
+  obj->sections.push_back(std::move(sec));
+  spans.push_back(*span);
+  work.push_back(secIndex);
+
+  Symbol sym;
+  sym.name = obj->sections[secIndex].name;
+  sym.binding = ELF::STB_LOCAL;
+  sym.type = ELF::STT_SECTION;
+  sym.shndx = secIndex;
+  obj->symbols.push_back(sym);
+  return pieces[at] = obj->symbols.size() - 1;
+}
+
+/// The address relocation \p r, in \p span, means (not the S + A it
+/// computes: see the file comment).
+Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
+  const Symbol &s = bin.symbols[r.symbol];
+  uint64_t sa = s.value + r.addend;
+  RelocKind kind = bin.arch->classify(r.type);
+  if (kind != RelocKind::PCRel && kind != RelocKind::Call)
+    return sa;
+  const OutSection &out = bin.sections[span.out];
+  if (!(out.flags & ELF::SHF_EXECINSTR)) {
+    // PC-relative data: a jump table's entries count from the table.
+    uint64_t fromTable = sa - (r.offset - span.start);
+    int target = bin.sectionAt(fromTable);
+    if (target >= 0 && (bin.sections[target].flags & ELF::SHF_EXECINSTR))
+      return fromTable;
+    return sa;
+  }
+  if (!bin.decoder)
+    return sa;
+  const std::vector<uint32_t> *ends = bin.decoder->ends(
+      span.start, out.data.slice(span.start - out.addr, span.end - span.start));
+  uint64_t offset = r.offset - span.start;
+  if (!ends)
+    return refuse(record.sourceFile,
+                  formatv("{0}+0x{1}: the disassembler cannot decode this code, "
+                          "so the address its relocations mean is unknown",
+                          out.name, utohexstr(span.start - out.addr, true)));
+  auto it = llvm::upper_bound(*ends, uint32_t(offset));
+  if (it == ends->end())
+    return refuse(record.sourceFile,
+                  formatv("{0}+0x{1}: relocation past the last instruction",
+                          out.name, utohexstr(r.offset - out.addr, true)));
+  return sa + (*it - offset);
+}
+
+/// Notes where the relocations of \p span refer to unnamed data, and, to a
+/// fixpoint, where those pieces refer (a table of string pointers).
+Error UnitBuilder::survey(const Span &first) {
+  std::vector<Span> queue{first};
+  while (!queue.empty()) {
+    Span span = queue.back();
+    queue.pop_back();
+    const OutSection &out = bin.sections[span.out];
+    auto it = llvm::lower_bound(out.relocs, span.start,
+                                [](const Reloc &r, uint64_t a) { return r.offset < a; });
+    for (; it != out.relocs.end() && it->offset < span.end; ++it) {
+      if (!byAddress(*it) || bin.arch->classify(it->type) == RelocKind::None)
+        continue;
+      Expected<uint64_t> addr = meant(*it, span);
+      if (!addr)
+        return addr.takeError();
+      if (bin.extentAt(*addr) || !pieceStarts.insert(*addr).second)
+        continue;
+      Expected<Span> next = pieceSpan(*addr);
+      if (!next)
+        return next.takeError();
+      queue.push_back(*next);
+    }
+  }
+  return Error::success();
+}
+
+Error UnitBuilder::translate(uint32_t section) {
+  const Span &span = spans[section];
+  const OutSection &out = bin.sections[span.out];
+  uint64_t start = span.start, end = span.end;
+  auto first = llvm::lower_bound(out.relocs, start, [](const Reloc &r, uint64_t a) {
+    return r.offset < a;
+  });
+  std::vector<Reloc> relocs;
+  for (auto it = first; it != out.relocs.end() && it->offset < end; ++it) {
+    const Reloc &r = *it;
+    if (bin.arch->classify(r.type) == RelocKind::None)
+      continue;
+    const Symbol &s = bin.symbols[r.symbol];
+    Reloc mine{r.offset - start, r.type, 0, r.addend};
+    if (auto d = defined.find(r.symbol); d != defined.end()) {
+      mine.symbol = d->second;
+    } else if (!byAddress(r)) {
+      // GNU ld names what a shared library defines with its version
+      // (`puts@GLIBC_2.2.5`); the object named it plainly.
+      StringRef name = s.shndx == ELF::SHN_UNDEF ? s.name.split('@').first : s.name;
+      mine.symbol = undefined(name);
+    } else {
+      // A section, an unnamed local, a local the linker made: by address.
+      Expected<uint64_t> addr = meant(r, span);
+      if (!addr)
+        return addr.takeError();
+      uint64_t sa = s.value + r.addend;
+      if (const Extent *e = bin.extentAt(*addr)) {
+        const Symbol &holder = bin.symbols[e->symbol];
+        if (auto d = defined.find(e->symbol); d != defined.end())
+          mine.symbol = d->second;
+        else
+          mine.symbol = undefined(holder.name);
+        mine.addend = int64_t(sa - holder.value);
+      } else {
+        Expected<uint32_t> p = piece(*addr);
+        if (!p)
+          return p.takeError();
+        mine.symbol = *p;
+        mine.addend = int64_t(sa - *addr);
+      }
+    }
+    relocs.push_back(mine);
+  }
+  // The bytes as the compiler wrote them, in the copy the patch takes.
+  Section &sec = obj->sections[section];
+  if (!sec.data.empty()) {
+    MutableArrayRef<uint8_t> bytes(const_cast<uint8_t *>(sec.data.data()),
+                                   sec.data.size());
+    for (const Reloc &r : relocs)
+      if (Error err = bin.arch->asCompiled(r.type, bytes, r.offset))
+        return refuse(record.sourceFile,
+                      formatv("{0}: {1}", sec.name, toString(std::move(err))));
+  }
+  sec.relocs = std::move(relocs);
+  return Error::success();
+}
+
+Expected<std::unique_ptr<Object>> UnitBuilder::build() {
+  obj = std::make_unique<Object>();
+  obj->path = bin.path;
+  obj->name = formatv("{0}({1})", bin.label,
+                      sys::path::filename(record.sourceFile)).str();
+  obj->buf = bin.buf;
+  obj->machine = bin.machine;
+  obj->hasTable = true;
+  obj->table = record;
+  obj->sections.emplace_back(); // index 0: SHN_UNDEF
+  obj->symbols.emplace_back();
+  spans.emplace_back();
+
+  StringMap<bool> listed;
+  std::vector<StringRef> order; // the table's order: sorted, so stable
+  bool hasLocals = false;
+  for (const FunctionEntry &fn : record.functions) {
+    listed[fn.name] = true;
+    order.push_back(fn.name);
+    hasLocals |= fn.flags & FnLocal;
+  }
+  for (const VariableEntry &var : record.variables) {
+    listed[var.name] = true;
+    order.push_back(var.name);
+    hasLocals |= var.flags & VarLocal;
+  }
+  if (hasLocals && !group)
+    return refuse(bin.label, formatv("the symbol table has no file-local "
+                                     "symbols for {0}, though its table "
+                                     "lists some", record.sourceFile));
+  auto definable = [&](const Symbol &s) {
+    return s.shndx != ELF::SHN_UNDEF && s.shndx < bin.sections.size() &&
+           (s.type == ELF::STT_FUNC || s.type == ELF::STT_OBJECT ||
+            s.type == ELF::STT_TLS) &&
+           (s.size > 0 || listed.count(s.name));
+  };
+  // In address order: the order the object had its sections in.
+  std::vector<uint32_t> mine;
+  if (group)
+    for (uint32_t i = group->first; i < group->last; ++i)
+      if (definable(bin.symbols[i]))
+        mine.push_back(i);
+  for (StringRef name : order) {
+    auto it = bin.globals.find(name);
+    if (it != bin.globals.end() && definable(bin.symbols[it->second]))
+      mine.push_back(it->second);
+  }
+  llvm::sort(mine, [&](uint32_t a, uint32_t b) {
+    return std::tie(bin.symbols[a].value, a) < std::tie(bin.symbols[b].value, b);
+  });
+  for (uint32_t index : mine)
+    defineSymbol(index);
+  // Where the code refers to unnamed data: each such address starts a piece,
+  // and ends the piece before it.
+  for (uint32_t section : work)
+    if (Error err = survey(spans[section]))
+      return std::move(err);
+  // Relocations, in the order sections were made; pieces add to the list.
+  for (size_t k = 0; k < work.size(); ++k)
+    if (Error err = translate(work[k]))
+      return std::move(err);
+  if (obj->sections.size() >= ELF::SHN_LORESERVE)
+    return refuse(obj->name, "too many functions and variables in one file");
+  indexObject(*obj);
+  return std::move(obj);
+}
+
+} // namespace
+
+Expected<bool> isLinkedBinary(StringRef path) {
+  ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFileSlice(
+      path, /*MapSize=*/64, /*Offset=*/0, /*IsVolatile=*/false);
+  if (!buf)
+    return createStringError(buf.getError(), "%s: %s", path.str().c_str(),
+                             buf.getError().message().c_str());
+  StringRef bytes = (*buf)->getBuffer();
+  if (bytes.size() < 18 || !bytes.starts_with("\x7f" "ELF"))
+    return false;
+  uint16_t type = uint8_t(bytes[16]) | uint16_t(uint8_t(bytes[17])) << 8;
+  return type == ELF::ET_EXEC || type == ELF::ET_DYN;
+}
+
+Expected<std::vector<std::unique_ptr<Object>>>
+loadLinked(StringRef path, std::vector<std::string> *warnings) {
+  Expected<Binary> bin = readBinary(path);
+  if (!bin)
+    return bin.takeError();
+  if (warnings) {
+    // Code no record lists was built without the plugin: hp-diff cannot
+    // see a change in it. (_start and the like come from the C runtime.)
+    StringSet<> listed;
+    for (const TableRecord &r : bin->records)
+      for (const FunctionEntry &fn : r.functions)
+        listed.insert(fn.name);
+    std::vector<StringRef> unseen;
+    for (const Symbol &s : bin->symbols)
+      if (s.type == ELF::STT_FUNC && s.size > 0 && s.binding != ELF::STB_LOCAL &&
+          s.shndx != ELF::SHN_UNDEF && !listed.count(s.name) &&
+          s.name != "_start" && s.name != "_init" && s.name != "_fini")
+        unseen.push_back(s.name);
+    if (!unseen.empty()) {
+      llvm::sort(unseen);
+      size_t shown = std::min<size_t>(unseen.size(), 8);
+      std::string names = join(unseen.begin(), unseen.begin() + shown, ", ");
+      if (shown < unseen.size())
+        names += formatv(" and {0} more", unseen.size() - shown).str();
+      warnings->push_back(formatv("{0}: {1} {2} in no fingerprint table (built "
+                                  "without the plugin), so a change to {3} is "
+                                  "not seen: {4}", bin->label, unseen.size(),
+                                  unseen.size() == 1 ? "function is" : "functions are",
+                                  unseen.size() == 1 ? "it" : "them", names));
+    }
+  }
+  // Records and STT_FILE groups are both in link order; crt files and
+  // libraries have groups but no record, so match forward by file name.
+  std::vector<std::unique_ptr<Object>> units;
+  size_t nextGroup = 0;
+  for (const TableRecord &record : bin->records) {
+    StringRef file = sys::path::filename(record.sourceFile);
+    const Binary::Group *group = nullptr;
+    for (size_t g = nextGroup; g < bin->groups.size(); ++g)
+      if (sys::path::filename(bin->groups[g].file) == file) {
+        group = &bin->groups[g];
+        nextGroup = g + 1;
+        break;
+      }
+    UnitBuilder builder(*bin, record, group);
+    Expected<std::unique_ptr<Object>> unit = builder.build();
+    if (!unit)
+      return unit.takeError();
+    units.push_back(std::move(*unit));
+  }
+  return units;
+}
+
+} // namespace hotpatch

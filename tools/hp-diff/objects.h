@@ -1,0 +1,109 @@
+//===- tools/hp-diff/objects.h - what hp-diff reads from a build -*- C++ -*-===//
+//
+// The differ sees every build as translation units: each one an object with
+// sections, symbols, relocations and its fingerprint record. An object file
+// (.o) is one such unit as it is; a linked binary kept with --emit-relocs is
+// cut back into one unit per record of its table (linked.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HOTPATCH_TOOLS_OBJECTS_H
+#define HOTPATCH_TOOLS_OBJECTS_H
+
+#include "fingerprint-table.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/BinaryFormat/ELF.h"
+#include "llvm/Support/Allocator.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/StringSaver.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace hotpatch {
+
+struct Reloc {
+  uint64_t offset;
+  uint32_t type;
+  uint32_t symbol;
+  int64_t addend;
+};
+
+struct Section {
+  llvm::StringRef name; // into the object's buffer, like every name here
+  uint32_t type = 0;
+  uint64_t flags = 0, size = 0, align = 1;
+  llvm::ArrayRef<uint8_t> data;
+  std::vector<Reloc> relocs;
+  bool hasRel = false; // SHT_REL relocations: not produced for our targets
+};
+
+struct Symbol {
+  llvm::StringRef name;
+  uint8_t binding = 0, type = 0;
+  uint32_t shndx = 0;
+  uint64_t value = 0, size = 0;
+};
+
+/// One object file, parsed with LLVM's ELF library.
+struct Object {
+  std::string path;
+  std::string name; ///< for messages; the file name when empty
+  std::shared_ptr<llvm::MemoryBuffer> buf; ///< shared by the TUs of a binary
+  llvm::BumpPtrAllocator alloc;
+  llvm::StringSaver saver{alloc}; ///< names and bytes made here, not in buf
+  uint16_t machine = 0;
+  std::vector<Section> sections;
+  std::vector<Symbol> symbols;
+  llvm::StringMap<uint32_t> defined; // non-section defined symbol -> index
+  bool hasTable = false;
+  TableRecord table; // all records merged
+  llvm::StringMap<const FunctionEntry *> functions;
+  llvm::StringMap<const VariableEntry *> variables;
+  std::vector<llvm::SmallVector<uint32_t, 2>> knownInSection; // table symbols per section
+
+  std::string label() const {
+    return name.empty() ? llvm::sys::path::filename(path).str() : name;
+  }
+  std::string source() const {
+    return table.sourceFile.empty()
+               ? label()
+               : llvm::sys::path::filename(table.sourceFile).str();
+  }
+  bool isLocal(uint32_t sym) const {
+    return symbols[sym].binding == llvm::ELF::STB_LOCAL;
+  }
+};
+
+/// A refusal naming \p file (a RefusalError, see differ.h).
+llvm::Error refuse(llvm::StringRef file, const llvm::Twine &why);
+
+/// Fills \p obj's lookups (defined, functions, variables, knownInSection)
+/// from its symbols, sections and table.
+void indexObject(Object &obj);
+
+/// Reads one relocatable object (.o) with its fingerprint table.
+llvm::Expected<std::unique_ptr<Object>> loadObject(llvm::StringRef path);
+
+/// True when \p path is a linked executable or shared library (ET_EXEC or
+/// ET_DYN), false for anything else, an error when it cannot be read.
+llvm::Expected<bool> isLinkedBinary(llvm::StringRef path);
+
+/// Cuts a linked binary, linked with --emit-relocs, back into one object per
+/// translation unit of its fingerprint table: a section per function and
+/// variable, and per piece of unnamed data its code refers to, with the
+/// relocations the linker kept, rewritten as the compiler wrote them.
+/// \p warnings, when given, receives what hp-diff cannot see (functions
+/// built without the plugin).
+llvm::Expected<std::vector<std::unique_ptr<Object>>>
+loadLinked(llvm::StringRef path, std::vector<std::string> *warnings = nullptr);
+
+} // namespace hotpatch
+
+#endif
