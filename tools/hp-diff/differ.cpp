@@ -28,6 +28,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include <future>
 #include <map>
 #include <set>
 
@@ -730,6 +731,16 @@ Error Differ::emit() {
     bytes.resize(alignTo(bytes.size(), sec.align), fill);
     placed[{objIndex, secIndex}] = {where, bytes.size()};
     bytes.insert(bytes.end(), sec.data.begin(), sec.data.end());
+    if (sec.linked) {
+      // From a linked binary: the bytes as the compiler wrote them.
+      MutableArrayRef<uint8_t> copy(bytes.data() + bytes.size() - sec.data.size(),
+                                    sec.data.size());
+      for (const Reloc &r : sec.relocs)
+        if (Error err = arch->asCompiled(r.type, copy, r.offset))
+          addRefusal(newObjs[objIndex]->source(),
+                     formatv("{0}: {1}", ownerOf(*newObjs[objIndex], secIndex),
+                             toString(std::move(err))));
+    }
   }
 
   // Exceptions unwind through code by its .eh_frame entry, and catch by its
@@ -965,12 +976,18 @@ Error Differ::emit() {
 Error Differ::load() {
   std::vector<std::pair<std::unique_ptr<Object>, std::unique_ptr<Object>>> loaded;
   if (!opts.oldBinary.empty()) {
-    Expected<std::vector<std::unique_ptr<Object>>> before = loadLinked(opts.oldBinary);
+    // The two binaries are read at once: most of the time is decoding code.
+    std::future<Expected<std::vector<std::unique_ptr<Object>>>> reading =
+        std::async(std::launch::async, [&] { return loadLinked(opts.oldBinary); });
+    Expected<std::vector<std::unique_ptr<Object>>> after =
+        loadLinked(opts.newBinary, &result.warnings);
+    Expected<std::vector<std::unique_ptr<Object>>> before = reading.get();
+    if (!after) {
+      consumeError(before.takeError());
+      return after.takeError();
+    }
     if (!before)
       return before.takeError();
-    Expected<std::vector<std::unique_ptr<Object>>> after = loadLinked(opts.newBinary, &result.warnings);
-    if (!after)
-      return after.takeError();
     // TUs pair by source path, then by file name where that is unique.
     std::map<std::string, std::vector<size_t>> oldByPath, oldByName;
     for (size_t k = 0; k < before->size(); ++k) {

@@ -15,8 +15,10 @@
 //    `.L.str`, a jump table) is followed to the address it means, and named
 //    by what lives there: a function or variable, or else a piece of unnamed
 //    data, which becomes a section of its own;
-//  - the bytes under each relocation are put back as the compiler left them
-//    (Arch::asCompiled): the linker's value cleared, relaxations undone.
+//  - the bytes are the binary's (Section::linked): where the differ copies
+//    them into a patch, it puts back those under each relocation as the
+//    compiler left them (Arch::asCompiled): the linker's value cleared,
+//    relaxations undone.
 //
 // On x86 a PC-relative field counts from the end of its instruction, so the
 // address meant is S + A plus the bytes from the field to that end: LLVM's
@@ -46,6 +48,7 @@
 #include "llvm/TargetParser/Triple.h"
 
 #include <map>
+#include <mutex>
 #include <set>
 
 using namespace llvm;
@@ -77,9 +80,12 @@ struct Extent {
 class InstructionEnds {
 public:
   static Expected<std::unique_ptr<InstructionEnds>> create(StringRef tripleName) {
-    LLVMInitializeX86TargetInfo();
-    LLVMInitializeX86TargetMC();
-    LLVMInitializeX86Disassembler();
+    static std::once_flag once; // two binaries may be read at once
+    std::call_once(once, [] {
+      LLVMInitializeX86TargetInfo();
+      LLVMInitializeX86TargetMC();
+      LLVMInitializeX86Disassembler();
+    });
     auto me = std::make_unique<InstructionEnds>();
     Triple triple(tripleName);
     std::string error;
@@ -343,7 +349,8 @@ Expected<Binary> readBinary(StringRef path) {
 /// Builds the object of one translation unit.
 class UnitBuilder {
 public:
-  UnitBuilder(Binary &bin, const TableRecord &record, const Binary::Group *group)
+  /// \p record moves into the object's table.
+  UnitBuilder(Binary &bin, TableRecord &record, const Binary::Group *group)
       : bin(bin), record(record), group(group) {}
 
   Expected<std::unique_ptr<Object>> build();
@@ -360,7 +367,7 @@ private:
   };
   Expected<Span> pieceSpan(uint64_t at) const;
   Error translate(uint32_t section);
-  Error survey(const Span &span);
+  Error survey(std::vector<Span> queue);
   /// Whether relocation \p r (binary's) is followed by address.
   bool byAddress(const Reloc &r) const {
     const Symbol &s = bin.symbols[r.symbol];
@@ -370,11 +377,14 @@ private:
   Expected<uint64_t> meant(const Reloc &r, const Span &span) const;
 
   Binary &bin;
-  const TableRecord &record;
+  TableRecord &record; // moved into obj->table at the end of build()
   const Binary::Group *group;
   std::unique_ptr<Object> obj;
   DenseMap<uint32_t, uint32_t> defined; // binary symbol -> object symbol
   StringMap<uint32_t> undefinedNames;
+  /// Names the record lists: a function's flags, with FnListed for all.
+  static constexpr uint32_t FnListed = 1u << 31;
+  StringMap<uint32_t> listed;
   std::map<uint64_t, uint32_t> pieces;  // start address -> object symbol
   std::set<uint64_t> pieceStarts;       // every address known to start one
   std::vector<Span> spans;              // object section -> where it was cut
@@ -390,11 +400,9 @@ uint32_t UnitBuilder::defineSymbol(uint32_t index) {
     addr += bin.tlsStart;
   const OutSection &out = bin.sections[s.shndx];
   // A patchable function's section begins at its padding, as in the object.
-  uint64_t pad = 0;
-  if (s.type == ELF::STT_FUNC)
-    for (const FunctionEntry &fn : record.functions)
-      if (fn.name == s.name && (fn.flags & FnPatchable))
-        pad = record.padBeforeBytes;
+  uint64_t pad = s.type == ELF::STT_FUNC && (listed.lookup(s.name) & FnPatchable)
+                     ? record.padBeforeBytes
+                     : 0;
   uint64_t start = addr >= out.addr + pad ? addr - pad : addr;
   uint64_t end = std::min(addr + s.size, out.addr + out.size);
   Section sec;
@@ -403,13 +411,12 @@ uint32_t UnitBuilder::defineSymbol(uint32_t index) {
                              "." + s.name);
   sec.type = out.type;
   sec.flags = out.flags;
+  sec.linked = true;
   sec.size = end - start;
   sec.align = std::min<uint64_t>(out.align, start ? (start & -start) : out.align);
   if (out.type != ELF::SHT_NOBITS && start >= out.addr && end <= out.addr + out.size) {
     ArrayRef<uint8_t> bytes = out.data.slice(start - out.addr, end - start);
-    uint8_t *copy = obj->alloc.Allocate<uint8_t>(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), copy);
-    sec.data = ArrayRef<uint8_t>(copy, bytes.size());
+    sec.data = bytes;
   }
   uint32_t secIndex = obj->sections.size();
   obj->sections.push_back(std::move(sec));
@@ -448,9 +455,14 @@ Expected<UnitBuilder::Span> UnitBuilder::pieceSpan(uint64_t at) const {
   uint64_t end = bin.nextStart(at, out);
   if (auto next = pieceStarts.upper_bound(at); next != pieceStarts.end())
     end = std::min(end, *next);
+  auto firstReloc = llvm::lower_bound(out.relocs, at, [](const Reloc &r, uint64_t a) {
+    return r.offset < a;
+  });
+  bool hasRelocs = firstReloc != out.relocs.end() && firstReloc->offset < end;
   if (out.type != ELF::SHT_NOBITS && !(out.flags & ELF::SHF_WRITE) &&
-      !(out.flags & ELF::SHF_EXECINSTR)) {
-    // Merged strings overlap: a piece that ends mid-string runs on to its NUL.
+      !(out.flags & ELF::SHF_EXECINSTR) && !hasRelocs) {
+    // Merged strings overlap: a piece that ends mid-string runs on to its
+    // NUL. (Not a table of addresses or offsets: that has relocations.)
     uint64_t limit = out.addr + out.size;
     while (end < limit && end > at && out.data[end - 1 - out.addr] != 0)
       ++end;
@@ -472,13 +484,12 @@ Expected<uint32_t> UnitBuilder::piece(uint64_t at) {
                                      utohexstr(at - out.addr, true)).str());
   sec.type = out.type;
   sec.flags = out.flags;
+  sec.linked = true;
   sec.size = end - at;
   sec.align = std::min<uint64_t>(out.align, at ? (at & -at) : out.align);
   if (out.type != ELF::SHT_NOBITS) {
     ArrayRef<uint8_t> bytes = out.data.slice(at - out.addr, end - at);
-    uint8_t *copy = obj->alloc.Allocate<uint8_t>(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), copy);
-    sec.data = ArrayRef<uint8_t>(copy, bytes.size());
+    sec.data = bytes;
   }
   uint32_t secIndex = obj->sections.size();
   obj->sections.push_back(std::move(sec));
@@ -513,6 +524,11 @@ Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
   }
   if (!bin.decoder)
     return sa;
+  // The field is followed by at most a 4-byte immediate: when every
+  // candidate lies in one named symbol, that names it without decoding.
+  const Extent *lo = bin.extentAt(sa + 4);
+  if (lo && lo == bin.extentAt(sa + 8))
+    return sa + 4;
   const std::vector<uint32_t> *ends = bin.decoder->ends(
       span.start, out.data.slice(span.start - out.addr, span.end - span.start));
   uint64_t offset = r.offset - span.start;
@@ -529,13 +545,13 @@ Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
   return sa + (*it - offset);
 }
 
-/// Notes where the relocations of \p span refer to unnamed data, and, to a
-/// fixpoint, where those pieces refer (a table of string pointers).
-Error UnitBuilder::survey(const Span &first) {
-  std::vector<Span> queue{first};
-  while (!queue.empty()) {
-    Span span = queue.back();
-    queue.pop_back();
+/// Notes where the relocations of \p spans refer to unnamed data: each
+/// such address starts a piece. The code's own references come first, so
+/// that pieces have their final extent when their own relocations (a table
+/// of string pointers) are surveyed in turn, to a fixpoint.
+Error UnitBuilder::survey(std::vector<Span> queue) {
+  std::vector<uint64_t> found;
+  auto scan = [&](const Span &span) -> Error {
     const OutSection &out = bin.sections[span.out];
     auto it = llvm::lower_bound(out.relocs, span.start,
                                 [](const Reloc &r, uint64_t a) { return r.offset < a; });
@@ -545,19 +561,29 @@ Error UnitBuilder::survey(const Span &first) {
       Expected<uint64_t> addr = meant(*it, span);
       if (!addr)
         return addr.takeError();
-      if (bin.extentAt(*addr) || !pieceStarts.insert(*addr).second)
-        continue;
-      Expected<Span> next = pieceSpan(*addr);
+      if (!bin.extentAt(*addr) && pieceStarts.insert(*addr).second)
+        found.push_back(*addr);
+    }
+    return Error::success();
+  };
+  while (!queue.empty()) {
+    for (const Span &span : queue)
+      if (Error err = scan(span))
+        return err;
+    queue.clear();
+    for (uint64_t at : found) {
+      Expected<Span> next = pieceSpan(at);
       if (!next)
         return next.takeError();
       queue.push_back(*next);
     }
+    found.clear();
   }
   return Error::success();
 }
 
 Error UnitBuilder::translate(uint32_t section) {
-  const Span &span = spans[section];
+  Span span = spans[section]; // a copy: piece() below grows `spans`
   const OutSection &out = bin.sections[span.out];
   uint64_t start = span.start, end = span.end;
   auto first = llvm::lower_bound(out.relocs, start, [](const Reloc &r, uint64_t a) {
@@ -600,16 +626,7 @@ Error UnitBuilder::translate(uint32_t section) {
     }
     relocs.push_back(mine);
   }
-  // The bytes as the compiler wrote them, in the copy the patch takes.
   Section &sec = obj->sections[section];
-  if (!sec.data.empty()) {
-    MutableArrayRef<uint8_t> bytes(const_cast<uint8_t *>(sec.data.data()),
-                                   sec.data.size());
-    for (const Reloc &r : relocs)
-      if (Error err = bin.arch->asCompiled(r.type, bytes, r.offset))
-        return refuse(record.sourceFile,
-                      formatv("{0}: {1}", sec.name, toString(std::move(err))));
-  }
   sec.relocs = std::move(relocs);
   return Error::success();
 }
@@ -622,21 +639,19 @@ Expected<std::unique_ptr<Object>> UnitBuilder::build() {
   obj->buf = bin.buf;
   obj->machine = bin.machine;
   obj->hasTable = true;
-  obj->table = record;
   obj->sections.emplace_back(); // index 0: SHN_UNDEF
   obj->symbols.emplace_back();
   spans.emplace_back();
 
-  StringMap<bool> listed;
   std::vector<StringRef> order; // the table's order: sorted, so stable
   bool hasLocals = false;
   for (const FunctionEntry &fn : record.functions) {
-    listed[fn.name] = true;
+    listed[fn.name] = fn.flags | FnListed;
     order.push_back(fn.name);
     hasLocals |= fn.flags & FnLocal;
   }
   for (const VariableEntry &var : record.variables) {
-    listed[var.name] = true;
+    listed[var.name] |= FnListed;
     order.push_back(var.name);
     hasLocals |= var.flags & VarLocal;
   }
@@ -668,15 +683,15 @@ Expected<std::unique_ptr<Object>> UnitBuilder::build() {
     defineSymbol(index);
   // Where the code refers to unnamed data: each such address starts a piece,
   // and ends the piece before it.
-  for (uint32_t section : work)
-    if (Error err = survey(spans[section]))
-      return std::move(err);
+  if (Error err = survey(std::vector<Span>(spans.begin() + 1, spans.end())))
+    return std::move(err);
   // Relocations, in the order sections were made; pieces add to the list.
   for (size_t k = 0; k < work.size(); ++k)
     if (Error err = translate(work[k]))
       return std::move(err);
   if (obj->sections.size() >= ELF::SHN_LORESERVE)
     return refuse(obj->name, "too many functions and variables in one file");
+  obj->table = std::move(record); // last: everything above reads it
   indexObject(*obj);
   return std::move(obj);
 }
@@ -731,8 +746,8 @@ loadLinked(StringRef path, std::vector<std::string> *warnings) {
   // libraries have groups but no record, so match forward by file name.
   std::vector<std::unique_ptr<Object>> units;
   size_t nextGroup = 0;
-  for (const TableRecord &record : bin->records) {
-    StringRef file = sys::path::filename(record.sourceFile);
+  for (TableRecord &record : bin->records) {
+    std::string file = sys::path::filename(record.sourceFile).str();
     const Binary::Group *group = nullptr;
     for (size_t g = nextGroup; g < bin->groups.size(); ++g)
       if (sys::path::filename(bin->groups[g].file) == file) {

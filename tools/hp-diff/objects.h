@@ -42,6 +42,9 @@ struct Section {
   llvm::ArrayRef<uint8_t> data;
   std::vector<Reloc> relocs;
   bool hasRel = false; // SHT_REL relocations: not produced for our targets
+  /// Cut from a linked binary: the bytes under each relocation hold the
+  /// linker's work, and Arch::asCompiled must put them back before use.
+  bool linked = false;
 };
 
 struct Symbol {
