@@ -317,6 +317,8 @@ Expected<Binary> readBinary(StringRef path) {
         sh.sh_info == 0 || sh.sh_info >= bin.sections.size())
       continue;
     OutSection &target = bin.sections[sh.sh_info];
+    if (!(target.flags & ELF::SHF_ALLOC))
+      continue; // debug information: nothing a patch copies
     if (target.flags & ELF::SHF_EXECINSTR)
       kept = true;
     Expected<typename ELFT::RelaRange> relas = file->relas(sh);
