@@ -11,7 +11,8 @@ Each configuration applies and reverts ROUNDS times under `strict`
 bench/stop-floor.cpp. Also the cost of a call through a patched entry
 against a direct call. Prints a table; bench/README.md keeps the numbers.
 
-Usage: bench/apply.py [ROUNDS]   (default 30)"""
+Usage: bench/apply.py [ROUNDS]   (default 30)
+HP_BENCH_CELLS=8x10,1x1 measures only those cells (threads x functions)."""
 import json
 import os
 import statistics
@@ -117,17 +118,20 @@ def measure(threads, nfuncs, work):
         floor = run([os.path.join(BIN, "hp-bench-stop-floor"), str(proc.pid), str(ROUNDS)])
         out["floor"] = tuple(int(v) for v in floor.stdout.split())
         for policy in ("strict", "entry-only"):
-            pauses, walls, stopped = [], [], []
+            pauses, walls, stopped, stops, unwinds = [], [], [], [], []
             for _ in range(ROUNDS):
                 r = json.loads(run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid),
                                     "--json", "--policy", policy, "--retries", "200",
                                     patch]).stdout)
                 pauses.append(r["pause_ns"])
+                stops.append(r.get("pause_stop_ns", 0))
+                unwinds.append(r.get("pause_unwind_ns", 0))
                 walls.append(r["wall_ns"])
                 stopped.append(r["threads_stopped"])
                 run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid), "--revert-all"])
             out[policy] = (statistics.median(pauses), pct(pauses, 0.99),
-                           statistics.median(walls), max(stopped))
+                           statistics.median(walls), max(stopped),
+                           statistics.median(stops), statistics.median(unwinds))
     finally:
         proc.kill()
         proc.wait()
@@ -173,16 +177,20 @@ def main():
                   % (what, after[i], before[i], after[i] / before[i]))
         return
     print("hp-apply pause, %d rounds per cell; floor = ptrace stop+resume of the same threads" % ROUNDS)
-    print("%7s %5s | %21s | %21s | %5s | %20s | %9s" % (
+    print("%7s %5s | %21s | %21s | %5s | %20s | %9s | %s" % (
         "threads", "fns", "strict median/p99 us", "floor median/p99 us", "ratio",
-        "entry-only stopped", "wall ms"))
-    for threads in (1, 8, 64):
-        for nfuncs in (1, 10, 100):
+        "entry-only stopped", "wall ms", "strict: stopping / stack check us"))
+    cells = [(t, f) for t in (1, 8, 64) for f in (1, 10, 100)]
+    if os.environ.get("HP_BENCH_CELLS"):  # e.g. "8x10,1x1"
+        cells = [tuple(int(v) for v in c.split("x"))
+                 for c in os.environ["HP_BENCH_CELLS"].split(",")]
+    for threads, nfuncs in cells:
+        if True:
             m = measure(threads, nfuncs, work)
             s, f, e = m["strict"], m["floor"], m["entry-only"]
-            print("%7d %5d | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %9d threads    | %9.2f" % (
+            print("%7d %5d | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %9d threads    | %9.2f | %.0f / %.0f" % (
                 threads, nfuncs, s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
-                s[0] / max(f[0], 1), e[3], s[2] / 1e6))
+                s[0] / max(f[0], 1), e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3))
             sys.stdout.flush()
     before, after = call_cost(work)
     print("call through a patched entry, trivial function: %.4f ns vs %.4f ns direct: ratio %.3f (target <= 1.05)"

@@ -156,6 +156,11 @@ injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args,
            llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)>
                writeStack);
 
+/// The registers a remote unwinder starts from for the stopped thread
+/// \p tid: \p dwarfRegs numbered as the psABI's DWARF numbering from 0,
+/// and the PC.
+llvm::Error unwindRegisters(int tid, llvm::SmallVectorImpl<uint64_t> &dwarfRegs,
+                            uint64_t &pc);
 
 /// The backend for \p eMachine, or an error naming the machine.
 llvm::Expected<const Arch &> getArch(uint16_t eMachine);

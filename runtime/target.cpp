@@ -17,6 +17,7 @@
 #include <set>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <sched.h>
 #include <unistd.h>
 
 using namespace llvm;
@@ -134,8 +135,33 @@ Target::~Target() {
     close(memFd);
 }
 
+void Target::boost() {
+  if (savedPolicy >= 0)
+    return;
+  sched_param old{};
+  int policy = sched_getscheduler(0);
+  if (policy < 0 || sched_getparam(0, &old) != 0 || policy == SCHED_FIFO)
+    return;
+  sched_param fifo{};
+  fifo.sched_priority = 1;
+  if (sched_setscheduler(0, SCHED_FIFO, &fifo) == 0) { // else: not permitted
+    savedPolicy = policy;
+    savedPriority = old.sched_priority;
+  }
+}
+
+void Target::unboost() {
+  if (savedPolicy < 0)
+    return;
+  sched_param old{};
+  old.sched_priority = savedPriority;
+  sched_setscheduler(0, savedPolicy, &old);
+  savedPolicy = -1;
+}
+
 Expected<uint64_t> Target::stopAll() {
   uint64_t start = monotonicNs();
+  boost();
   std::vector<int> pending = tids; // to stop in this round
   std::vector<int> stoppedNow;
   while (!pending.empty()) {
@@ -174,8 +200,10 @@ Expected<uint64_t> Target::stopAll() {
     std::sort(before.begin(), before.end());
     tids = before;
     bool found = false;
-    if (Error err = seizeNewThreads(found))
+    if (Error err = seizeNewThreads(found)) {
+      unboost();
       return std::move(err);
+    }
     pending.clear();
     for (int tid : tids)
       if (!std::binary_search(before.begin(), before.end(), tid))
@@ -183,15 +211,18 @@ Expected<uint64_t> Target::stopAll() {
   }
   std::sort(stoppedNow.begin(), stoppedNow.end());
   tids = stoppedNow;
-  if (tids.empty())
+  if (tids.empty()) {
+    unboost();
     return createStringError(std::errc::no_such_process,
                              "process %d exited", pidValue);
+  }
   isStopped = true;
   return start;
 }
 
 Expected<uint64_t> Target::stopOne() {
   uint64_t start = monotonicNs();
+  boost();
   while (!tids.empty()) {
     int tid = tids.front();
     ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
@@ -212,6 +243,7 @@ Expected<uint64_t> Target::stopOne() {
       ptrace(PTRACE_CONT, tid, nullptr, (void *)(long)WSTOPSIG(status));
     }
   }
+  unboost();
   return createStringError(std::errc::no_such_process, "process %d exited",
                            pidValue);
 }
@@ -224,7 +256,9 @@ uint64_t Target::resumeAll() {
       ptrace(PTRACE_CONT, tid, nullptr, nullptr);
   onlyOneStopped = false;
   isStopped = false;
-  return monotonicNs();
+  uint64_t end = monotonicNs();
+  unboost();
+  return end;
 }
 
 Error Target::read(uint64_t addr, MutableArrayRef<uint8_t> out) const {

@@ -39,6 +39,9 @@ public:
 
   /// Stops every thread (PTRACE_INTERRUPT) and waits until all are stopped.
   /// Returns the monotonic time in ns when the first stop was requested.
+  /// While threads are stopped, this process runs under SCHED_FIFO when it
+  /// may: resuming a thread then cannot preempt us before the next one is
+  /// resumed (on 2 cores that was most of the pause).
   llvm::Expected<uint64_t> stopAll();
   /// Resumes every stopped thread; returns the monotonic time in ns after
   /// the last one was resumed. Signals that arrived meanwhile stay pending.
@@ -72,6 +75,11 @@ private:
   std::vector<int> tids;
   bool isStopped = false;
   bool onlyOneStopped = false;
+  /// Our scheduling before the boost, to restore on resume.
+  int savedPolicy = -1;
+  int savedPriority = 0;
+  void boost();
+  void unboost();
   uint64_t syscallAt = 0;
 };
 

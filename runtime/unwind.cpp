@@ -4,8 +4,14 @@
 
 #include <elfutils/libdwfl.h>
 
+#include "arch.h"
+
 #include <cstring>
 #include <dwarf.h>
+#include <fcntl.h>
+#include <string>
+#include <unistd.h>
+#include <unordered_map>
 
 using namespace llvm;
 
@@ -14,12 +20,86 @@ namespace hotpatch {
 struct Unwinder::Impl {
   Dwfl *dwfl = nullptr;
   int pid = 0;
+  int memFd = -1;
   bool attached = false;
+  /// Pages of the stopped process read so far: within one stop memory does
+  /// not change, and a stack is a few pages. libdwfl's own attach reads it
+  /// one word at a time with PTRACE_PEEKDATA, a system call per word.
+  std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> pages;
+  std::string lastError;
   ~Impl() {
     if (dwfl)
       dwfl_end(dwfl);
+    if (memFd >= 0)
+      close(memFd);
   }
+  const uint8_t *page(uint64_t base) {
+    auto [it, inserted] = pages.try_emplace(base);
+    if (inserted) {
+      auto bytes = std::make_unique<uint8_t[]>(pageSize);
+      if (pread(memFd, bytes.get(), pageSize, off_t(base)) != ssize_t(pageSize)) {
+        pages.erase(it);
+        return nullptr;
+      }
+      it->second = std::move(bytes);
+    }
+    return it->second.get();
+  }
+  static constexpr uint64_t pageSize = 4096;
 };
+
+namespace {
+// The thread callbacks: threads are named by tid (we stop them ourselves),
+// registers come from ptrace, memory from the page cache.
+pid_t noNextThread(Dwfl *, void *, void **) { return 0; }
+bool getThread(Dwfl *, pid_t tid, void *, void **threadArg) {
+  *threadArg = reinterpret_cast<void *>(intptr_t(tid));
+  return true;
+}
+bool readWord(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
+  auto *impl = static_cast<Unwinder::Impl *>(arg);
+  uint64_t base = addr & ~(Unwinder::Impl::pageSize - 1);
+  uint64_t offset = addr - base;
+  const uint8_t *first = impl->page(base);
+  if (!first)
+    return false;
+  if (offset + sizeof(Dwarf_Word) <= Unwinder::Impl::pageSize) {
+    memcpy(result, first + offset, sizeof(Dwarf_Word));
+    return true;
+  }
+  // A word across two pages.
+  const uint8_t *second = impl->page(base + Unwinder::Impl::pageSize);
+  if (!second)
+    return false;
+  uint8_t word[sizeof(Dwarf_Word)];
+  size_t head = Unwinder::Impl::pageSize - offset;
+  memcpy(word, first + offset, head);
+  memcpy(word + head, second, sizeof(word) - head);
+  memcpy(result, word, sizeof(word));
+  return true;
+}
+bool initialRegisters(Dwfl_Thread *thread, void *threadArg) {
+  int tid = int(reinterpret_cast<intptr_t>(threadArg));
+  SmallVector<uint64_t, 40> regs;
+  uint64_t pc = 0;
+  if (Error err = unwindRegisters(tid, regs, pc)) {
+    consumeError(std::move(err));
+    return false;
+  }
+  static_assert(sizeof(Dwarf_Word) == sizeof(uint64_t));
+  if (!dwfl_thread_state_registers(thread, 0, regs.size(),
+                                   reinterpret_cast<const Dwarf_Word *>(regs.data())))
+    return false;
+  dwfl_thread_state_register_pc(thread, pc);
+  return true;
+}
+void detachNothing(Dwfl *, void *) {}
+void detachThreadNothing(Dwfl_Thread *, void *) {}
+const Dwfl_Thread_Callbacks threadCallbacks = {
+    noNextThread, getThread,     readWord, initialRegisters,
+    detachNothing, detachThreadNothing,
+};
+} // namespace
 
 static char *debuginfoPath = nullptr;
 static const Dwfl_Callbacks callbacks = {
@@ -41,13 +121,18 @@ Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid) {
     return createStringError(std::errc::io_error,
                              "process %d: cannot read its modules: %s", pid,
                              dwfl_errmsg(-1));
+  std::string mem = "/proc/" + std::to_string(pid) + "/mem";
+  u->impl->memFd = open(mem.c_str(), O_RDONLY | O_CLOEXEC);
+  if (u->impl->memFd < 0)
+    return createStringError(std::error_code(errno, std::generic_category()),
+                             "%s: cannot open", mem.c_str());
   // Attaching only records the process (we stop its threads ourselves), so
   // it happens here, outside the stop.
-  if (int err = dwfl_linux_proc_attach(u->impl->dwfl, pid,
-                                       /*assume_ptrace_stopped=*/true))
+  if (!dwfl_attach_state(u->impl->dwfl, nullptr, pid, &threadCallbacks,
+                         u->impl.get()))
     return createStringError(std::errc::io_error,
                              "process %d: the unwinder cannot attach: %s", pid,
-                             strerror(err));
+                             dwfl_errmsg(-1));
   u->impl->attached = true;
   // Read every module's call-frame information now, not on the first
   // backtrace inside the stop.
@@ -80,15 +165,9 @@ int onFrame(Dwfl_Frame *frame, void *arg) {
 }
 } // namespace
 
+void Unwinder::newStop() { impl->pages.clear(); }
+
 Error Unwinder::backtrace(int tid, std::vector<uint64_t> &pcs) {
-  if (!impl->attached) {
-    if (int err = dwfl_linux_proc_attach(impl->dwfl, impl->pid,
-                                         /*assume_ptrace_stopped=*/true))
-      return createStringError(std::errc::io_error,
-                               "process %d: the unwinder cannot attach: %s",
-                               impl->pid, strerror(err));
-    impl->attached = true;
-  }
   pcs.clear();
   Walk walk{&pcs};
   int rc = dwfl_getthread_frames(impl->dwfl, tid, onFrame, &walk);

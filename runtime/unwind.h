@@ -13,7 +13,7 @@ namespace hotpatch {
 
 /// A remote unwinder (elfutils libdwfl) for one process. Build it before the
 /// threads stop: it reads the process's modules then, so the stop only walks
-/// frames.
+/// frames, reading the stacks a page at a time through /proc/PID/mem.
 class Unwinder {
 public:
   static llvm::Expected<std::unique_ptr<Unwinder>> create(int pid);
@@ -22,10 +22,14 @@ public:
   /// The thread must be ptrace-stopped by us. A stack libdwfl cannot walk
   /// to its end is an error: the caller must not assume it is clear.
   llvm::Error backtrace(int tid, std::vector<uint64_t> &pcs);
+  /// Forgets the memory read so far: call at each new stop (the threads
+  /// ran since).
+  void newStop();
+
+  struct Impl;
 
 private:
   Unwinder() = default;
-  struct Impl;
   std::unique_ptr<Impl> impl;
 };
 
