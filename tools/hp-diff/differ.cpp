@@ -176,9 +176,9 @@ private:
   // New -fcommon variables, allocated in .hp.bss: (object, symbol) -> index.
   std::map<std::pair<size_t, uint32_t>, uint32_t> commonSyms;
   // Global symbols of the old build: which pair's old object defines them.
-  StringMap<size_t> oldFnOwner, oldVarOwner;
+  StringMap<const Object *> oldFnOwner, oldVarOwner;
   // Per new object: functions whose old code is in another pair's object.
-  std::vector<StringMap<size_t>> fnOldOwner;
+  std::vector<StringMap<const Object *>> fnOldOwner;
   // Objects only in the old tree (a TU that was deleted).
   std::vector<std::unique_ptr<Object>> oldOnly;
   DenseMap<uint32_t, uint32_t> slots, stubs;
@@ -197,7 +197,7 @@ void Differ::compare(size_t pair) {
       // Moved from another file: the running code is that file's.
       auto it = oldFnOwner.find(fn.name);
       if (it != oldFnOwner.end()) {
-        before = oldObjs[it->second]->functions.lookup(fn.name);
+        before = it->second->functions.lookup(fn.name);
         fnOldOwner[pair][fn.name] = it->second;
       }
     }
@@ -327,7 +327,7 @@ void Differ::compare(size_t pair) {
     if (!before && !(var.flags & VarLocal)) {
       auto it = oldVarOwner.find(var.name);
       if (it != oldVarOwner.end())
-        before = oldObjs[it->second]->variables.lookup(var.name);
+        before = it->second->variables.lookup(var.name);
     }
     if (!before) {
       vars[var.name] = Status::Added;
@@ -911,7 +911,7 @@ Error Differ::emit() {
       }
       Object *o = oldObjs[i].get();
       if (auto moved = fnOldOwner[i].find(name); moved != fnOldOwner[i].end())
-        o = oldObjs[moved->second].get();
+        o = const_cast<Object *>(moved->second);
       if (status != Status::Changed || !o)
         continue;
       auto newIt = n.defined.find(name);
@@ -1093,9 +1093,9 @@ Error Differ::load() {
         if (!oldObjs[i]->isLocal(index)) {
           oldGlobals.insert(name);
           if (oldObjs[i]->functions.count(name))
-            oldFnOwner.try_emplace(name, i);
+            oldFnOwner.try_emplace(name, oldObjs[i].get());
           else if (oldObjs[i]->variables.count(name))
-            oldVarOwner.try_emplace(name, i);
+            oldVarOwner.try_emplace(name, oldObjs[i].get());
         }
   }
   // Global functions of the old build that no new object defines.
@@ -1110,8 +1110,18 @@ Error Differ::load() {
   for (const auto &o : oldObjs)
     if (o)
       noteRemoved(*o);
-  for (const auto &o : oldOnly)
+  for (const auto &o : oldOnly) {
     noteRemoved(*o);
+    // A deleted (or renamed) file's globals may live on in a new file: the
+    // running code is this file's.
+    for (auto &[name, index] : o->defined)
+      if (!o->isLocal(index)) {
+        if (o->functions.count(name))
+          oldFnOwner.try_emplace(name, o.get());
+        else if (o->variables.count(name))
+          oldVarOwner.try_emplace(name, o.get());
+      }
+  }
   return Error::success();
 }
 

@@ -256,12 +256,13 @@ Expected<Binary> readBinary(StringRef path) {
       for (TableRecord &r : *records)
         bin.records.push_back(std::move(r));
     }
-  if (bin.records.empty())
-    return refuse(path, "no fingerprint table (section .hotpatch.fp): it was "
-                        "not built with -fplugin=hotpatch.so");
   if (!symtab)
     return refuse(path, "has no symbol table (stripped); hp-diff needs the "
                         "unstripped build, the running copy may be stripped");
+  if (bin.records.empty())
+    return refuse(path, "no fingerprint table (section .hotpatch.fp): it was "
+                        "not built with -fplugin=hotpatch.so, or a strip "
+                        "removed it");
 
   Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
   if (!syms)
@@ -286,6 +287,22 @@ Expected<Binary> readBinary(StringRef path) {
       if (!bin.groups.empty())
         bin.groups.back().last = index;
       bin.groups.push_back({sym.name, index + 1, index + 1});
+    }
+    // A symbol in a section must lie inside it: the cut sections are
+    // slices of the file.
+    if (sym.shndx != ELF::SHN_UNDEF && sym.shndx < ELF::SHN_LORESERVE &&
+        sym.type != ELF::STT_FILE) {
+      if (sym.shndx >= bin.sections.size())
+        return refuse(path, formatv("symbol '{0}' names section {1}, which "
+                                    "does not exist", sym.name, sym.shndx));
+      const OutSection &in = bin.sections[sym.shndx];
+      uint64_t addr = sym.value + (sym.type == ELF::STT_TLS ? bin.tlsStart : 0);
+      if ((in.flags & ELF::SHF_ALLOC) && sym.type != ELF::STT_SECTION &&
+          (addr < in.addr || addr + sym.size < addr ||
+           addr + sym.size > in.addr + in.size))
+        return refuse(path, formatv("symbol '{0}' lies outside its section "
+                                    "{1}: the file is damaged", sym.name,
+                                    in.name));
     }
     if (sym.binding != ELF::STB_LOCAL && sym.shndx != ELF::SHN_UNDEF)
       bin.globals.try_emplace(sym.name, index);
@@ -328,6 +345,9 @@ Expected<Binary> readBinary(StringRef path) {
       uint32_t symIndex = r.getSymbol(false);
       if (symIndex >= bin.symbols.size())
         return refuse(path, "relocation names a symbol past the symbol table");
+      if (r.r_offset < target.addr || r.r_offset >= target.addr + target.size)
+        return refuse(path, formatv("a relocation of {0} lies outside it: the "
+                                    "file is damaged", target.name));
       target.relocs.push_back(Reloc{r.r_offset, r.getType(false), symIndex, r.r_addend});
     }
     llvm::sort(target.relocs, [](const Reloc &a, const Reloc &b) {
@@ -720,7 +740,10 @@ loadLinked(StringRef path, std::vector<std::string> *warnings) {
     return bin.takeError();
   if (warnings) {
     // Code no record lists was built without the plugin: hp-diff cannot
-    // see a change in it. (_start and the like come from the C runtime.)
+    // see a change in it. The C runtime's start-up files are not news.
+    static constexpr StringLiteral cRuntime[] = {
+        "_start", "_init", "_fini", "_dl_relocate_static_pie",
+        "__libc_csu_init", "__libc_csu_fini"};
     StringSet<> listed;
     for (const TableRecord &r : bin->records)
       for (const FunctionEntry &fn : r.functions)
@@ -729,7 +752,7 @@ loadLinked(StringRef path, std::vector<std::string> *warnings) {
     for (const Symbol &s : bin->symbols)
       if (s.type == ELF::STT_FUNC && s.size > 0 && s.binding != ELF::STB_LOCAL &&
           s.shndx != ELF::SHN_UNDEF && !listed.count(s.name) &&
-          s.name != "_start" && s.name != "_init" && s.name != "_fini")
+          !llvm::is_contained(cRuntime, s.name))
         unseen.push_back(s.name);
     if (!unseen.empty()) {
       llvm::sort(unseen);
