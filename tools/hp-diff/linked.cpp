@@ -158,6 +158,7 @@ struct Binary {
   uint64_t tlsStart = 0;
   std::vector<TableRecord> records;
   std::unique_ptr<InstructionEnds> decoder; // when the arch needs one
+  std::set<uint64_t> pieceStarts; // every address known to start unnamed data
 
   /// The sized symbol holding \p a, if any.
   const Extent *extentAt(uint64_t a) const {
@@ -375,7 +376,12 @@ public:
   UnitBuilder(Binary &bin, TableRecord &record, const Binary::Group *group)
       : bin(bin), record(record), group(group) {}
 
-  Expected<std::unique_ptr<Object>> build();
+  /// In three steps, each over every unit before the next (piece starts
+  /// are the binary's, not a unit's): define, survey, finish.
+  Error define();
+  Error surveyCode();
+  Error surveyPieces();
+  Expected<std::unique_ptr<Object>> finish();
 
 private:
   uint32_t defineSymbol(uint32_t index);
@@ -386,10 +392,11 @@ private:
   struct Span {
     uint32_t out = 0;
     uint64_t start = 0, end = 0;
+    bool piece = false; ///< unnamed data, not a function or variable
   };
   Expected<Span> pieceSpan(uint64_t at) const;
   Error translate(uint32_t section);
-  Error survey(std::vector<Span> queue);
+  Error scan(const std::vector<Span> &spans, std::vector<uint64_t> &found);
   /// Whether relocation \p r (binary's) is followed by address.
   bool byAddress(const Reloc &r) const {
     const Symbol &s = bin.symbols[r.symbol];
@@ -408,7 +415,7 @@ private:
   static constexpr uint32_t FnListed = 1u << 31;
   StringMap<uint32_t> listed;
   std::map<uint64_t, uint32_t> pieces;  // start address -> object symbol
-  std::set<uint64_t> pieceStarts;       // every address known to start one
+  std::vector<uint64_t> pending;        // piece starts not yet surveyed
   std::vector<Span> spans;              // object section -> where it was cut
   std::vector<uint32_t> work;           // object sections to translate
 };
@@ -475,7 +482,7 @@ Expected<UnitBuilder::Span> UnitBuilder::pieceSpan(uint64_t at) const {
                           "holds", utohexstr(at, true), bin.label));
   const OutSection &out = bin.sections[outIndex];
   uint64_t end = bin.nextStart(at, out);
-  if (auto next = pieceStarts.upper_bound(at); next != pieceStarts.end())
+  if (auto next = bin.pieceStarts.upper_bound(at); next != bin.pieceStarts.end())
     end = std::min(end, *next);
   auto firstReloc = llvm::lower_bound(out.relocs, at, [](const Reloc &r, uint64_t a) {
     return r.offset < a;
@@ -489,7 +496,7 @@ Expected<UnitBuilder::Span> UnitBuilder::pieceSpan(uint64_t at) const {
     while (end < limit && end > at && out.data[end - 1 - out.addr] != 0)
       ++end;
   }
-  return Span{uint32_t(outIndex), at, end};
+  return Span{uint32_t(outIndex), at, end, /*piece=*/true};
 }
 
 /// The object symbol of the piece of unnamed data at \p at, made on first use.
@@ -537,12 +544,10 @@ Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
     return sa;
   const OutSection &out = bin.sections[span.out];
   if (!(out.flags & ELF::SHF_EXECINSTR)) {
-    // PC-relative data: a jump table's entries count from the table.
-    uint64_t fromTable = sa - (r.offset - span.start);
-    int target = bin.sectionAt(fromTable);
-    if (target >= 0 && (bin.sections[target].flags & ELF::SHF_EXECINSTR))
-      return fromTable;
-    return sa;
+    // PC-relative unnamed data is a table whose entries count from its
+    // start (a jump table, a relative lookup table); elsewhere the field
+    // counts from itself.
+    return span.piece ? sa - (r.offset - span.start) : sa;
   }
   if (!bin.decoder)
     return sa;
@@ -567,13 +572,11 @@ Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
   return sa + (*it - offset);
 }
 
-/// Notes where the relocations of \p spans refer to unnamed data: each
-/// such address starts a piece. The code's own references come first, so
-/// that pieces have their final extent when their own relocations (a table
-/// of string pointers) are surveyed in turn, to a fixpoint.
-Error UnitBuilder::survey(std::vector<Span> queue) {
-  std::vector<uint64_t> found;
-  auto scan = [&](const Span &span) -> Error {
+/// Adds to the binary's piece starts every unnamed address the relocations
+/// of \p spans refer to; \p found receives the new ones.
+Error UnitBuilder::scan(const std::vector<Span> &spans,
+                        std::vector<uint64_t> &found) {
+  for (const Span &span : spans) {
     const OutSection &out = bin.sections[span.out];
     auto it = llvm::lower_bound(out.relocs, span.start,
                                 [](const Reloc &r, uint64_t a) { return r.offset < a; });
@@ -583,23 +586,9 @@ Error UnitBuilder::survey(std::vector<Span> queue) {
       Expected<uint64_t> addr = meant(*it, span);
       if (!addr)
         return addr.takeError();
-      if (!bin.extentAt(*addr) && pieceStarts.insert(*addr).second)
+      if (!bin.extentAt(*addr) && bin.pieceStarts.insert(*addr).second)
         found.push_back(*addr);
     }
-    return Error::success();
-  };
-  while (!queue.empty()) {
-    for (const Span &span : queue)
-      if (Error err = scan(span))
-        return err;
-    queue.clear();
-    for (uint64_t at : found) {
-      Expected<Span> next = pieceSpan(at);
-      if (!next)
-        return next.takeError();
-      queue.push_back(*next);
-    }
-    found.clear();
   }
   return Error::success();
 }
@@ -653,7 +642,7 @@ Error UnitBuilder::translate(uint32_t section) {
   return Error::success();
 }
 
-Expected<std::unique_ptr<Object>> UnitBuilder::build() {
+Error UnitBuilder::define() {
   obj = std::make_unique<Object>();
   obj->path = bin.path;
   obj->name = formatv("{0}({1})", bin.label,
@@ -703,10 +692,35 @@ Expected<std::unique_ptr<Object>> UnitBuilder::build() {
   });
   for (uint32_t index : mine)
     defineSymbol(index);
-  // Where the code refers to unnamed data: each such address starts a piece,
-  // and ends the piece before it.
-  if (Error err = survey(std::vector<Span>(spans.begin() + 1, spans.end())))
-    return std::move(err);
+  return Error::success();
+}
+
+// Where the code refers to unnamed data: each such address starts a piece,
+// and ends the piece before it, whichever file's it is. The code's own
+// references of every file come first (jump tables, lookup tables,
+// strings), so that pieces have their final extent when their relocations
+// (a table of string pointers) are surveyed in turn.
+Error UnitBuilder::surveyCode() {
+  return scan(std::vector<Span>(spans.begin() + 1, spans.end()), pending);
+}
+
+Error UnitBuilder::surveyPieces() {
+  while (!pending.empty()) {
+    std::vector<Span> queue;
+    for (uint64_t at : pending) {
+      Expected<Span> span = pieceSpan(at);
+      if (!span)
+        return span.takeError();
+      queue.push_back(*span);
+    }
+    pending.clear();
+    if (Error err = scan(queue, pending))
+      return err;
+  }
+  return Error::success();
+}
+
+Expected<std::unique_ptr<Object>> UnitBuilder::finish() {
   // Relocations, in the order sections were made; pieces add to the list.
   for (size_t k = 0; k < work.size(); ++k)
     if (Error err = translate(work[k]))
@@ -767,21 +781,52 @@ loadLinked(StringRef path, std::vector<std::string> *warnings) {
                                   unseen.size() == 1 ? "it" : "them", names));
     }
   }
-  // Records and STT_FILE groups are both in link order; crt files and
-  // libraries have groups but no record, so match forward by file name.
-  std::vector<std::unique_ptr<Object>> units;
-  size_t nextGroup = 0;
+  // Each record takes the STT_FILE group of its file name that holds its
+  // file-local names (two files may share a name, one built without the
+  // plugin); among equals, the first unused one (both are in link order).
+  std::vector<std::unique_ptr<UnitBuilder>> builders;
+  std::vector<bool> used(bin->groups.size());
   for (TableRecord &record : bin->records) {
     std::string file = sys::path::filename(record.sourceFile).str();
+    StringSet<> locals;
+    for (const FunctionEntry &fn : record.functions)
+      if (fn.flags & FnLocal)
+        locals.insert(fn.name);
+    for (const VariableEntry &var : record.variables)
+      if (var.flags & VarLocal)
+        locals.insert(var.name);
     const Binary::Group *group = nullptr;
-    for (size_t g = nextGroup; g < bin->groups.size(); ++g)
-      if (sys::path::filename(bin->groups[g].file) == file) {
+    size_t best = 0, bestScore = 0;
+    for (size_t g = 0; g < bin->groups.size(); ++g) {
+      if (used[g] || sys::path::filename(bin->groups[g].file) != file)
+        continue;
+      size_t score = 0;
+      for (uint32_t i = bin->groups[g].first; i < bin->groups[g].last; ++i)
+        score += locals.count(bin->symbols[i].name);
+      if (!group || score > bestScore) {
         group = &bin->groups[g];
-        nextGroup = g + 1;
-        break;
+        best = g;
+        bestScore = score;
       }
-    UnitBuilder builder(*bin, record, group);
-    Expected<std::unique_ptr<Object>> unit = builder.build();
+    }
+    if (group && !locals.empty() && bestScore == 0)
+      group = nullptr; // none holds them: refused below
+    if (group)
+      used[best] = true;
+    builders.push_back(std::make_unique<UnitBuilder>(*bin, record, group));
+  }
+  for (auto &b : builders)
+    if (Error err = b->define())
+      return std::move(err);
+  for (auto &b : builders)
+    if (Error err = b->surveyCode())
+      return std::move(err);
+  for (auto &b : builders)
+    if (Error err = b->surveyPieces())
+      return std::move(err);
+  std::vector<std::unique_ptr<Object>> units;
+  for (auto &b : builders) {
+    Expected<std::unique_ptr<Object>> unit = b->finish();
     if (!unit)
       return unit.takeError();
     units.push_back(std::move(*unit));
