@@ -108,6 +108,8 @@ private:
   Error load();
   void compare(size_t pair);
   Expected<Target> resolve(size_t obj, uint32_t symIndex) const;
+  /// Whether the patch takes its own copy of what \p t names.
+  bool copies(size_t obj, const Target &t) const;
   void pullInUsersOfChangedConstants();
   void closure();
   Error emit();
@@ -433,6 +435,27 @@ Expected<Target> Differ::resolve(size_t objIndex, uint32_t symIndex) const {
   return t;
 }
 
+bool Differ::copies(size_t objIndex, const Target &t) const {
+  switch (t.kind) {
+  case Target::Function:
+    return fnStatus[objIndex].lookup(t.name) != Status::Same;
+  case Target::Variable:
+    return copyVar[objIndex].count(t.name) > 0;
+  case Target::Anon:
+    return true;
+  case Target::Undefined: {
+    auto it = newGlobals.find(t.name);
+    if (it == newGlobals.end())
+      return false;
+    size_t other = it->second.first;
+    return fnStatus[other].count(t.name)
+               ? fnStatus[other].lookup(t.name) != Status::Same
+               : copyVar[other].count(t.name) > 0;
+  }
+  }
+  return false;
+}
+
 void Differ::pullInUsersOfChangedConstants() {
   // Globals whose contents changed: users anywhere (other TUs) must switch.
   StringSet<> changedConstGlobals;
@@ -609,6 +632,27 @@ void Differ::closure() {
       if (!t) {
         refusals = joinErrors(std::move(refusals), t.takeError());
         continue;
+      }
+      if (r.alt) {
+        // From a linked binary, an address with two readings: harmless
+        // when both reach the running process (or both the patch).
+        Expected<Target> other = resolve(objIndex, r.alt);
+        if (!other) {
+          consumeError(other.takeError());
+        } else if (copies(objIndex, *t) != copies(objIndex, *other)) {
+          auto name = [&](const Target &x) {
+            return x.kind == Target::Anon
+                       ? "unnamed data in " + obj.sections[x.section].name.str()
+                       : "'" + x.name + "'";
+          };
+          addRefusal(obj.source(),
+                     formatv("{0} refers to an address that is where {1} and "
+                             "{2} meet; the linked binary keeps the address, "
+                             "not which one the compiler meant, and only one "
+                             "of them is copied into the patch: diff the "
+                             "objects instead", ownerOf(obj, secIndex),
+                             name(*t), name(*other)));
+        }
       }
       switch (t->kind) {
       case Target::Function: {

@@ -155,6 +155,7 @@ struct Binary {
   std::vector<Group> groups;
   StringMap<uint32_t> globals;  // defined non-local symbol -> index
   std::vector<Extent> extents;  // sorted by start
+  DenseMap<uint32_t, const Extent *> extentOf; // symbol -> its extent
   uint64_t tlsStart = 0;
   std::vector<TableRecord> records;
   std::unique_ptr<InstructionEnds> decoder; // when the arch needs one
@@ -172,6 +173,25 @@ struct Binary {
         return &*it;
     }
     return nullptr;
+  }
+  /// The sized symbol ending exactly at \p a, if any.
+  const Extent *extentEndingAt(uint64_t a) const {
+    auto it = llvm::lower_bound(extents, a, [](const Extent &e, uint64_t v) {
+      return e.start < v;
+    });
+    for (int k = 0; k < 8 && it != extents.begin(); ++k) {
+      --it;
+      if (it->end == a)
+        return &*it;
+    }
+    return nullptr;
+  }
+  /// The first sized symbol starting after \p a, if any.
+  const Extent *extentAfter(uint64_t a) const {
+    auto it = llvm::upper_bound(extents, a, [](uint64_t v, const Extent &e) {
+      return v < e.start;
+    });
+    return it != extents.end() ? &*it : nullptr;
   }
   /// The first symbol start after \p a inside the section holding it.
   uint64_t nextStart(uint64_t a, const OutSection &sec) const {
@@ -325,6 +345,8 @@ Expected<Binary> readBinary(StringRef path) {
   llvm::sort(bin.extents, [](const Extent &a, const Extent &b) {
     return std::tie(a.start, a.end) < std::tie(b.start, b.end);
   });
+  for (const Extent &e : bin.extents)
+    bin.extentOf[e.symbol] = &e;
 
   bool kept = false;
   for (size_t i = 0; i < shdrs->size(); ++i) {
@@ -404,6 +426,19 @@ private:
            (s.binding == ELF::STB_LOCAL || s.name.empty());
   }
   Expected<uint64_t> meant(const Reloc &r, const Span &span) const;
+
+  /// What an address met by a relocation against a section names. Inside
+  /// a variable or function: that one. Between them the address alone
+  /// cannot say: `arr + N` (the end of arr), `next - 4` (folded from
+  /// next[i - 1]) and unnamed data all look alike; the reading below is
+  /// the likely one and `alt` the other, when there is one.
+  struct Reading {
+    struct Choice {
+      const Extent *extent = nullptr; // null: unnamed data at the address
+    } primary, alt;
+    bool hasAlt = false;
+  };
+  Reading readAddress(uint64_t addr, ArrayRef<const Extent *> referenced) const;
 
   Binary &bin;
   TableRecord &record; // moved into obj->table at the end of build()
@@ -593,6 +628,55 @@ Error UnitBuilder::scan(const std::vector<Span> &spans,
   return Error::success();
 }
 
+UnitBuilder::Reading
+UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced) const {
+  Reading r;
+  const Extent *in = bin.extentAt(addr);
+  int sec = bin.sectionAt(addr);
+  if (in && (bin.sections[bin.symbols[in->symbol].shndx].flags & ELF::SHF_EXECINSTR)) {
+    r.primary.extent = in; // code: a function, a jump into its body
+    return r;
+  }
+  const Extent *ending = bin.extentEndingAt(addr);
+  const Extent *next = nullptr;
+  if (const Extent *n = bin.extentAfter(addr); n && n->start - addr <= 64 &&
+                                               sec >= 0 && bin.sectionAt(n->start) == sec)
+    next = n;
+  bool writable = sec >= 0 && (bin.sections[sec].flags & ELF::SHF_WRITE);
+  auto referencedHere = [&](const Extent *e) {
+    return e && llvm::is_contained(referenced, e);
+  };
+  (void)r.alt;
+  if (in) {
+    r.primary.extent = in;
+    // The end of the variable before, if this code uses that one too (a
+    // loop over it): both readings are likely.
+    if (referencedHere(ending)) {
+      r.alt.extent = ending;
+      r.hasAlt = true;
+    }
+    return r;
+  }
+  if (writable) {
+    // Nothing unnamed is writable: the end of the variable before, or
+    // just before the one after.
+    r.primary.extent = ending ? ending : next;
+    if (ending && next) {
+      r.alt.extent = next;
+      r.hasAlt = true;
+    }
+    return r;
+  }
+  // Read-only, between named data: unnamed data (a string, a constant),
+  // unless this code uses the variable that ends here (then: its end) or
+  // the one that starts just after (then: an index folded below it).
+  if (referencedHere(ending))
+    r.primary.extent = ending;
+  else if (referencedHere(next))
+    r.primary.extent = next;
+  return r;
+}
+
 Error UnitBuilder::translate(uint32_t section) {
   Span span = spans[section]; // a copy: piece() below grows `spans`
   const OutSection &out = bin.sections[span.out];
@@ -600,6 +684,22 @@ Error UnitBuilder::translate(uint32_t section) {
   auto first = llvm::lower_bound(out.relocs, start, [](const Reloc &r, uint64_t a) {
     return r.offset < a;
   });
+  // The named data this code refers to inside (a loop's end pointer comes
+  // with a reference to the array itself).
+  SmallVector<const Extent *, 8> referenced;
+  for (auto it = first; it != out.relocs.end() && it->offset < end; ++it) {
+    if (!byAddress(*it) || bin.arch->classify(it->type) == RelocKind::None) {
+      auto d = bin.extentOf.find(it->symbol);
+      if (d != bin.extentOf.end())
+        referenced.push_back(d->second);
+      continue;
+    }
+    Expected<uint64_t> addr = meant(*it, span);
+    if (!addr)
+      return addr.takeError();
+    if (const Extent *e = bin.extentAt(*addr))
+      referenced.push_back(e);
+  }
   std::vector<Reloc> relocs;
   for (auto it = first; it != out.relocs.end() && it->offset < end; ++it) {
     const Reloc &r = *it;
@@ -620,19 +720,29 @@ Error UnitBuilder::translate(uint32_t section) {
       if (!addr)
         return addr.takeError();
       uint64_t sa = s.value + r.addend;
-      if (const Extent *e = bin.extentAt(*addr)) {
-        const Symbol &holder = bin.symbols[e->symbol];
-        if (auto d = defined.find(e->symbol); d != defined.end())
-          mine.symbol = d->second;
-        else
-          mine.symbol = undefined(holder.name);
-        mine.addend = int64_t(sa - holder.value);
-      } else {
+      Reading reading = readAddress(*addr, referenced);
+      auto bind = [&](const Reading::Choice &c, uint32_t &symbol,
+                      int64_t &addend) -> Error {
+        if (c.extent) {
+          const Symbol &holder = bin.symbols[c.extent->symbol];
+          auto d = defined.find(c.extent->symbol);
+          symbol = d != defined.end() ? d->second : undefined(holder.name);
+          addend = int64_t(sa - holder.value);
+          return Error::success();
+        }
         Expected<uint32_t> p = piece(*addr);
         if (!p)
           return p.takeError();
-        mine.symbol = *p;
-        mine.addend = int64_t(sa - *addr);
+        symbol = *p;
+        addend = int64_t(sa - *addr);
+        return Error::success();
+      };
+      if (Error err = bind(reading.primary, mine.symbol, mine.addend))
+        return err;
+      if (reading.hasAlt) {
+        int64_t unused;
+        if (Error err = bind(reading.alt, mine.alt, unused))
+          return err;
       }
     }
     relocs.push_back(mine);

@@ -16,6 +16,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -83,8 +84,14 @@ int main(int argc, char **argv) {
     opts.oldBinary = inputs[0];
     opts.newBinary = inputs[1];
   } else {
+    // A binary among objects is a mix-up, unless another input is not
+    // ELF at all: that one is said first (by the differ).
+    bool allElf = llvm::all_of(inputs, [](const std::string &in) {
+      auto buf = MemoryBuffer::getFileSlice(in, 4, 0, false);
+      return buf && (*buf)->getBuffer() == "\x7f" "ELF";
+    });
     for (const std::string &in : inputs)
-      if (isBinary(in))
+      if (allElf && isBinary(in))
         return usage(in + " is a linked binary: give two binaries (OLD NEW), "
                           "or object pairs, not a mix");
     if (inputs.empty() || inputs.size() % 2)

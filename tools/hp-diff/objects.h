@@ -33,6 +33,10 @@ struct Reloc {
   uint32_t type;
   uint32_t symbol;
   int64_t addend;
+  /// From a linked binary only: another symbol the address may have meant
+  /// (the end of one variable is the start of the next), 0 if none. The
+  /// differ refuses when the two readings would give different patches.
+  uint32_t alt = 0;
 };
 
 struct Section {
