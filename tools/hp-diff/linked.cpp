@@ -438,7 +438,8 @@ private:
     } primary, alt;
     bool hasAlt = false;
   };
-  Reading readAddress(uint64_t addr, ArrayRef<const Extent *> referenced) const;
+  Reading readAddress(uint64_t addr, ArrayRef<const Extent *> referenced,
+                      bool inCode) const;
 
   Binary &bin;
   TableRecord &record; // moved into obj->table at the end of build()
@@ -629,7 +630,8 @@ Error UnitBuilder::scan(const std::vector<Span> &spans,
 }
 
 UnitBuilder::Reading
-UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced) const {
+UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced,
+                         bool inCode) const {
   Reading r;
   const Extent *in = bin.extentAt(addr);
   int sec = bin.sectionAt(addr);
@@ -672,8 +674,9 @@ UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced) con
   // the one that starts just after (then: an index folded below it).
   if (referencedHere(ending))
     r.primary.extent = ending;
-  else if (referencedHere(next))
-    r.primary.extent = next;
+  else if (inCode && referencedHere(next))
+    r.primary.extent = next; // code folds a constant index; tables do not
+  return r;
   return r;
 }
 
@@ -720,7 +723,8 @@ Error UnitBuilder::translate(uint32_t section) {
       if (!addr)
         return addr.takeError();
       uint64_t sa = s.value + r.addend;
-      Reading reading = readAddress(*addr, referenced);
+      Reading reading = readAddress(*addr, referenced,
+                                    out.flags & ELF::SHF_EXECINSTR);
       auto bind = [&](const Reading::Choice &c, uint32_t &symbol,
                       int64_t &addend) -> Error {
         if (c.extent) {
