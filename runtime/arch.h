@@ -123,6 +123,20 @@ public:
   virtual Redirect encodeRedirect(uint64_t entryAddr, unsigned siteOffset,
                                   uint64_t target) const = 0;
 
+  /// A gate: the code a patched entry reaches first, in the patch, until
+  /// the patch commits. It reads the byte at \p commitAddr: zero, it goes
+  /// to \p back (what the function did before: the code after its entry
+  /// NOP, or an earlier patch's code); non-zero, to \p target (the new
+  /// code). Every function of a patch goes through its gate while the
+  /// entries are flipped one by one; the one-byte commit store then
+  /// switches them all at once, so the process never runs half a patch.
+  /// Fails when an address is out of the encoding's reach.
+  virtual llvm::Expected<llvm::SmallVector<uint8_t, 64>>
+  encodeGate(uint64_t gateAddr, uint64_t commitAddr, uint64_t back,
+             uint64_t target) const = 0;
+  /// Bytes each gate takes (a multiple of 16).
+  virtual unsigned gateSize() const = 0;
+
   /// System-call numbers of this machine's Linux ABI.
   virtual uint64_t sysMmap() const = 0;
   virtual uint64_t sysMprotect() const = 0;
@@ -140,21 +154,22 @@ public:
 struct ThreadRegs {
   alignas(16) uint8_t raw[512];
 };
-/// Runs system call \p nr with \p args in the stopped thread \p tid by
-/// single-stepping the instruction at \p insnAddr; the thread's registers
-/// are restored afterwards whatever happens. Returns the raw result (a
-/// negative errno on failure).
-llvm::Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
-                                      llvm::ArrayRef<uint64_t> args);
+/// Runs system call \p nr with \p args in the stopped thread \p tid: the
+/// thread runs a `syscall` we write at \p cave (executable memory nobody
+/// runs, at least 256 bytes), followed by code that puts its registers
+/// back, so that it carries on unharmed even if we die before restoring
+/// them ourselves. \p write stores bytes in the target. Returns the raw
+/// result (a negative errno on failure).
+llvm::Expected<int64_t>
+injectSyscall(int tid, uint64_t cave, uint64_t nr, llvm::ArrayRef<uint64_t> args,
+              llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)> write);
 /// Calls the function at \p fnAddr with \p args in the stopped thread
-/// \p tid, on its own stack below the red zone, returning to \p trapAddr,
-/// where a trap instruction must be; \p writeStack stores the return
-/// address. Registers are restored afterwards. Used to run IFUNC resolvers.
+/// \p tid, on its own stack below the red zone; it returns into code at
+/// \p cave that hands us its result and puts the registers back (as for
+/// injectSyscall). Used to run IFUNC resolvers.
 llvm::Expected<uint64_t>
-injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args,
-           uint64_t trapAddr,
-           llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)>
-               writeStack);
+injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args, uint64_t cave,
+           llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)> write);
 
 /// The registers a remote unwinder starts from for the stopped thread
 /// \p tid: \p dwarfRegs numbered as the psABI's DWARF numbering from 0,

@@ -36,6 +36,9 @@ constexpr char recordMagic[8] = {'H', 'P', 'R', 'E', 'C', '0', '0', '1'};
 constexpr uint32_t recHeaderSize = 192;
 constexpr uint32_t recEntrySize = 64;
 enum RecordState : uint64_t { statePreparing = 1, stateActive = 2, stateReverted = 3 };
+/// Header fields after the module base: the commit byte the gates read
+/// (1: the patch's functions run its code), and where the gates are.
+constexpr uint32_t recCommitOffset = 168, recGatesOffset = 176;
 // Linux mmap flags (the same on x86_64 and aarch64).
 constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
 constexpr uint64_t mapPrivate = 0x02, mapAnonymous = 0x20, mapFixedNoReplace = 0x100000;
@@ -106,8 +109,8 @@ struct Prepared {
   Module *module = nullptr;
   // Layout of the patch in the target.
   uint64_t rxSize = 0, roSize = 0, rwSize = 0, total = 0;
-  uint64_t textOff = 0, pltOff = 0, rodataOff = 0, recordOff = 0, dataOff = 0,
-           bssOff = 0, gotOff = 0;
+  uint64_t textOff = 0, pltOff = 0, gatesOff = 0, rodataOff = 0, recordOff = 0,
+           dataOff = 0, bssOff = 0, gotOff = 0;
   uint64_t recordSize = 0;
   uint64_t addr = 0; // where it was mapped
   // Per function map entry.
@@ -116,7 +119,11 @@ struct Prepared {
     uint64_t entryAddr = 0, newAddr = 0;
     unsigned site = 0;
     std::vector<uint8_t> before; // padding and entry now in the target
-    Arch::Redirect redirect;
+    Arch::Redirect redirect;     // to the new code: the end state
+    Arch::Redirect toGate;       // to the gate: until the patch commits
+    uint64_t gateAddr = 0;
+    uint64_t back = 0;    // what the function runs while uncommitted
+    bool stacked = false; // an earlier patch's redirect is in place
     uint64_t oldSize = 0;
   };
   std::vector<Flip> flips;
@@ -171,6 +178,9 @@ Expected<std::vector<AppliedPatch>> readRecords(Target &target,
                          strnlen(reinterpret_cast<char *>(head + 48), 64));
     p.buildId = std::string(reinterpret_cast<char *>(head + 112),
                             strnlen(reinterpret_cast<char *>(head + 112), 48));
+    p.gatesOffset = le::read64le(head + recGatesOffset);
+    // (Before gates, an active patch was in effect.)
+    p.committed = p.gatesOffset ? head[recCommitOffset] != 0 : p.active;
     if (state != stateActive && state != stateReverted)
       continue; // an apply that never finished: not a patch
     if (uint64_t(n) * recEntrySize + recHeaderSize > m.end - m.start)
@@ -343,6 +353,7 @@ std::vector<uint8_t> buildRecord(const PatchFile &patch, const Prepared &prep,
   StringRef build = StringRef(patch.buildId).take_front(47);
   memcpy(&rec[112], build.data(), build.size());
   le::write64le(&rec[160], prep.module->base);
+  le::write64le(&rec[recGatesOffset], prep.gatesOff); // commit byte: 0
   uint32_t names = recHeaderSize + prep.flips.size() * recEntrySize;
   for (size_t i = 0; i < prep.flips.size(); ++i) {
     const Prepared::Flip &f = prep.flips[i];
@@ -514,6 +525,20 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
                     "patch expects (not built with the plugin, a different "
                     "build, or patched by another tool); nothing was changed",
                     fn.oldName, flip.entryAddr));
+      // Uncommitted, this patch's gate goes back to what runs now: the
+      // newest patch's code for this function.
+      const AppliedPatch &newest = *activeAt.at(flip.entryAddr);
+      if (!newest.committed)
+        return applyError(ApplyError::Refused,
+                          formatv("patch {0} was interrupted before it took "
+                                  "effect; revert it first (hp-apply --revert "
+                                  "{0}); nothing was changed", newest.id));
+      for (const RecordedFunction &r : newest.functions)
+        if (r.entryAddr == flip.entryAddr)
+          flip.back = r.newAddr;
+      flip.stacked = true;
+    } else {
+      flip.back = flip.entryAddr + flip.site + shape.entryNop;
     }
     prep.flips.push_back(std::move(flip));
     report.functions.push_back(fn.oldName);
@@ -525,7 +550,9 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   };
   prep.textOff = 0;
   prep.pltOff = alignTo(sec(PatchSection::Text).size(), 16);
-  prep.rxSize = alignTo(prep.pltOff + sec(PatchSection::Plt).size(), pageSize);
+  prep.gatesOff = alignTo(prep.pltOff + sec(PatchSection::Plt).size(), 16);
+  prep.rxSize = alignTo(prep.gatesOff + prep.flips.size() * prep.arch->gateSize(),
+                        pageSize);
   prep.rodataOff = prep.rxSize;
   prep.roSize = alignTo(sec(PatchSection::Rodata).size(), pageSize);
   prep.recordOff = prep.rodataOff + prep.roSize;
@@ -611,13 +638,10 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
         err = applyError(ApplyError::Failed, "mprotect in the target failed");
       } else if (!prep.ifuncResults.empty()) {
-        ArrayRef<uint8_t> trap = prep.arch->trapInsn();
-        uint64_t trapAddr = *where + prep.rxSize - trap.size();
-        err = target.write(trapAddr, trap);
         for (auto &[resolver, chosen] : prep.ifuncResults) {
           if (err)
             break;
-          Expected<uint64_t> r = target.call(resolver, {}, trapAddr);
+          Expected<uint64_t> r = target.call(resolver, {});
           if (!r)
             err = applyError(ApplyError::Failed,
                              "running an IFUNC resolver: " + toString(r.takeError()));
@@ -696,10 +720,24 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
                                   toString(std::move(err))));
       }
     }
+  uint64_t commitAddr = prep.addr + prep.recordOff + recCommitOffset;
   for (Prepared::Flip &f : prep.flips) {
-    const FunctionMapEntry &fn = patch.functions[&f - prep.flips.data()];
+    size_t i = &f - prep.flips.data();
+    const FunctionMapEntry &fn = patch.functions[i];
     f.newAddr = symAddr[fn.newSymbol];
     f.redirect = prep.arch->encodeRedirect(f.entryAddr, f.site, f.newAddr);
+    uint64_t gateOff = prep.gatesOff + i * prep.arch->gateSize();
+    f.gateAddr = prep.addr + gateOff;
+    f.toGate = prep.arch->encodeRedirect(f.entryAddr, f.site, f.gateAddr);
+    Expected<SmallVector<uint8_t, 64>> gate =
+        prep.arch->encodeGate(f.gateAddr, commitAddr, f.back, f.newAddr);
+    if (!gate) {
+      unmap();
+      return applyError(ApplyError::Failed,
+                        formatv("function '{0}': {1}", f.name,
+                                toString(gate.takeError())));
+    }
+    std::copy(gate->begin(), gate->end(), image.begin() + gateOff);
     report.farJumps |= f.redirect.pad.size() && f.redirect.pad[0] != 0xe9 &&
                        patch.eMachine == ELF::EM_X86_64;
   }
@@ -717,32 +755,88 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return applyError(ApplyError::Failed, "the patch read back differently");
   }
 
-  // The flip. Ranges no thread may be inside under `strict`.
+  // The flip, in four steps; hp-apply may die at any point and the process
+  // runs either the old code or the new, never some of each:
+  //  1. (running) every entry's padding, or a patched entry's redirect,
+  //     goes to the function's gate, which goes back to what runs now;
+  //  2. the entries of unpatched functions jump to their padding: one
+  //     aligned store each; every function still runs what it ran;
+  //  3. commit: the one byte the gates read; every function at once;
+  //  4. each redirect goes straight to the new code (the gates then only
+  //     matter to a revert).
+  // Under `strict` and `none`, 2 to 4 happen with every thread stopped.
   std::vector<std::pair<uint64_t, uint64_t>> replaced;
   for (const Prepared::Flip &f : prep.flips)
     replaced.push_back({f.entryAddr - shape.padBefore,
                         f.entryAddr + std::max<uint64_t>(f.oldSize, 1)});
+  // The bytes from the padding through the entry NOP, for a redirect.
+  auto redirected = [&](const Prepared::Flip &f, const Arch::Redirect &r) {
+    std::vector<uint8_t> out = f.before;
+    std::copy(r.pad.begin(), r.pad.end(), out.begin());
+    std::copy(r.site.begin(), r.site.end(),
+              out.begin() + shape.padBefore + f.site);
+    return out;
+  };
+  // Changes [from -> to] at the padding of \p f. A running thread must see
+  // it whole: only as one aligned 8-byte store (or none); with every thread
+  // stopped, any write.
+  auto retarget = [&](const Prepared::Flip &f, ArrayRef<uint8_t> from,
+                      ArrayRef<uint8_t> to, bool stopped) -> Error {
+    uint64_t base = f.entryAddr - shape.padBefore;
+    size_t lo = 0, hi = from.size();
+    while (lo < hi && from[lo] == to[lo])
+      ++lo;
+    while (hi > lo && from[hi - 1] == to[hi - 1])
+      --hi;
+    if (lo == hi)
+      return Error::success();
+    if (stopped)
+      return target.write(base + lo, to.slice(lo, hi - lo));
+    uint64_t window = (base + lo) & ~uint64_t(7);
+    if (base + hi > window + 8 || window < base || window + 8 > base + to.size())
+      return createStringError(std::errc::operation_not_supported,
+                               "function '%s': its redirect cannot change in "
+                               "one store", f.name.c_str());
+    return target.write(window, to.slice(window - base, 8));
+  };
   auto rollBackFlips = [&]() {
     for (const Prepared::Flip &f : prep.flips)
-      consumeError(target.write(f.entryAddr + f.site,
-                                ArrayRef<uint8_t>(f.before).slice(
-                                    shape.padBefore + f.site, shape.entryNop)));
+      if (!f.stacked)
+        consumeError(target.write(f.entryAddr + f.site,
+                                  ArrayRef<uint8_t>(f.before).slice(
+                                      shape.padBefore + f.site, shape.entryNop)));
     for (const Prepared::Flip &f : prep.flips)
-      consumeError(target.write(f.entryAddr - shape.padBefore, f.before));
+      if (f.stacked)
+        consumeError(retarget(f, redirected(f, f.toGate), f.before, target.stopped()));
+      else
+        consumeError(target.write(f.entryAddr - shape.padBefore, f.before));
   };
-  // The padding is written now, before any stop: no thread executes it
-  // while the entry NOP is intact, so only the entry stores are left for
-  // the flip itself.
-  for (const Prepared::Flip &f : prep.flips)
-    if (Error err = target.write(f.entryAddr - shape.padBefore, f.redirect.pad)) {
+  // Step 1. No thread runs an unpatched function's padding while its entry
+  // NOP is intact; a patched function's redirect changes in one store.
+  for (const Prepared::Flip &f : prep.flips) {
+    Error err = f.stacked
+                    ? retarget(f, f.before, redirected(f, f.toGate), /*stopped=*/false)
+                    : target.write(f.entryAddr - shape.padBefore, f.toGate.pad);
+    if (err) {
       rollBackFlips();
       unmap();
       return applyError(ApplyError::Failed, toString(std::move(err)));
     }
+  }
+  // A test hook: HOTPATCH_TEST_FLIP_DELAY_US slows the entry-by-entry
+  // flip down, so a test can kill hp-apply between two entries for sure.
+  static const unsigned flipDelayUs = [] {
+    const char *v = getenv("HOTPATCH_TEST_FLIP_DELAY_US");
+    return v ? unsigned(atoi(v)) : 0u;
+  }();
   auto writeFlips = [&]() -> Error {
     for (const Prepared::Flip &f : prep.flips)
-      if (Error err = target.write(f.entryAddr + f.site, f.redirect.site))
-        return err;
+      if (!f.stacked) {
+        if (Error err = target.write(f.entryAddr + f.site, f.toGate.site))
+          return err;
+        if (flipDelayUs)
+          usleep(flipDelayUs);
+      }
     return Error::success();
   };
   // With every thread stopped, the entry stores of one page can go in one
@@ -758,12 +852,13 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   if (opts.policy != Policy::EntryOnly) {
     std::map<uint64_t, std::vector<const Prepared::Flip *>> byPage;
     for (const Prepared::Flip &f : prep.flips)
-      byPage[(f.entryAddr + f.site) & ~(pageSize - 1)].push_back(&f);
+      if (!f.stacked)
+        byPage[(f.entryAddr + f.site) & ~(pageSize - 1)].push_back(&f);
     for (auto &[page, flips] : byPage) {
       uint64_t lo = ~0ull, hi = 0;
       for (const Prepared::Flip *f : flips) {
         lo = std::min(lo, f->entryAddr + f->site);
-        hi = std::max(hi, f->entryAddr + f->site + f->redirect.site.size());
+        hi = std::max(hi, f->entryAddr + f->site + f->toGate.site.size());
       }
       PageWrite w{lo, std::vector<uint8_t>(hi - lo)};
       if (Error err = target.read(lo, w.bytes)) {
@@ -772,7 +867,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         break; // fall back to one write per entry
       }
       for (const Prepared::Flip *f : flips)
-        std::copy(f->redirect.site.begin(), f->redirect.site.end(),
+        std::copy(f->toGate.site.begin(), f->toGate.site.end(),
                   w.bytes.begin() + (f->entryAddr + f->site - lo));
       batched.push_back(std::move(w));
     }
@@ -785,11 +880,24 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         return err;
     return Error::success();
   };
-
+  auto commit = [&]() -> Error {
+    static constexpr uint8_t one[] = {1};
+    return target.write(commitAddr, one);
+  };
+  // Step 4: best effort. A redirect left on its gate still runs the new
+  // code, one jump later.
+  auto goStraight = [&](bool stopped) {
+    for (const Prepared::Flip &f : prep.flips)
+      if (Error err = retarget(f, redirected(f, f.toGate), redirected(f, f.redirect),
+                               stopped)) {
+        consumeError(std::move(err));
+        ++report.viaGate;
+      }
+  };
 
   // The record says active before the first entry store: if hp-apply dies
-  // between two stores, --list shows the patch and --revert restores every
-  // saved entry (an entry never flipped is restored to what it already is).
+  // between two stores, --list shows the patch (uncommitted: the old code
+  // runs) and --revert takes every redirect away.
   // Every failure below unmaps the region, record included.
   {
     uint8_t active[8];
@@ -801,15 +909,17 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     }
   }
   if (opts.policy == Policy::EntryOnly) {
-    uint64_t t0 = monotonicNs();
-    if (Error err = writeFlips()) {
+    Error err = writeFlips();
+    if (!err)
+      err = commit();
+    if (err) {
       rollBackFlips();
       unmap();
       return applyError(ApplyError::Failed, toString(std::move(err)));
     }
+    goStraight(/*stopped=*/false);
     report.pauseNs = 0;
     report.threadsStopped = 0;
-    (void)t0;
   } else {
     for (unsigned attempt = 1;; ++attempt) {
       report.tries = attempt;
@@ -835,8 +945,12 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       if (busy.empty()) {
         report.stopNs = tStopped - *t0;
         Error err = writeBatched();
+        if (!err)
+          err = commit();
         if (err)
           rollBackFlips();
+        else
+          goStraight(/*stopped=*/true);
         uint64_t t1 = target.resumeAll();
         report.pauseNs = t1 - *t0;
         report.threadsStopped = target.threads().size();
@@ -920,8 +1034,24 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
   Expected<uint64_t> t0 = target.stopAll();
   if (!t0)
     return applyError(ApplyError::Gone, toString(t0.takeError()));
-  // Entry first (new calls take the old code again), then the padding.
   Error err = Error::success();
+  // First every redirect through its gate, then the commit byte cleared:
+  // every function back at once, whenever hp-apply may die after.
+  if (patch->gatesOffset) {
+    for (size_t i = 0; i < restores.size() && !err; ++i) {
+      const Restore &r = restores[i];
+      uint64_t gate = patch->regionAddr + patch->gatesOffset + i * arch.gateSize();
+      Arch::Redirect toGate = arch.encodeRedirect(r.entry, r.site, gate);
+      err = target.write(r.entry - shape.padBefore, toGate.pad);
+      if (!err)
+        err = target.write(r.entry + r.site, toGate.site);
+    }
+    static constexpr uint8_t zero[] = {0};
+    if (!err)
+      err = target.write(patch->recordAddr + recCommitOffset, zero);
+  }
+  // Then the saved bytes: entry first (new calls take the old code again),
+  // then the padding.
   for (const Restore &r : restores)
     if (!err)
       err = target.write(r.entry + r.site, ArrayRef<uint8_t>(r.bytes).slice(

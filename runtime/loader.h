@@ -54,6 +54,7 @@ struct ApplyReport {
   uint64_t unwindNs = 0;       ///< of which: the stack check (strict)
   unsigned tries = 0;          ///< strict: stack checks made
   bool farJumps = false;       ///< some entry needed the 14-byte far jump
+  unsigned viaGate = 0;        ///< functions left going through their gate
   bool dryRun = false;
 };
 
@@ -67,6 +68,10 @@ struct AppliedPatch {
   std::string name;
   std::string buildId;
   bool active = false; ///< false once reverted
+  /// Its gates send calls to its code (set by the commit store). Active
+  /// and not committed: hp-apply died mid-apply; the old code runs.
+  bool committed = false;
+  uint64_t gatesOffset = 0; ///< in its region; 0: made before gates
   uint64_t recordAddr = 0, regionAddr = 0, regionSize = 0;
   uint64_t appliedAtNs = 0; ///< CLOCK_REALTIME
   std::vector<RecordedFunction> functions;

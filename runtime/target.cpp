@@ -7,6 +7,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/BinaryFormat/ELF.h"
 #include "llvm/Support/FormatVariadic.h"
+#include "llvm/Object/ELF.h"
 #include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
@@ -105,7 +106,8 @@ Error Target::seizeNewThreads(bool &found) {
   for (int tid : listThreads(pidValue)) {
     if (std::binary_search(tids.begin(), tids.end(), tid))
       continue;
-    if (ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+    // TRACESYSGOOD: system-call stops (of injected code) say so.
+    if (ptrace(PTRACE_SEIZE, tid, nullptr, (void *)long(PTRACE_O_TRACESYSGOOD)) != 0) {
       int err = errno;
       if (err == ESRCH)
         continue; // it exited meanwhile
@@ -313,52 +315,65 @@ std::string Target::fileOf(const Mapping &m) const {
   return formatv("/proc/{0}/map_files/{1:x-}-{2:x-}", pidValue, m.start, m.end).str();
 }
 
-Expected<uint64_t> Target::syscallInsnAddr() {
-  if (syscallAt)
-    return syscallAt;
+Expected<uint64_t> Target::caveAddr() {
+  if (caveAt)
+    return caveAt;
   Expected<std::vector<Mapping>> maps = mappings();
   if (!maps)
     return maps.takeError();
-  ArrayRef<uint8_t> insn = hostArch().syscallInsn();
-  // The vDSO and libc always hold one; any executable mapping will do.
-  std::vector<const Mapping *> order;
-  for (const Mapping &m : *maps)
-    if (m.exec && m.read && (m.path == "[vdso]" || StringRef(m.path).contains("libc")))
-      order.push_back(&m);
-  for (const Mapping &m : *maps)
-    if (m.exec && m.read && m.path != "[vsyscall]")
-      order.push_back(&m);
-  for (const Mapping *m : order) {
-    uint64_t len = std::min<uint64_t>(m->end - m->start, 1 << 20);
-    std::vector<uint8_t> bytes(len);
-    if (Error err = read(m->start, bytes)) {
-      consumeError(std::move(err));
+  // The tail of an executable mapping past the end of its ELF segment:
+  // mapped, executable, and never run. Code is injected there (forced
+  // writes copy the page for this process alone).
+  constexpr uint64_t need = 256, page = 4096;
+  for (const Mapping &m : *maps) {
+    if (!m.exec || !m.read || m.path.empty() || m.path[0] != '/')
+      continue;
+    ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
+        fileOf(m), /*IsText=*/false, /*RequiresNullTerminator=*/false);
+    if (!buf)
+      continue;
+    Expected<object::ELF64LEFile> elf = object::ELF64LEFile::create((*buf)->getBuffer());
+    if (!elf) {
+      consumeError(elf.takeError());
       continue;
     }
-    auto it = std::search(bytes.begin(), bytes.end(), insn.begin(), insn.end());
-    // aarch64 instructions are 4-byte aligned; x86 ones may start anywhere.
-    while (it != bytes.end() && insn.size() == 4 && (it - bytes.begin()) % 4)
-      it = std::search(it + 1, bytes.end(), insn.begin(), insn.end());
-    if (it != bytes.end())
-      return syscallAt = m->start + (it - bytes.begin());
+    Expected<object::ELF64LEFile::Elf_Phdr_Range> phdrs = elf->program_headers();
+    if (!phdrs) {
+      consumeError(phdrs.takeError());
+      continue;
+    }
+    for (const auto &ph : *phdrs) {
+      if (ph.p_type != ELF::PT_LOAD || !(ph.p_flags & ELF::PF_X) ||
+          (ph.p_offset & ~(page - 1)) != m.fileOffset)
+        continue;
+      uint64_t base = m.start - (ph.p_vaddr & ~(page - 1));
+      uint64_t from = alignTo(base + ph.p_vaddr + ph.p_memsz, 16);
+      if (from >= m.start && from + need <= m.end)
+        return caveAt = from;
+    }
   }
   return createStringError(std::errc::not_supported,
-                           "process %d: no system-call instruction found in "
-                           "its executable memory", pidValue);
+                           "process %d: no executable memory past the end of a "
+                           "code segment to run injected code from", pidValue);
 }
 
 Expected<int64_t> Target::syscall(uint64_t nr, ArrayRef<uint64_t> args) {
   assert(isStopped && "system calls are injected into a stopped thread");
-  Expected<uint64_t> at = syscallInsnAddr();
-  if (!at)
-    return at.takeError();
-  return injectSyscall(tids.front(), *at, nr, args);
+  Expected<uint64_t> cave = caveAddr();
+  if (!cave)
+    return cave.takeError();
+  return injectSyscall(tids.front(), *cave, nr, args,
+                       [&](uint64_t addr, ArrayRef<uint8_t> bytes) {
+                         return write(addr, bytes);
+                       });
 }
 
-Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args,
-                                uint64_t trapAddr) {
+Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args) {
   assert(isStopped && "calls are injected into a stopped thread");
-  return injectCall(tids.front(), fn, args, trapAddr,
+  Expected<uint64_t> cave = caveAddr();
+  if (!cave)
+    return cave.takeError();
+  return injectCall(tids.front(), fn, args, *cave,
                     [&](uint64_t addr, ArrayRef<uint8_t> bytes) {
                       return write(addr, bytes);
                     });

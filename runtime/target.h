@@ -62,13 +62,13 @@ public:
   /// Runs a system call in the first (stopped) thread; see injectSyscall.
   llvm::Expected<int64_t> syscall(uint64_t nr, llvm::ArrayRef<uint64_t> args);
   /// Calls a function in the first (stopped) thread; see injectCall.
-  llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args,
-                                uint64_t trapAddr);
+  llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args);
 
 private:
   Target() = default;
   llvm::Error seizeNewThreads(bool &found);
-  llvm::Expected<uint64_t> syscallInsnAddr();
+  /// Where injected code runs: see caveAddr() in target.cpp.
+  llvm::Expected<uint64_t> caveAddr();
 
   int pidValue = 0;
   int memFd = -1;
@@ -80,7 +80,7 @@ private:
   int savedPriority = 0;
   void boost();
   void unboost();
-  uint64_t syscallAt = 0;
+  uint64_t caveAt = 0;
 };
 
 uint64_t monotonicNs();

@@ -369,6 +369,44 @@ public:
     return r;
   }
 
+  Expected<SmallVector<uint8_t, 64>> encodeGate(uint64_t gate, uint64_t commit,
+                                                uint64_t back,
+                                                uint64_t target) const override {
+    using namespace support::endian;
+    int64_t pages = int64_t((commit & ~0xfffull) - (gate & ~0xfffull)) >> 12;
+    if (pages < -(1ll << 20) || pages >= (1ll << 20))
+      return createStringError(std::errc::result_out_of_range,
+                               "gate at %llx: the commit byte is out of adrp reach",
+                               (unsigned long long)gate);
+    uint32_t immlo = uint32_t(pages) & 3, immhi = (uint32_t(pages) >> 2) & 0x7ffff;
+    // To the new code through x16 from a literal (any distance; patch code
+    // is not BTI-guarded).
+    uint32_t words[] = {
+        0x90000010 | (immlo << 29) | (immhi << 5),            // adrp x16, commit
+        0x39400210 | (uint32_t(commit & 0xfff) << 10),        // ldrb w16, [x16, #lo12]
+        0x34000070,                                           // cbz w16, +12 (-> 20)
+        0x580000b0,                                           // ldr x16, +20 (-> 32)
+        0xd61f0200,                                           // br x16
+        0x580000b0,                                           // ldr x16, +20 (-> 40)
+        0xd61f0200,                                           // br x16
+        0xd4200000,                                           // brk #0
+    };
+    // Back into the module, a direct `b` where it reaches: a BTI-guarded
+    // page accepts a direct branch anywhere, `br` only onto a landing pad.
+    int64_t toBack = int64_t(back - (gate + 20));
+    if (toBack >= -(1ll << 27) && toBack < (1ll << 27)) {
+      words[5] = 0x14000000 | ((uint64_t(toBack) >> 2) & 0x03ffffff); // b back
+      words[6] = 0xd4200000;                                          // brk #0
+    }
+    SmallVector<uint8_t, 64> out(gateSize(), 0);
+    for (size_t i = 0; i < std::size(words); ++i)
+      write32le(out.data() + 4 * i, words[i]);
+    write64le(out.data() + 32, target);
+    write64le(out.data() + 40, back);
+    return out;
+  }
+  unsigned gateSize() const override { return 48; }
+
   uint64_t sysMmap() const override { return 222; }
   uint64_t sysMprotect() const override { return 226; }
   uint64_t sysMunmap() const override { return 215; }

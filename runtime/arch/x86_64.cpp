@@ -19,6 +19,8 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <optional>
+
 using namespace llvm;
 
 namespace hotpatch {
@@ -237,6 +239,32 @@ public:
     return r;
   }
 
+  Expected<SmallVector<uint8_t, 64>> encodeGate(uint64_t gate, uint64_t commit,
+                                                uint64_t back,
+                                                uint64_t target) const override {
+    auto rel = [](uint64_t to, uint64_t from) -> std::optional<uint32_t> {
+      int64_t d = int64_t(to - from);
+      if (d != int64_t(int32_t(d)))
+        return std::nullopt;
+      return uint32_t(d);
+    };
+    // cmpb $0, commit(%rip); je back; jmp target
+    auto c = rel(commit, gate + 7), b = rel(back, gate + 13), t = rel(target, gate + 18);
+    if (!c || !b || !t)
+      return createStringError(std::errc::result_out_of_range,
+                               "gate at %llx: an address is out of rel32 reach",
+                               (unsigned long long)gate);
+    SmallVector<uint8_t, 64> out = {0x80, 0x3d, 0, 0, 0, 0, 0x00, // cmpb
+                                    0x0f, 0x84, 0, 0, 0, 0,       // je
+                                    0xe9, 0, 0, 0, 0};            // jmp
+    support::endian::write32le(out.data() + 2, *c);
+    support::endian::write32le(out.data() + 9, *b);
+    support::endian::write32le(out.data() + 14, *t);
+    out.resize(gateSize(), 0xcc);
+    return out;
+  }
+  unsigned gateSize() const override { return 32; }
+
   uint64_t sysMmap() const override { return 9; }
   uint64_t sysMprotect() const override { return 10; }
   uint64_t sysMunmap() const override { return 11; }
@@ -272,46 +300,129 @@ const Arch &x86_64Arch() {
 namespace hotpatch {
 
 namespace {
-/// Waits until \p tid stops with SIGTRAP (our step or trap). A fault means
-/// the injected code went wrong. Another signal that stops the thread meanwhile
-/// is not ours: it is not delivered into the injected code but queued again
-/// (tkill) once we are done, so the program still receives it.
-Error waitForTrap(int tid, bool step, uint64_t where) {
-  SmallVector<int, 2> requeue;
-  auto done = [&](Error err) {
-    for (int sig : requeue)
-      syscall(SYS_tkill, tid, sig);
-    return err;
+using WriteFn = function_ref<Error(uint64_t, ArrayRef<uint8_t>)>;
+
+Error sysErr(int tid, const char *what) {
+  return createStringError(std::error_code(errno, std::generic_category()),
+                           "thread %d: %s", tid, what);
+}
+
+/// Code that puts back registers \p regs as the kernel would on resuming
+/// the thread (a system call it was stopped in starts again) and jumps on.
+/// Every injected sequence ends with it: a thread whose tracer dies in the
+/// middle carries on as if nothing had happened, rather than running on
+/// with our registers or taking a SIGTRAP nobody catches.
+/// \p saved as the kernel would resume it: a system call the thread was
+/// stopped in is set to run again (what the kernel does on its way back to
+/// user mode from a signal stop, but not from the system-call stop our
+/// injected code ends in; the thread would see -ERESTARTSYS).
+user_regs_struct restarted(const user_regs_struct &saved) {
+  user_regs_struct r = saved;
+  if (int64_t(r.orig_rax) >= 0) {
+    switch (int64_t(r.rax)) {
+    case -512: // ERESTARTSYS
+    case -513: // ERESTARTNOINTR
+    case -514: // ERESTARTNOHAND
+      r.rax = r.orig_rax;
+      r.rip -= 2;
+      break;
+    case -516: // ERESTART_RESTARTBLOCK
+      r.rax = 219; // restart_syscall
+      r.rip -= 2;
+      break;
+    }
+  }
+  r.orig_rax = ~0ull; // done: no restart logic on the way out
+  return r;
+}
+
+SmallVector<uint8_t, 256> resumeCode(const user_regs_struct &saved) {
+  user_regs_struct r = restarted(saved);
+  SmallVector<uint8_t, 256> c;
+  auto imm64 = [&](uint8_t rex, uint8_t op, uint64_t v) {
+    c.append({rex, op});
+    for (int i = 0; i < 8; ++i)
+      c.push_back(uint8_t(v >> (8 * i)));
   };
+  // Below the red zone: rflags through the stack.
+  c.append({0x48, 0x8d, 0xa4, 0x24, 0x00, 0xff, 0xff, 0xff}); // lea -256(%rsp),%rsp
+  c.push_back(0x68);                                         // push $flags
+  for (int i = 0; i < 4; ++i)
+    c.push_back(uint8_t(r.eflags >> (8 * i)));
+  c.push_back(0x9d); // popfq
+  imm64(0x48, 0xb8, r.rax);
+  imm64(0x48, 0xb9, r.rcx);
+  imm64(0x48, 0xba, r.rdx);
+  imm64(0x48, 0xbb, r.rbx);
+  imm64(0x48, 0xbd, r.rbp);
+  imm64(0x48, 0xbe, r.rsi);
+  imm64(0x48, 0xbf, r.rdi);
+  imm64(0x49, 0xb8, r.r8);
+  imm64(0x49, 0xb9, r.r9);
+  imm64(0x49, 0xba, r.r10);
+  imm64(0x49, 0xbb, r.r11);
+  imm64(0x49, 0xbc, r.r12);
+  imm64(0x49, 0xbd, r.r13);
+  imm64(0x49, 0xbe, r.r14);
+  imm64(0x49, 0xbf, r.r15);
+  imm64(0x48, 0xbc, r.rsp);
+  c.append({0xff, 0x25, 0, 0, 0, 0}); // jmp *0(%rip)
+  for (int i = 0; i < 8; ++i)
+    c.push_back(uint8_t(r.rip >> (8 * i)));
+  return c;
+}
+
+/// Runs \p tid (stopped, registers set) with PTRACE_SYSCALL until a
+/// system-call stop at \p rip (after the `syscall` instruction there), and
+/// returns its registers; \p entry: the entry stop, else the exit stop.
+/// System calls made on the way are let through. A signal that stops the
+/// thread meanwhile is not delivered into the injected code but queued
+/// again (tkill) once we are done, so the program still receives it.
+Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t rip, bool entry,
+                                            SmallVectorImpl<int> &requeue) {
+  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+    return sysErr(tid, "cannot resume the injected code");
   for (;;) {
     int status = 0;
     if (waitpid(tid, &status, __WALL) < 0)
-      return done(createStringError(std::error_code(errno, std::generic_category()),
-                                    "thread %d: wait failed", tid));
+      return sysErr(tid, "wait failed");
     if (WIFEXITED(status) || WIFSIGNALED(status))
       return createStringError(std::errc::no_such_process,
                                "thread %d exited during injected code", tid);
     if (!WIFSTOPPED(status))
       continue;
     int sig = WSTOPSIG(status);
-    if (sig == SIGTRAP)
-      return done(Error::success());
-    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL)
-      return done(createStringError(std::errc::bad_address,
-                                    "thread %d: injected code at %llx faulted",
-                                    tid, (unsigned long long)where));
-    requeue.push_back(sig);
-    ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, tid, nullptr, nullptr);
+    if (sig == (SIGTRAP | 0x80)) {
+      user_regs_struct regs;
+      if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
+        return sysErr(tid, "cannot read registers");
+      // At an entry stop the kernel has set rax to -ENOSYS.
+      bool atEntry = int64_t(regs.rax) == -ENOSYS;
+      if (regs.rip == rip && atEntry == entry)
+        return regs;
+    } else if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGTRAP) {
+      return createStringError(std::errc::bad_address,
+                               "thread %d: injected code faulted (signal %d)",
+                               tid, sig);
+    } else if (unsigned(status) >> 16 == 0) {
+      requeue.push_back(sig); // a signal-delivery stop: keep it for later
+    }
+    if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+      return sysErr(tid, "cannot resume the injected code");
   }
 }
 } // namespace
 
-Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
-                                ArrayRef<uint64_t> args) {
+Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
+                                ArrayRef<uint64_t> args, WriteFn write) {
   user_regs_struct saved, regs;
   if (ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0)
-    return createStringError(std::error_code(errno, std::generic_category()),
-                             "thread %d: cannot read registers", tid);
+    return sysErr(tid, "cannot read registers");
+  // At the cave: `syscall`, then back to where the thread was.
+  SmallVector<uint8_t, 256> code = {0x0f, 0x05};
+  code.append(resumeCode(saved));
+  if (Error err = write(cave, code))
+    return std::move(err);
   regs = saved;
   // The kernel ABI: rax = number; rdi, rsi, rdx, r10, r8, r9 = arguments.
   // orig_rax = -1 so no syscall-restart logic touches our registers.
@@ -321,36 +432,39 @@ Expected<int64_t> injectSyscall(int tid, uint64_t insnAddr, uint64_t nr,
   regs.orig_rax = ~0ull;
   for (size_t i = 0; i < args.size() && i < 6; ++i)
     *argRegs[i] = args[i];
-  regs.rip = insnAddr;
-  auto restore = [&]() { ptrace(PTRACE_SETREGS, tid, nullptr, &saved); };
+  regs.rip = cave;
+  SmallVector<int, 2> requeue;
+  auto finish = [&](auto result) -> decltype(result) {
+    user_regs_struct back = restarted(saved);
+    ptrace(PTRACE_SETREGS, tid, nullptr, &back);
+    for (int sig : requeue)
+      syscall(SYS_tkill, tid, sig);
+    return result;
+  };
   if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
-    return createStringError(std::error_code(errno, std::generic_category()),
-                             "thread %d: cannot set registers", tid);
-  if (ptrace(PTRACE_SINGLESTEP, tid, nullptr, nullptr) != 0) {
-    int err = errno;
-    restore();
-    return createStringError(std::error_code(err, std::generic_category()),
-                             "thread %d: cannot single-step", tid);
-  }
-  // The trap after the system call. Another signal stopping the thread
-  // first is not delivered here: it stays pending for the thread.
-  if (Error err = waitForTrap(tid, /*step=*/true, insnAddr)) {
-    restore();
-    return std::move(err);
-  }
-  user_regs_struct after;
-  ptrace(PTRACE_GETREGS, tid, nullptr, &after);
-  restore();
-  return int64_t(after.rax);
+    return sysErr(tid, "cannot set registers");
+  Expected<user_regs_struct> entry = runToSyscallStop(tid, cave + 2, true, requeue);
+  if (!entry)
+    return finish(Expected<int64_t>(entry.takeError()));
+  Expected<user_regs_struct> exit = runToSyscallStop(tid, cave + 2, false, requeue);
+  if (!exit)
+    return finish(Expected<int64_t>(exit.takeError()));
+  return finish(Expected<int64_t>(int64_t(exit->rax)));
 }
 
-Expected<uint64_t>
-injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args, uint64_t trapAddr,
-           function_ref<Error(uint64_t, ArrayRef<uint8_t>)> writeStack) {
+Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
+                              uint64_t cave, WriteFn write) {
   user_regs_struct saved, regs;
   if (ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0)
-    return createStringError(std::error_code(errno, std::generic_category()),
-                             "thread %d: cannot read registers", tid);
+    return sysErr(tid, "cannot read registers");
+  // The function returns to the cave, which hands us its result in a
+  // harmless getpid() (rdi = rax) and then goes back to where the thread was.
+  SmallVector<uint8_t, 256> code = {0x48, 0x89, 0xc7,             // mov %rax,%rdi
+                                    0xb8, 39, 0, 0, 0,            // mov $39,%eax
+                                    0x0f, 0x05};                  // syscall
+  code.append(resumeCode(saved));
+  if (Error err = write(cave, code))
+    return std::move(err);
   regs = saved;
   unsigned long long *argRegs[] = {&regs.rdi, &regs.rsi, &regs.rdx,
                                    &regs.rcx, &regs.r8,  &regs.r9};
@@ -358,37 +472,35 @@ injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args, uint64_t trapAddr,
     *argRegs[i] = args[i];
   // Below the 128-byte red zone, 16-byte aligned at the call, then the
   // return address pushed as a `call` would.
-  uint64_t sp = ((saved.rsp - 256) & ~0xfull) - 8;
+  uint64_t sp = ((saved.rsp - 512) & ~0xfull) - 8;
   uint8_t ret[8];
-  support::endian::write64le(ret, trapAddr);
-  if (Error err = writeStack(sp, ret))
+  support::endian::write64le(ret, cave);
+  if (Error err = write(sp, ret))
     return std::move(err);
   regs.rsp = sp;
   regs.rip = fnAddr;
   regs.orig_rax = ~0ull;
   regs.rax = 0;
-  auto restore = [&]() { ptrace(PTRACE_SETREGS, tid, nullptr, &saved); };
-  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0 ||
-      ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0) {
-    int err = errno;
-    restore();
-    return createStringError(std::error_code(err, std::generic_category()),
-                             "thread %d: cannot run an injected call", tid);
-  }
-  if (Error err = waitForTrap(tid, /*step=*/false, fnAddr)) {
-    restore();
-    return std::move(err);
-  }
-  user_regs_struct after;
-  ptrace(PTRACE_GETREGS, tid, nullptr, &after);
-  restore();
-  if (after.rip != trapAddr + 1)
-    return createStringError(std::errc::bad_address,
-                             "thread %d: the injected call stopped at %llx",
-                             tid, (unsigned long long)after.rip);
-  return uint64_t(after.rax);
+  SmallVector<int, 2> requeue;
+  auto finish = [&](auto result) -> decltype(result) {
+    user_regs_struct back = restarted(saved);
+    ptrace(PTRACE_SETREGS, tid, nullptr, &back);
+    for (int sig : requeue)
+      syscall(SYS_tkill, tid, sig);
+    return result;
+  };
+  if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
+    return sysErr(tid, "cannot set registers");
+  Expected<user_regs_struct> entry = runToSyscallStop(tid, cave + 10, true, requeue);
+  if (!entry)
+    return finish(Expected<uint64_t>(entry.takeError()));
+  uint64_t result = entry->rdi;
+  // Let the getpid() finish; then the registers go back.
+  Expected<user_regs_struct> exit = runToSyscallStop(tid, cave + 10, false, requeue);
+  if (!exit)
+    return finish(Expected<uint64_t>(exit.takeError()));
+  return finish(Expected<uint64_t>(result));
 }
-
 
 Error unwindRegisters(int tid, SmallVectorImpl<uint64_t> &dwarfRegs,
                       uint64_t &pc) {

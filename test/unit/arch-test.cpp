@@ -198,6 +198,38 @@ TEST(AArch64AsCompiled, PutsBackRelaxedGotLoadsAndClearsImmediates) {
   EXPECT_EQ(code, words({0x94000000}));
 }
 
+TEST(X86_64Gate, ComparesTheCommitByteThenGoesBackOrOn) {
+  uint64_t gate = 0x500000, commit = 0x501000, back = 0x401002, target = 0x500400;
+  auto bytes = cantFail(x86().encodeGate(gate, commit, back, target));
+  ASSERT_EQ(bytes.size(), 32u);
+  EXPECT_EQ(bytes[0], 0x80); // cmpb $0, commit(%rip)
+  EXPECT_EQ(bytes[1], 0x3d);
+  EXPECT_EQ(int32_t(support::endian::read32le(&bytes[2])), int32_t(commit - (gate + 7)));
+  EXPECT_EQ(bytes[6], 0x00);
+  EXPECT_EQ(bytes[7], 0x0f); // je back
+  EXPECT_EQ(bytes[8], 0x84);
+  EXPECT_EQ(int32_t(support::endian::read32le(&bytes[9])), int32_t(back - (gate + 13)));
+  EXPECT_EQ(bytes[13], 0xe9); // jmp target
+  EXPECT_EQ(int32_t(support::endian::read32le(&bytes[14])), int32_t(target - (gate + 18)));
+  EXPECT_EQ(bytes[18], 0xcc);
+  EXPECT_TRUE(bool(errorToBool(
+      x86().encodeGate(gate, commit, gate + (1ull << 33), target).takeError())));
+}
+
+TEST(AArch64Gate, LoadsTheCommitByteAndBranches) {
+  uint64_t gate = 0x500000, commit = 0x502010, back = 0x401004, target = 0x500400;
+  auto bytes = cantFail(arm().encodeGate(gate, commit, back, target));
+  ASSERT_EQ(bytes.size(), 48u);
+  auto word = [&](size_t i) { return support::endian::read32le(&bytes[4 * i]); };
+  EXPECT_EQ(word(0), 0x90000010u | (2u << 29)); // adrp x16, +2 pages
+  EXPECT_EQ(word(1), 0x39400210u | (0x10u << 10)); // ldrb w16, [x16, #0x10]
+  EXPECT_EQ(word(2), 0x34000070u); // cbz w16 -> +12
+  EXPECT_EQ(word(3), 0x580000b0u); // ldr x16, target literal
+  EXPECT_EQ(word(5) >> 26, 0x05u); // b back: in reach, a direct branch
+  EXPECT_EQ(support::endian::read64le(&bytes[32]), target);
+  EXPECT_EQ(support::endian::read64le(&bytes[40]), back);
+}
+
 TEST(ArchFactory, RefusesOtherMachines) {
   Expected<const Arch &> a = getArch(ELF::EM_RISCV);
   ASSERT_FALSE(bool(a));

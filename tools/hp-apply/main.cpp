@@ -131,6 +131,7 @@ int main(int argc, char **argv) {
         out.push_back(json::Object{{"id", int64_t(p.id)},
                                    {"name", p.name},
                                    {"active", p.active},
+                                   {"committed", p.committed},
                                    {"build_id", p.buildId},
                                    {"functions", std::move(fns)},
                                    {"address", int64_t(p.regionAddr)}});
@@ -147,9 +148,13 @@ int main(int argc, char **argv) {
       SmallVector<std::string, 4> names;
       for (const RecordedFunction &fn : p.functions)
         names.push_back(fn.name);
-      outs() << formatv("{0,3}  {1,-8}  {2}  at {3:x}: {4}\n", p.id,
-                        p.active ? "active" : "reverted", p.name, p.regionAddr,
-                        join(names, ", "));
+      // Active but not committed: an hp-apply died before the commit
+      // store; the old code runs; --revert clears it away.
+      StringRef state = !p.active ? "reverted"
+                        : p.committed ? "active"
+                                      : "interrupted";
+      outs() << formatv("{0,3}  {1,-11}  {2}  at {3:x}: {4}\n", p.id, state,
+                        p.name, p.regionAddr, join(names, ", "));
     }
     return 0;
   }
@@ -219,6 +224,7 @@ int main(int argc, char **argv) {
                       {"pause_unwind_ns", int64_t(r->unwindNs)},
                       {"place_stop_ns", int64_t(r->placeStopNs)},
                       {"tries", int64_t(r->tries)},
+                      {"via_gate", int64_t(r->viaGate)},
                       {"wall_ns", int64_t(wallNs)},
                   }))
            << "\n";
@@ -241,6 +247,9 @@ int main(int argc, char **argv) {
                       "{3}); placing the patch borrowed one thread for {4}\n",
                       micros(r->pauseNs), r->threadsStopped, r->tries,
                       r->tries == 1 ? "try" : "tries", micros(r->placeStopNs));
+  if (r->viaGate)
+    outs() << formatv("  {0} function(s) still reach the new code through "
+                      "their gate (one jump more)\n", r->viaGate);
   outs() << formatv("  wall time: {0:f2} ms\n", wallNs / 1e6);
   return 0;
 }
