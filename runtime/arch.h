@@ -142,11 +142,6 @@ public:
   virtual uint64_t sysMprotect() const = 0;
   virtual uint64_t sysMunmap() const = 0;
 
-  /// The bytes of the system-call instruction (searched for in the target's
-  /// executable memory to run injected system calls without writing code).
-  virtual llvm::ArrayRef<uint8_t> syscallInsn() const = 0;
-  /// A trap instruction (where an injected call returns to).
-  virtual llvm::ArrayRef<uint8_t> trapInsn() const = 0;
 };
 
 /// Registers of a stopped thread, as the host's ptrace gives them. Only the

@@ -411,14 +411,6 @@ public:
   uint64_t sysMprotect() const override { return 226; }
   uint64_t sysMunmap() const override { return 215; }
 
-  ArrayRef<uint8_t> syscallInsn() const override {
-    static constexpr uint8_t insn[] = {0x01, 0x00, 0x00, 0xd4}; // svc #0
-    return insn;
-  }
-  ArrayRef<uint8_t> trapInsn() const override {
-    static constexpr uint8_t insn[] = {0x00, 0x00, 0x20, 0xd4}; // brk #0
-    return insn;
-  }
 };
 
 } // namespace

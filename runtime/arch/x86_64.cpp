@@ -269,14 +269,6 @@ public:
   uint64_t sysMprotect() const override { return 10; }
   uint64_t sysMunmap() const override { return 11; }
 
-  ArrayRef<uint8_t> syscallInsn() const override {
-    static constexpr uint8_t insn[] = {0x0f, 0x05}; // syscall
-    return insn;
-  }
-  ArrayRef<uint8_t> trapInsn() const override {
-    static constexpr uint8_t insn[] = {0xcc}; // int3
-    return insn;
-  }
 };
 
 } // namespace
