@@ -880,6 +880,33 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         return err;
     return Error::success();
   };
+  // Likewise step 4 while stopped: per page, every redirect's final bytes
+  // (padding and entry) in one write.
+  std::vector<PageWrite> straight;
+  if (opts.policy != Policy::EntryOnly) {
+    std::map<uint64_t, std::vector<const Prepared::Flip *>> byPage;
+    for (const Prepared::Flip &f : prep.flips)
+      byPage[(f.entryAddr - shape.padBefore) & ~(pageSize - 1)].push_back(&f);
+    for (auto &[page, flips] : byPage) {
+      uint64_t lo = ~0ull, hi = 0;
+      for (const Prepared::Flip *f : flips) {
+        lo = std::min(lo, f->entryAddr - shape.padBefore);
+        hi = std::max(hi, f->entryAddr - shape.padBefore + f->before.size());
+      }
+      PageWrite w{lo, std::vector<uint8_t>(hi - lo)};
+      if (Error err = target.read(lo, w.bytes)) {
+        consumeError(std::move(err));
+        straight.clear();
+        break; // fall back to one write per function
+      }
+      for (const Prepared::Flip *f : flips) {
+        std::vector<uint8_t> final = redirected(*f, f->redirect);
+        std::copy(final.begin(), final.end(),
+                  w.bytes.begin() + (f->entryAddr - shape.padBefore - lo));
+      }
+      straight.push_back(std::move(w));
+    }
+  }
   auto commit = [&]() -> Error {
     static constexpr uint8_t one[] = {1};
     return target.write(commitAddr, one);
@@ -887,6 +914,14 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   // Step 4: best effort. A redirect left on its gate still runs the new
   // code, one jump later.
   auto goStraight = [&](bool stopped) {
+    if (stopped && !straight.empty()) {
+      for (const PageWrite &w : straight)
+        if (Error err = target.write(w.addr, w.bytes)) {
+          consumeError(std::move(err));
+          report.viaGate = prep.flips.size(); // (at most: some pages went)
+        }
+      return;
+    }
     for (const Prepared::Flip &f : prep.flips)
       if (Error err = retarget(f, redirected(f, f.toGate), redirected(f, f.redirect),
                                stopped)) {
