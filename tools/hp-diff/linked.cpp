@@ -442,7 +442,7 @@ private:
                       bool inCode) const;
 
   Binary &bin;
-  TableRecord &record; // moved into obj->table at the end of build()
+  TableRecord &record; // moved into obj->table at the end of finish()
   const Binary::Group *group;
   std::unique_ptr<Object> obj;
   DenseMap<uint32_t, uint32_t> defined; // binary symbol -> object symbol
@@ -648,7 +648,6 @@ UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced,
   auto referencedHere = [&](const Extent *e) {
     return e && llvm::is_contained(referenced, e);
   };
-  (void)r.alt;
   if (in) {
     r.primary.extent = in;
     // The end of the variable before, if this code uses that one too (a
@@ -676,7 +675,6 @@ UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced,
     r.primary.extent = ending;
   else if (inCode && referencedHere(next))
     r.primary.extent = next; // code folds a constant index; tables do not
-  return r;
   return r;
 }
 
