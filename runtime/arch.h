@@ -144,11 +144,7 @@ public:
 
 };
 
-/// Registers of a stopped thread, as the host's ptrace gives them. Only the
-/// backend of the host architecture implements these.
-struct ThreadRegs {
-  alignas(16) uint8_t raw[512];
-};
+/// Host-only (the backend of the machine hp-apply runs on implements them):
 /// Runs system call \p nr with \p args in the stopped thread \p tid: the
 /// thread runs a `syscall` we write at \p cave (executable memory nobody
 /// runs, at least 256 bytes), followed by code that puts its registers

@@ -373,12 +373,13 @@ std::vector<uint8_t> buildRecord(const PatchFile &patch, const Prepared &prep,
 /// Every stack of every (stopped) thread clear of [lo, hi) ranges?
 Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
                                  const std::vector<std::pair<uint64_t, uint64_t>> &ranges) {
-  std::vector<uint64_t> pcs;
+  std::vector<std::vector<uint64_t>> stacks;
   unwinder.newStop();
-  for (int tid : target.threads()) {
-    if (Error err = unwinder.backtrace(tid, pcs))
-      return std::move(err);
-    for (uint64_t pc : pcs)
+  if (Error err = unwinder.backtraceAll(target.threads(), stacks))
+    return std::move(err);
+  for (size_t i = 0; i < stacks.size(); ++i) {
+    int tid = target.threads()[i];
+    for (uint64_t pc : stacks[i])
       for (auto [lo, hi] : ranges)
         if (pc >= lo && pc < hi)
           return formatv("thread {0} is inside [{1:x}, {2:x}) (pc {3:x})", tid,

@@ -65,16 +65,6 @@ bool isExiting(int pid, int tid) {
   return state == 'Z' || state == 'X';
 }
 
-/// The native Arch for this host (the runtime patches processes like us).
-const Arch &hostArch() {
-#if defined(__x86_64__)
-  return cantFail(getArch(ELF::EM_X86_64));
-#elif defined(__aarch64__)
-  return cantFail(getArch(ELF::EM_AARCH64));
-#else
-#error "hotpatch runs on x86_64 and aarch64 hosts"
-#endif
-}
 } // namespace
 
 Expected<std::unique_ptr<Target>> Target::attach(int pid) {

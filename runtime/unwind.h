@@ -22,6 +22,10 @@ public:
   /// The thread must be ptrace-stopped by us. A stack libdwfl cannot walk
   /// to its end is an error: the caller must not assume it is clear.
   llvm::Error backtrace(int tid, std::vector<uint64_t> &pcs);
+  /// The backtraces of every thread in \p tids (all stopped by us), in
+  /// order.
+  llvm::Error backtraceAll(const std::vector<int> &tids,
+                           std::vector<std::vector<uint64_t>> &out);
   /// Forgets the memory read so far: call at each new stop (the threads
   /// ran since).
   void newStop();
