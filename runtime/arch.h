@@ -164,9 +164,9 @@ injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args, uint64_t cav
 
 /// The registers a remote unwinder starts from for the stopped thread
 /// \p tid: \p dwarfRegs numbered as the psABI's DWARF numbering from 0,
-/// and the PC.
+/// the PC and the stack pointer.
 llvm::Error unwindRegisters(int tid, llvm::SmallVectorImpl<uint64_t> &dwarfRegs,
-                            uint64_t &pc);
+                            uint64_t &pc, uint64_t &sp);
 
 /// The backend for \p eMachine, or an error naming the machine.
 llvm::Expected<const Arch &> getArch(uint16_t eMachine);

@@ -370,22 +370,44 @@ std::vector<uint8_t> buildRecord(const PatchFile &patch, const Prepared &prep,
   return rec;
 }
 
-/// Every stack of every (stopped) thread clear of [lo, hi) ranges?
+/// Every stack of every (stopped) thread clear of [lo, hi) ranges? A thread
+/// whose stack words already prove it is not walked (Unwinder::provablyClear);
+/// \p maps (read before the stop) tell where each stack ends.
 Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
-                                 const std::vector<std::pair<uint64_t, uint64_t>> &ranges) {
-  std::vector<std::vector<uint64_t>> stacks;
+                                 std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                                 const std::vector<Mapping> &maps) {
+  llvm::sort(ranges);
   unwinder.newStop();
-  if (Error err = unwinder.backtraceAll(target.threads(), stacks))
+  std::vector<int> walk;
+  for (int tid : target.threads()) {
+    // The end of the mapping that holds the stack pointer: found after the
+    // registers are read, so ask with 0 first (which never proves clear).
+    Expected<bool> clear = unwinder.provablyClear(tid, ranges, 0);
+    if (!clear)
+      return clear.takeError();
+    uint64_t sp = unwinder.stackPointer(tid);
+    auto m = llvm::find_if(maps, [&](const Mapping &m) {
+      return m.write && sp >= m.start && sp < m.end;
+    });
+    if (m != maps.end()) {
+      clear = unwinder.provablyClear(tid, ranges, m->end);
+      if (!clear)
+        return clear.takeError();
+      if (*clear)
+        continue;
+    }
+    walk.push_back(tid);
+  }
+  std::vector<std::vector<uint64_t>> stacks;
+  if (Error err = unwinder.backtraceAll(walk, stacks))
     return std::move(err);
-  for (size_t i = 0; i < stacks.size(); ++i) {
-    int tid = target.threads()[i];
+  for (size_t i = 0; i < stacks.size(); ++i)
     for (uint64_t pc : stacks[i])
       for (auto [lo, hi] : ranges)
         if (pc >= lo && pc < hi)
-          return formatv("thread {0} is inside [{1:x}, {2:x}) (pc {3:x})", tid,
-                         lo, hi, pc)
+          return formatv("thread {0} is inside [{1:x}, {2:x}) (pc {3:x})",
+                         walk[i], lo, hi, pc)
               .str();
-  }
   return std::string();
 }
 
@@ -968,7 +990,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       std::string busy;
       uint64_t tStopped = monotonicNs();
       if (opts.policy == Policy::Strict) {
-        Expected<std::string> who = busyThread(target, *unwinder, replaced);
+        Expected<std::string> who = busyThread(target, *unwinder, replaced, prep.maps);
         report.unwindNs = monotonicNs() - tStopped;
         if (!who) {
           rollBackFlips();
@@ -1067,6 +1089,9 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
     unwinder = std::move(*u);
   else
     consumeError(u.takeError());
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps)
+    return maps.takeError();
   Expected<uint64_t> t0 = target.stopAll();
   if (!t0)
     return applyError(ApplyError::Gone, toString(t0.takeError()));
@@ -1106,7 +1131,7 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
   bool inside = true;
   if (!err && unwinder) {
     Expected<std::string> who = busyThread(
-        target, *unwinder, {{patch->regionAddr, patch->recordAddr}});
+        target, *unwinder, {{patch->regionAddr, patch->recordAddr}}, *maps);
     if (who)
       inside = !who->empty();
     else

@@ -31,7 +31,7 @@ namespace {
 /// A thread's registers, read by the tracer before anyone walks.
 struct ThreadRegs {
   SmallVector<uint64_t, 40> dwarf;
-  uint64_t pc = 0;
+  uint64_t pc = 0, sp = 0;
 };
 
 /// One libdwfl session over the process, with its own page cache.
@@ -215,7 +215,9 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
   // threads; waking it and sharing the machine cost more than it saved.)
   for (int tid : tids) {
     ThreadRegs r;
-    if (Error err = unwindRegisters(tid, r.dwarf, r.pc))
+    if (impl->regs.count(tid))
+      continue; // read by provablyClear() in this stop
+    if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
       return err;
     impl->regs[tid] = std::move(r);
   }
@@ -223,6 +225,50 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
     if (Error err = impl->walker.backtrace(tids[i], out[i]))
       return err;
   return Error::success();
+}
+
+Expected<bool> Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges,
+                                       uint64_t stackEnd) {
+  ThreadRegs &r = impl->regs[tid];
+  if (r.dwarf.empty())
+    if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
+      return std::move(err);
+  if (ranges.empty())
+    return true;
+  auto inRange = [&](uint64_t v) {
+    auto it = llvm::upper_bound(ranges, v, [](uint64_t x, const AddressRange &a) {
+      return x < a.first;
+    });
+    return it != ranges.begin() && v < std::prev(it)->second;
+  };
+  if (inRange(r.pc))
+    return false;
+  uint64_t sp = r.sp & ~uint64_t(7);
+  if (!stackEnd || stackEnd <= sp || stackEnd - sp > maxScan)
+    return false; // not a stack we know, or a deep one: walk it
+  std::vector<uint64_t> words((stackEnd - sp) / 8);
+  ssize_t want = ssize_t(words.size() * 8);
+  if (pread(impl->walker.memFd, words.data(), want, off_t(sp)) != want)
+    return false;
+  uint64_t lo = ranges.front().first, hi = ranges.back().second;
+  for (size_t i = 0; i < words.size(); ++i) {
+    uint64_t w = words[i];
+    if (w >= lo && w < hi && inRange(w))
+      return false; // maybe a return address into a replaced function
+    // A signal frame of a handler running on an alternate stack: its
+    // uc_stack (ss_sp, then ss_size two words on) holds the place itself.
+    // The interrupted frames are on another stack then: walk it.
+    uint64_t at = sp + 8 * i;
+    if (i + 2 < words.size() && w <= at && words[i + 2] >= 2048 &&
+        words[i + 2] < (1ull << 30) && at < w + words[i + 2])
+      return false;
+  }
+  return true;
+}
+
+uint64_t Unwinder::stackPointer(int tid) const {
+  auto it = impl->regs.find(tid);
+  return it == impl->regs.end() ? 0 : it->second.sp;
 }
 
 Error Unwinder::backtrace(int tid, std::vector<uint64_t> &pcs) {

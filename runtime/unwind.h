@@ -3,6 +3,7 @@
 #ifndef HOTPATCH_RUNTIME_UNWIND_H
 #define HOTPATCH_RUNTIME_UNWIND_H
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -26,6 +27,21 @@ public:
   /// order.
   llvm::Error backtraceAll(const std::vector<int> &tids,
                            std::vector<std::vector<uint64_t>> &out);
+  using AddressRange = std::pair<uint64_t, uint64_t>; ///< [first, second)
+
+  /// Whether stopped thread \p tid provably has no frame in \p ranges
+  /// (sorted, disjoint) without walking its stack: its PC is outside them
+  /// and so is every word from its stack pointer to \p stackEnd (the end of
+  /// the mapping holding it), where every return address of its frames
+  /// lies, unless it runs a signal handler on an alternate stack, which the
+  /// same words tell. False means: walk it (backtraceAll).
+  llvm::Expected<bool> provablyClear(int tid, llvm::ArrayRef<AddressRange> ranges,
+                                     uint64_t stackEnd);
+  /// The stack pointer read for \p tid in this stop (0 if not read yet).
+  uint64_t stackPointer(int tid) const;
+  /// Stacks deeper than this are walked rather than scanned.
+  static constexpr uint64_t maxScan = 256 * 1024;
+
   /// Forgets the memory read so far: call at each new stop (the threads
   /// ran since).
   void newStop();

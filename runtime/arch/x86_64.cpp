@@ -495,7 +495,7 @@ Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
 }
 
 Error unwindRegisters(int tid, SmallVectorImpl<uint64_t> &dwarfRegs,
-                      uint64_t &pc) {
+                      uint64_t &pc, uint64_t &sp) {
   user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
     return createStringError(std::error_code(errno, std::generic_category()),
@@ -505,6 +505,7 @@ Error unwindRegisters(int tid, SmallVectorImpl<uint64_t> &dwarfRegs,
                     regs.rbp, regs.rsp, regs.r8, regs.r9, regs.r10, regs.r11,
                     regs.r12, regs.r13, regs.r14, regs.r15});
   pc = regs.rip;
+  sp = regs.rsp;
   return Error::success();
 }
 

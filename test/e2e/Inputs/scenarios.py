@@ -327,6 +327,45 @@ def strict_refuses_while_inside(env):
     check(t.ask("call") == "2", "applies once the thread left")
 
 
+ALTSTACK = r'''
+static char alt[1 << 16];
+static void on_usr1(int sig) { (void)sig; for (;;) pause(); } /* never returns */
+__attribute__((noinline)) void poke(void) { raise(SIGUSR1); }
+__attribute__((noinline)) int stuck(void) { poke(); return {v}; }
+static void *sleeper(void *arg) {
+  (void)arg;
+  stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
+  sigaltstack(&ss, NULL);
+  struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_ONSTACK};
+  sigaction(SIGUSR1, &sa, NULL);
+  return (void *)(long)stuck();
+}
+'''
+ALTSTACK_REPLY = r'''
+  static pthread_t t;
+  if (!strcmp(line, "start")) { pthread_create(&t, NULL, sleeper, NULL); usleep(100000); printf("started\n"); }
+  else printf("?\n");
+'''
+
+
+def strict_sees_through_alternate_stack(env):
+    """A thread inside a replaced function runs a signal handler on an
+    alternate stack (and stays there): the function's frame is on the
+    thread's own stack, its stack pointer on the other. Strict must still
+    see it, and refuse."""
+    old, o = env.build("old", {"app.c": program(ALTSTACK.replace("{v}", "1"), ALTSTACK_REPLY)})
+    _, n = env.build("new", {"app.c": program(ALTSTACK.replace("{v}", "2"), ALTSTACK_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("start") == "started", "a thread parked in a handler on its alternate stack")
+    r = env.apply(t.pid, patch, "--retries", "3", expect=3)
+    check("inside" in r["error"], "strict refusal: %r" % r)
+    check(env.apply(t.pid, "--list")["patches"] == [], "nothing applied")
+    r = env.apply(t.pid, patch, "--policy", "entry-only")
+    check(r["ok"], "entry-only applies: %r" % r)
+    check(t.alive(), "target died")
+
+
 def wrong_build_refused(env):
     old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
     other, _ = env.build("other", {"app.c": program(tick_v(2), TICK_REPLY)})
@@ -628,7 +667,8 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing,
     threads_created_during_attach, target_exits_during_apply,
     hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
-    linked_binaries, linked_binaries_lld_no_pie]}
+    linked_binaries, linked_binaries_lld_no_pie,
+    strict_sees_through_alternate_stack]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
