@@ -124,6 +124,7 @@ struct Prepared {
     uint64_t gateAddr = 0;
     uint64_t back = 0;    // what the function runs while uncommitted
     bool stacked = false; // an earlier patch's redirect is in place
+    std::pair<uint64_t, uint64_t> previousCode; // stacked: that patch's code
     uint64_t oldSize = 0;
   };
   std::vector<Flip> flips;
@@ -372,42 +373,62 @@ std::vector<uint8_t> buildRecord(const PatchFile &patch, const Prepared &prep,
 
 /// Every stack of every (stopped) thread clear of [lo, hi) ranges? A thread
 /// whose stack words already prove it is not walked (Unwinder::provablyClear);
-/// \p maps (read before the stop) tell where each stack ends.
+/// \p maps (read just before the stop) tell where each stack ends.
 Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
                                  std::vector<std::pair<uint64_t, uint64_t>> ranges,
                                  const std::vector<Mapping> &maps) {
   llvm::sort(ranges);
   unwinder.newStop();
   std::vector<int> walk;
+  std::vector<bool> suspect;
   for (int tid : target.threads()) {
-    // The end of the mapping that holds the stack pointer: found after the
-    // registers are read, so ask with 0 first (which never proves clear).
-    Expected<bool> clear = unwinder.provablyClear(tid, ranges, 0);
-    if (!clear)
-      return clear.takeError();
-    uint64_t sp = unwinder.stackPointer(tid);
+    // The end of the writable memory holding the stack pointer (adjacent
+    // writable mappings join: mlock or madvise can split a stack).
+    Expected<Unwinder::Verdict> verdict = unwinder.provablyClear(tid, ranges, 0);
+    if (!verdict)
+      return verdict.takeError();
+    uint64_t sp = unwinder.stackPointer(tid), end = 0;
     auto m = llvm::find_if(maps, [&](const Mapping &m) {
       return m.write && sp >= m.start && sp < m.end;
     });
     if (m != maps.end()) {
-      clear = unwinder.provablyClear(tid, ranges, m->end);
-      if (!clear)
-        return clear.takeError();
-      if (*clear)
-        continue;
+      end = m->end;
+      for (auto next = std::next(m); next != maps.end() && next->write &&
+                                     next->start == end &&
+                                     end - sp < Unwinder::maxScan;
+           ++next)
+        end = next->end;
+      end = std::min(end, sp + Unwinder::maxScan);
     }
+    if (end && *verdict != Unwinder::Verdict::Suspect) {
+      verdict = unwinder.provablyClear(tid, ranges, end);
+      if (!verdict)
+        return verdict.takeError();
+    }
+    if (*verdict == Unwinder::Verdict::Clear)
+      continue;
     walk.push_back(tid);
+    suspect.push_back(*verdict == Unwinder::Verdict::Suspect);
   }
   std::vector<std::vector<uint64_t>> stacks;
-  if (Error err = unwinder.backtraceAll(walk, stacks))
+  std::vector<bool> complete;
+  if (Error err = unwinder.backtraceAll(walk, stacks, &complete))
     return std::move(err);
-  for (size_t i = 0; i < stacks.size(); ++i)
+  for (size_t i = 0; i < stacks.size(); ++i) {
     for (uint64_t pc : stacks[i])
       for (auto [lo, hi] : ranges)
         if (pc >= lo && pc < hi)
           return formatv("thread {0} is inside [{1:x}, {2:x}) (pc {3:x})",
                          walk[i], lo, hi, pc)
               .str();
+    // Its stack has a word in a replaced range and the walk stopped short
+    // of the outermost frame (code without unwind tables): not clear.
+    if (suspect[i] && !complete[i])
+      return formatv("thread {0} may be inside a replaced function (a stack "
+                     "word points into one; its stack cannot be walked to the "
+                     "end)", walk[i])
+          .str();
+  }
   return std::string();
 }
 
@@ -519,6 +540,12 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
                                   fn.oldName, fn.oldSource));
       flip.entryAddr = it->second.front();
     }
+    // The live stores (entry, padding) rely on the plugin's alignment.
+    if ((flip.entryAddr - shape.padBefore) % 8 != 0)
+      return applyError(ApplyError::Refused,
+                        formatv("function '{0}' at {1:x} is not aligned as the "
+                                "plugin aligns patchable functions; nothing "
+                                "was changed", fn.oldName, flip.entryAddr));
     flip.before.resize(fn.expected.size());
     if (Error err = target.read(flip.entryAddr - shape.padBefore, flip.before))
       return applyError(ApplyError::Failed, toString(std::move(err)));
@@ -560,6 +587,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         if (r.entryAddr == flip.entryAddr)
           flip.back = r.newAddr;
       flip.stacked = true;
+      flip.previousCode = {newest.regionAddr, newest.recordAddr};
     } else {
       flip.back = flip.entryAddr + flip.site + shape.entryNop;
     }
@@ -690,11 +718,27 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   prep.addr = *where;
   report.patchAddr = *where;
   // From here on, a failure unmaps what we placed.
+  // Once a redirect may have led a thread into the region (a stacked
+  // function's padding, any entry store), a failure leaves the region
+  // mapped and its record marked reverted: a thread may still be in a gate.
+  bool reachable = false;
   auto unmap = [&]() {
-    if (target.stopOne()) {
-      (void)target.syscall(prep.arch->sysMunmap(), {prep.addr, prep.total});
-      target.resumeAll();
+    if (reachable) {
+      uint8_t state[8];
+      le::write64le(state, stateReverted);
+      consumeError(target.write(prep.addr + prep.recordOff + 16, state));
+      return;
     }
+    Expected<uint64_t> stopped = target.stopOne();
+    if (!stopped) {
+      consumeError(stopped.takeError());
+      return;
+    }
+    if (Expected<int64_t> rc =
+            target.syscall(prep.arch->sysMunmap(), {prep.addr, prep.total});
+        !rc)
+      consumeError(rc.takeError());
+    target.resumeAll();
   };
 
   // Relocate a local image and write it (forced writes: code is mapped r-x).
@@ -789,9 +833,18 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   //     matter to a revert).
   // Under `strict` and `none`, 2 to 4 happen with every thread stopped.
   std::vector<std::pair<uint64_t, uint64_t>> replaced;
-  for (const Prepared::Flip &f : prep.flips)
+  for (const Prepared::Flip &f : prep.flips) {
     replaced.push_back({f.entryAddr - shape.padBefore,
                         f.entryAddr + std::max<uint64_t>(f.oldSize, 1)});
+    // A stacked function runs the earlier patch's code: that too.
+    if (f.stacked)
+      replaced.push_back(f.previousCode);
+  }
+  // And our own gates: a thread between a gate's test and its jump would
+  // take the old way after the commit.
+  replaced.push_back({prep.addr + prep.gatesOff,
+                      prep.addr + prep.gatesOff +
+                          prep.flips.size() * prep.arch->gateSize()});
   // The bytes from the padding through the entry NOP, for a redirect.
   auto redirected = [&](const Prepared::Flip &f, const Arch::Redirect &r) {
     std::vector<uint8_t> out = f.before;
@@ -834,9 +887,21 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       else
         consumeError(target.write(f.entryAddr - shape.padBefore, f.before));
   };
+  // The record says active before anything leads into the region: if
+  // hp-apply dies from here on, --list shows the patch (uncommitted: the
+  // old code runs) and --revert takes every redirect away.
+  {
+    uint8_t active[8];
+    le::write64le(active, stateActive);
+    if (Error err = target.write(prep.addr + prep.recordOff + 16, active)) {
+      unmap();
+      return applyError(ApplyError::Failed, toString(std::move(err)));
+    }
+  }
   // Step 1. No thread runs an unpatched function's padding while its entry
   // NOP is intact; a patched function's redirect changes in one store.
   for (const Prepared::Flip &f : prep.flips) {
+    reachable |= f.stacked;
     Error err = f.stacked
                     ? retarget(f, f.before, redirected(f, f.toGate), /*stopped=*/false)
                     : target.write(f.entryAddr - shape.padBefore, f.toGate.pad);
@@ -853,6 +918,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return v ? unsigned(atoi(v)) : 0u;
   }();
   auto writeFlips = [&]() -> Error {
+    reachable = true;
     for (const Prepared::Flip &f : prep.flips)
       if (!f.stacked) {
         if (Error err = target.write(f.entryAddr + f.site, f.toGate.site))
@@ -898,6 +964,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   auto writeBatched = [&]() -> Error {
     if (batched.empty())
       return writeFlips();
+    reachable = true;
     for (const PageWrite &w : batched)
       if (Error err = target.write(w.addr, w.bytes))
         return err;
@@ -953,19 +1020,6 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       }
   };
 
-  // The record says active before the first entry store: if hp-apply dies
-  // between two stores, --list shows the patch (uncommitted: the old code
-  // runs) and --revert takes every redirect away.
-  // Every failure below unmaps the region, record included.
-  {
-    uint8_t active[8];
-    le::write64le(active, stateActive);
-    if (Error err = target.write(prep.addr + prep.recordOff + 16, active)) {
-      rollBackFlips();
-      unmap();
-      return applyError(ApplyError::Failed, toString(std::move(err)));
-    }
-  }
   if (opts.policy == Policy::EntryOnly) {
     Error err = writeFlips();
     if (!err)
@@ -981,6 +1035,15 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   } else {
     for (unsigned attempt = 1;; ++attempt) {
       report.tries = attempt;
+      // Where the stacks are, as late as possible before the stop (threads
+      // come and go between tries).
+      std::vector<Mapping> stackMaps = prep.maps;
+      if (opts.policy == Policy::Strict) {
+        if (Expected<std::vector<Mapping>> fresh = target.mappings())
+          stackMaps = std::move(*fresh);
+        else
+          consumeError(fresh.takeError());
+      }
       Expected<uint64_t> t0 = target.stopAll();
       if (!t0) {
         rollBackFlips();
@@ -990,7 +1053,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       std::string busy;
       uint64_t tStopped = monotonicNs();
       if (opts.policy == Policy::Strict) {
-        Expected<std::string> who = busyThread(target, *unwinder, replaced, prep.maps);
+        Expected<std::string> who = busyThread(target, *unwinder, replaced, stackMaps);
         report.unwindNs = monotonicNs() - tStopped;
         if (!who) {
           rollBackFlips();

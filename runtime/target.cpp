@@ -121,8 +121,21 @@ Error Target::seizeNewThreads(bool &found) {
 Target::~Target() {
   if (isStopped)
     resumeAll();
-  for (int tid : tids)
-    ptrace(PTRACE_DETACH, tid, nullptr, nullptr);
+  for (int tid : tids) {
+    // A signal that stopped the thread since we last waited (one queued
+    // again after injected code, or one that just arrived) is handed over
+    // with the detach, not dropped.
+    int status = 0, sig = 0;
+    if (waitpid(tid, &status, __WALL | WNOHANG) == tid && WIFSTOPPED(status) &&
+        (unsigned(status) >> 16) == 0 && !(WSTOPSIG(status) & 0x80))
+      sig = WSTOPSIG(status);
+    if (ptrace(PTRACE_DETACH, tid, nullptr, (void *)long(sig)) != 0 && sig) {
+      // Not in a stop we may detach from: interrupt, then detach.
+      ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      waitpid(tid, &status, __WALL);
+      ptrace(PTRACE_DETACH, tid, nullptr, (void *)long(sig));
+    }
+  }
   if (memFd >= 0)
     close(memFd);
 }
@@ -292,6 +305,7 @@ Expected<std::vector<Mapping>> Target::mappings() const {
     m.read = f[1][0] == 'r';
     m.write = f[1][1] == 'w';
     m.exec = f[1][2] == 'x';
+    m.shared = f[1].size() > 3 && f[1][3] == 's';
     f[2].getAsInteger(16, m.fileOffset);
     f[4].getAsInteger(10, m.inode);
     if (f.size() > 5)
@@ -316,8 +330,8 @@ Expected<uint64_t> Target::caveAddr() {
   // writes copy the page for this process alone).
   constexpr uint64_t need = 256, page = 4096;
   for (const Mapping &m : *maps) {
-    if (!m.exec || !m.read || m.path.empty() || m.path[0] != '/')
-      continue;
+    if (!m.exec || !m.read || m.shared || m.path.empty() || m.path[0] != '/')
+      continue; // (a forced write into a shared mapping goes to the file)
     ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
         fileOf(m), /*IsText=*/false, /*RequiresNullTerminator=*/false);
     if (!buf)
@@ -337,8 +351,12 @@ Expected<uint64_t> Target::caveAddr() {
           (ph.p_offset & ~(page - 1)) != m.fileOffset)
         continue;
       uint64_t base = m.start - (ph.p_vaddr & ~(page - 1));
-      uint64_t from = alignTo(base + ph.p_vaddr + ph.p_memsz, 16);
-      if (from >= m.start && from + need <= m.end)
+      uint64_t segEnd = base + ph.p_vaddr + ph.p_memsz;
+      uint64_t from = alignTo(segEnd, 16);
+      // Within the segment's last page: a mapping may hold the next
+      // segment's live code too.
+      uint64_t limit = std::min(m.end, alignTo(segEnd, page));
+      if (from >= m.start && from + need <= limit)
         return caveAt = from;
     }
   }

@@ -22,7 +22,7 @@ namespace hotpatch {
 
 struct Mapping {
   uint64_t start = 0, end = 0, fileOffset = 0;
-  bool read = false, write = false, exec = false;
+  bool read = false, write = false, exec = false, shared = false;
   std::string path; ///< empty for anonymous memory
   uint64_t inode = 0;
 };

@@ -62,7 +62,7 @@ struct Walker {
     return it->second.get();
   }
   Error open(int pid);
-  Error backtrace(int tid, std::vector<uint64_t> &pcs);
+  Error backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete = nullptr);
 };
 
 // The thread callbacks: threads are named by tid (we stop them ourselves),
@@ -172,9 +172,11 @@ int onFrame(Dwfl_Frame *frame, void *arg) {
   return pcs->size() >= 512 ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
-Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs) {
+Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete) {
   pcs.clear();
   int rc = dwfl_getthread_frames(dwfl, tid, onFrame, &pcs);
+  if (complete)
+    *complete = rc == 0 && pcs.size() < 512;
   // An unwind that ends early (no CFI further up: the outermost frame, or a
   // frame in code without unwind tables) still gave us every frame up to
   // there; an unwind that gave nothing is an error.
@@ -208,8 +210,11 @@ void Unwinder::newStop() {
 }
 
 Error Unwinder::backtraceAll(const std::vector<int> &tids,
-                             std::vector<std::vector<uint64_t>> &out) {
+                             std::vector<std::vector<uint64_t>> &out,
+                             std::vector<bool> *complete) {
   out.assign(tids.size(), {});
+  if (complete)
+    complete->assign(tids.size(), false);
   // Registers first, then the walks. (A second walker on a helper thread,
   // for the second core, was measured: twice slower, 97 -> 194 us for 8
   // threads; waking it and sharing the machine cost more than it saved.)
@@ -221,20 +226,24 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
       return err;
     impl->regs[tid] = std::move(r);
   }
-  for (size_t i = 0; i < tids.size(); ++i)
-    if (Error err = impl->walker.backtrace(tids[i], out[i]))
+  for (size_t i = 0; i < tids.size(); ++i) {
+    bool done = false;
+    if (Error err = impl->walker.backtrace(tids[i], out[i], &done))
       return err;
+    if (complete)
+      (*complete)[i] = done;
+  }
   return Error::success();
 }
 
-Expected<bool> Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges,
-                                       uint64_t stackEnd) {
+Expected<Unwinder::Verdict>
+Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges, uint64_t stackEnd) {
   ThreadRegs &r = impl->regs[tid];
   if (r.dwarf.empty())
     if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
       return std::move(err);
   if (ranges.empty())
-    return true;
+    return Verdict::Clear;
   auto inRange = [&](uint64_t v) {
     auto it = llvm::upper_bound(ranges, v, [](uint64_t x, const AddressRange &a) {
       return x < a.first;
@@ -242,28 +251,28 @@ Expected<bool> Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges,
     return it != ranges.begin() && v < std::prev(it)->second;
   };
   if (inRange(r.pc))
-    return false;
-  uint64_t sp = r.sp & ~uint64_t(7);
-  if (!stackEnd || stackEnd <= sp || stackEnd - sp > maxScan)
-    return false; // not a stack we know, or a deep one: walk it
+    return Verdict::Suspect;
+  uint64_t sp = r.sp;
+  if (sp % 8 || !stackEnd || stackEnd <= sp || stackEnd - sp > maxScan)
+    return Verdict::Unknown; // not a stack we know, or a deep one: walk it
   std::vector<uint64_t> words((stackEnd - sp) / 8);
   ssize_t want = ssize_t(words.size() * 8);
   if (pread(impl->walker.memFd, words.data(), want, off_t(sp)) != want)
-    return false;
+    return Verdict::Unknown;
   uint64_t lo = ranges.front().first, hi = ranges.back().second;
   for (size_t i = 0; i < words.size(); ++i) {
     uint64_t w = words[i];
     if (w >= lo && w < hi && inRange(w))
-      return false; // maybe a return address into a replaced function
+      return Verdict::Suspect; // maybe a return address into a replaced function
     // A signal frame of a handler running on an alternate stack: its
     // uc_stack (ss_sp, then ss_size two words on) holds the place itself.
     // The interrupted frames are on another stack then: walk it.
     uint64_t at = sp + 8 * i;
     if (i + 2 < words.size() && w <= at && words[i + 2] >= 2048 &&
         words[i + 2] < (1ull << 30) && at < w + words[i + 2])
-      return false;
+      return Verdict::Unknown;
   }
-  return true;
+  return Verdict::Clear;
 }
 
 uint64_t Unwinder::stackPointer(int tid) const {

@@ -24,19 +24,28 @@ public:
   /// to its end is an error: the caller must not assume it is clear.
   llvm::Error backtrace(int tid, std::vector<uint64_t> &pcs);
   /// The backtraces of every thread in \p tids (all stopped by us), in
-  /// order.
+  /// order; \p complete (if given) says which reached the outermost frame.
   llvm::Error backtraceAll(const std::vector<int> &tids,
-                           std::vector<std::vector<uint64_t>> &out);
+                           std::vector<std::vector<uint64_t>> &out,
+                           std::vector<bool> *complete = nullptr);
   using AddressRange = std::pair<uint64_t, uint64_t>; ///< [first, second)
 
+  /// What the words of a thread's stack say (provablyClear).
+  enum class Verdict {
+    Clear,   ///< no frame in the ranges: no need to walk
+    Suspect, ///< its PC or a stack word is in a range: walk, and only a
+             ///< walk to the outermost frame may clear it
+    Unknown, ///< no scan possible (a stack we do not know, a deep one, a
+             ///< signal frame on an alternate stack): walk
+  };
   /// Whether stopped thread \p tid provably has no frame in \p ranges
   /// (sorted, disjoint) without walking its stack: its PC is outside them
   /// and so is every word from its stack pointer to \p stackEnd (the end of
-  /// the mapping holding it), where every return address of its frames
-  /// lies, unless it runs a signal handler on an alternate stack, which the
-  /// same words tell. False means: walk it (backtraceAll).
-  llvm::Expected<bool> provablyClear(int tid, llvm::ArrayRef<AddressRange> ranges,
-                                     uint64_t stackEnd);
+  /// the writable memory holding it), where every return address of its
+  /// frames lies, unless it runs a signal handler on an alternate stack,
+  /// which the same words tell.
+  llvm::Expected<Verdict> provablyClear(int tid, llvm::ArrayRef<AddressRange> ranges,
+                                        uint64_t stackEnd);
   /// The stack pointer read for \p tid in this stop (0 if not read yet).
   uint64_t stackPointer(int tid) const;
   /// Stacks deeper than this are walked rather than scanned.

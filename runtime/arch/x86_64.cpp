@@ -374,10 +374,16 @@ Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t rip, bool entry,
                                             SmallVectorImpl<int> &requeue) {
   if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
     return sysErr(tid, "cannot resume the injected code");
+  // System-call stops come in pairs, entry then exit; we resume the
+  // thread at an entry's turn (from an exit stop or a non-syscall stop).
+  bool atEntry = entry ? false : true; // flipped at each stop, below
   for (;;) {
     int status = 0;
-    if (waitpid(tid, &status, __WALL) < 0)
+    if (waitpid(tid, &status, __WALL) < 0) {
+      if (errno == EINTR)
+        continue;
       return sysErr(tid, "wait failed");
+    }
     if (WIFEXITED(status) || WIFSIGNALED(status))
       return createStringError(std::errc::no_such_process,
                                "thread %d exited during injected code", tid);
@@ -385,11 +391,10 @@ Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t rip, bool entry,
       continue;
     int sig = WSTOPSIG(status);
     if (sig == (SIGTRAP | 0x80)) {
+      atEntry = !atEntry;
       user_regs_struct regs;
       if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
         return sysErr(tid, "cannot read registers");
-      // At an entry stop the kernel has set rax to -ENOSYS.
-      bool atEntry = int64_t(regs.rax) == -ENOSYS;
       if (regs.rip == rip && atEntry == entry)
         return regs;
     } else if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGTRAP) {
@@ -427,7 +432,10 @@ Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
   regs.rip = cave;
   SmallVector<int, 2> requeue;
   auto finish = [&](auto result) -> decltype(result) {
-    user_regs_struct back = restarted(saved);
+    // With a signal to hand back, the registers go back exactly: the
+    // kernel then applies the handler's restart rules (EINTR or restart)
+    // on the way out, as it would have. Without, the call restarts.
+    user_regs_struct back = requeue.empty() ? restarted(saved) : saved;
     ptrace(PTRACE_SETREGS, tid, nullptr, &back);
     for (int sig : requeue)
       syscall(SYS_tkill, tid, sig);
@@ -473,10 +481,19 @@ Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
   regs.rip = fnAddr;
   regs.orig_rax = ~0ull;
   regs.rax = 0;
+  regs.eflags &= ~0x400ull; // DF clear at a call, as the ABI says
+  // The x87/SSE state too: the thread may be stopped anywhere.
+  user_fpregs_struct fp;
+  bool haveFp = ptrace(PTRACE_GETFPREGS, tid, nullptr, &fp) == 0;
   SmallVector<int, 2> requeue;
   auto finish = [&](auto result) -> decltype(result) {
-    user_regs_struct back = restarted(saved);
+    // With a signal to hand back, the registers go back exactly: the
+    // kernel then applies the handler's restart rules (EINTR or restart)
+    // on the way out, as it would have. Without, the call restarts.
+    user_regs_struct back = requeue.empty() ? restarted(saved) : saved;
     ptrace(PTRACE_SETREGS, tid, nullptr, &back);
+    if (haveFp)
+      ptrace(PTRACE_SETFPREGS, tid, nullptr, &fp);
     for (int sig : requeue)
       syscall(SYS_tkill, tid, sig);
     return result;
