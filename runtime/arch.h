@@ -162,6 +162,10 @@ llvm::Expected<uint64_t>
 injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args, uint64_t cave,
            llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)> write);
 
+/// Whether the stopped thread \p tid is in (or was interrupted in) a
+/// system call.
+bool stoppedInSystemCall(int tid);
+
 /// The registers a remote unwinder starts from for the stopped thread
 /// \p tid: \p dwarfRegs numbered as the psABI's DWARF numbering from 0,
 /// the PC and the stack pointer.

@@ -708,7 +708,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     // the all-threads stop.
     if (!err && unwinder) {
       std::vector<uint64_t> pcs;
-      if (Error warm = unwinder->backtrace(target.threads().front(), pcs))
+      if (Error warm = unwinder->backtrace(target.borrowedThread(), pcs))
         consumeError(std::move(warm)); // the real check will say
     }
     report.placeStopNs = target.resumeAll() - *t0;

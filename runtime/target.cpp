@@ -228,25 +228,42 @@ Expected<uint64_t> Target::stopAll() {
 Expected<uint64_t> Target::stopOne() {
   uint64_t start = monotonicNs();
   boost();
-  while (!tids.empty()) {
-    int tid = tids.front();
+  // Borrow a thread blocked in a system call when there is one: it cannot
+  // be inside an rseq critical section, which injected code would leave
+  // without the kernel's abort. A few tries, then whichever stopped.
+  constexpr size_t tries = 8;
+  for (size_t k = 0; k < tids.size();) {
+    int tid = tids[k];
     ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    bool gone = false, stopped = false;
     for (;;) {
       int status = 0;
       pid_t got = waitpid(tid, &status, __WALL);
       if (got < 0 && errno == EINTR)
         continue;
       if (got < 0 || WIFEXITED(status) || WIFSIGNALED(status)) {
-        tids.erase(tids.begin()); // gone: borrow another thread
+        gone = true;
         break;
       }
       if (WIFSTOPPED(status) && (unsigned(status) >> 16) == PTRACE_EVENT_STOP) {
-        onlyOneStopped = true;
-        isStopped = true;
-        return start;
+        stopped = true;
+        break;
       }
       ptrace(PTRACE_CONT, tid, nullptr, (void *)(long)WSTOPSIG(status));
     }
+    if (gone) {
+      tids.erase(tids.begin() + k); // borrow another thread
+      continue;
+    }
+    bool last = k + 1 == tids.size() || k + 1 == tries;
+    if (stopped && (last || stoppedInSystemCall(tid))) {
+      borrowed = tid;
+      onlyOneStopped = true;
+      isStopped = true;
+      return start;
+    }
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    ++k;
   }
   unboost();
   return createStringError(std::errc::no_such_process, "process %d exited",
@@ -255,7 +272,7 @@ Expected<uint64_t> Target::stopOne() {
 
 uint64_t Target::resumeAll() {
   if (onlyOneStopped)
-    ptrace(PTRACE_CONT, tids.front(), nullptr, nullptr);
+    ptrace(PTRACE_CONT, borrowed, nullptr, nullptr);
   else
     for (int tid : tids)
       ptrace(PTRACE_CONT, tid, nullptr, nullptr);
@@ -365,12 +382,22 @@ Expected<uint64_t> Target::caveAddr() {
                            "code segment to run injected code from", pidValue);
 }
 
+int Target::injectInto() {
+  if (onlyOneStopped)
+    return borrowed;
+  // All stopped: again one in a system call if there is one (see stopOne).
+  for (int tid : tids)
+    if (stoppedInSystemCall(tid))
+      return borrowed = tid;
+  return borrowed = tids.front();
+}
+
 Expected<int64_t> Target::syscall(uint64_t nr, ArrayRef<uint64_t> args) {
   assert(isStopped && "system calls are injected into a stopped thread");
   Expected<uint64_t> cave = caveAddr();
   if (!cave)
     return cave.takeError();
-  return injectSyscall(tids.front(), *cave, nr, args,
+  return injectSyscall(injectInto(), *cave, nr, args,
                        [&](uint64_t addr, ArrayRef<uint8_t> bytes) {
                          return write(addr, bytes);
                        });
@@ -381,7 +408,7 @@ Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args) {
   Expected<uint64_t> cave = caveAddr();
   if (!cave)
     return cave.takeError();
-  return injectCall(tids.front(), fn, args, *cave,
+  return injectCall(injectInto(), fn, args, *cave,
                     [&](uint64_t addr, ArrayRef<uint8_t> bytes) {
                       return write(addr, bytes);
                     });

@@ -47,9 +47,12 @@ public:
   /// the last one was resumed. Signals that arrived meanwhile stay pending.
   uint64_t resumeAll();
   bool stopped() const { return isStopped; }
-  /// Stops only the first thread (to run injected system calls while the
-  /// others keep running); resumeAll() resumes it. Returns the stop time.
+  /// Stops one thread (to run injected system calls while the others keep
+  /// running), preferably one blocked in a system call; resumeAll()
+  /// resumes it. Returns the stop time.
   llvm::Expected<uint64_t> stopOne();
+  /// The thread stopOne() stopped.
+  int borrowedThread() const { return borrowed; }
 
   llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
   llvm::Error write(uint64_t addr, llvm::ArrayRef<uint8_t> bytes) const;
@@ -59,14 +62,16 @@ public:
   /// namespace may differ from ours).
   std::string fileOf(const Mapping &m) const;
 
-  /// Runs a system call in the first (stopped) thread; see injectSyscall.
+  /// Runs a system call in the borrowed (stopped) thread; see injectSyscall.
   llvm::Expected<int64_t> syscall(uint64_t nr, llvm::ArrayRef<uint64_t> args);
-  /// Calls a function in the first (stopped) thread; see injectCall.
+  /// Calls a function in the borrowed (stopped) thread; see injectCall.
   llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args);
 
 private:
   Target() = default;
   llvm::Error seizeNewThreads(bool &found);
+  /// The stopped thread injected code runs in.
+  int injectInto();
   /// Where injected code runs: see caveAddr() in target.cpp.
   llvm::Expected<uint64_t> caveAddr();
 
@@ -75,6 +80,7 @@ private:
   std::vector<int> tids;
   bool isStopped = false;
   bool onlyOneStopped = false;
+  int borrowed = 0; // by stopOne()
   /// Our scheduling before the boost, to restore on resume.
   int savedPolicy = -1;
   int savedPriority = 0;

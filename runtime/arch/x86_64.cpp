@@ -511,6 +511,12 @@ Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
   return finish(Expected<uint64_t>(result));
 }
 
+bool stoppedInSystemCall(int tid) {
+  user_regs_struct regs;
+  return ptrace(PTRACE_GETREGS, tid, nullptr, &regs) == 0 &&
+         int64_t(regs.orig_rax) >= 0;
+}
+
 Error unwindRegisters(int tid, SmallVectorImpl<uint64_t> &dwarfRegs,
                       uint64_t &pc, uint64_t &sp) {
   user_regs_struct regs;
