@@ -384,10 +384,10 @@ Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
   for (int tid : target.threads()) {
     // The end of the writable memory holding the stack pointer (adjacent
     // writable mappings join: mlock or madvise can split a stack).
-    Expected<Unwinder::Verdict> verdict = unwinder.provablyClear(tid, ranges, 0);
-    if (!verdict)
-      return verdict.takeError();
-    uint64_t sp = unwinder.stackPointer(tid), end = 0;
+    Expected<uint64_t> spRead = unwinder.stackPointer(tid);
+    if (!spRead)
+      return spRead.takeError();
+    uint64_t sp = *spRead, end = 0;
     auto m = llvm::find_if(maps, [&](const Mapping &m) {
       return m.write && sp >= m.start && sp < m.end;
     });
@@ -400,11 +400,9 @@ Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
         end = next->end;
       end = std::min(end, sp + Unwinder::maxScan);
     }
-    if (end && *verdict != Unwinder::Verdict::Suspect) {
-      verdict = unwinder.provablyClear(tid, ranges, end);
-      if (!verdict)
-        return verdict.takeError();
-    }
+    Expected<Unwinder::Verdict> verdict = unwinder.provablyClear(tid, ranges, end);
+    if (!verdict)
+      return verdict.takeError();
     if (*verdict == Unwinder::Verdict::Clear)
       continue;
     walk.push_back(tid);

@@ -221,7 +221,7 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
   for (int tid : tids) {
     ThreadRegs r;
     if (impl->regs.count(tid))
-      continue; // read by provablyClear() in this stop
+      continue; // read by stackPointer() in this stop
     if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
       return err;
     impl->regs[tid] = std::move(r);
@@ -238,10 +238,10 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
 
 Expected<Unwinder::Verdict>
 Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges, uint64_t stackEnd) {
-  ThreadRegs &r = impl->regs[tid];
-  if (r.dwarf.empty())
-    if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
-      return std::move(err);
+  Expected<uint64_t> read = stackPointer(tid);
+  if (!read)
+    return read.takeError();
+  const ThreadRegs &r = impl->regs[tid];
   if (ranges.empty())
     return Verdict::Clear;
   auto inRange = [&](uint64_t v) {
@@ -275,9 +275,12 @@ Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges, uint64_t stackEn
   return Verdict::Clear;
 }
 
-uint64_t Unwinder::stackPointer(int tid) const {
-  auto it = impl->regs.find(tid);
-  return it == impl->regs.end() ? 0 : it->second.sp;
+Expected<uint64_t> Unwinder::stackPointer(int tid) {
+  ThreadRegs &r = impl->regs[tid];
+  if (r.dwarf.empty())
+    if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
+      return std::move(err);
+  return r.sp;
 }
 
 Error Unwinder::backtrace(int tid, std::vector<uint64_t> &pcs) {

@@ -46,8 +46,9 @@ public:
   /// which the same words tell.
   llvm::Expected<Verdict> provablyClear(int tid, llvm::ArrayRef<AddressRange> ranges,
                                         uint64_t stackEnd);
-  /// The stack pointer read for \p tid in this stop (0 if not read yet).
-  uint64_t stackPointer(int tid) const;
+  /// The stack pointer of stopped thread \p tid (its registers are read
+  /// once a stop, and kept for the walk).
+  llvm::Expected<uint64_t> stackPointer(int tid);
   /// Stacks deeper than this are walked rather than scanned.
   static constexpr uint64_t maxScan = 256 * 1024;
 

@@ -408,6 +408,20 @@ Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t rip, bool entry,
       return sysErr(tid, "cannot resume the injected code");
   }
 }
+/// The end of every injection: the thread's registers (and x87/SSE state
+/// when \p fp) go back, then the signals held meanwhile are queued again.
+/// With a signal to hand back, the registers go back exactly, so that the
+/// kernel applies the handler's restart rules (EINTR or restart) on the way
+/// out, as it would have; without, the interrupted call is set to restart.
+void putBack(int tid, const user_regs_struct &saved, const user_fpregs_struct *fp,
+             ArrayRef<int> requeue) {
+  user_regs_struct back = requeue.empty() ? restarted(saved) : saved;
+  ptrace(PTRACE_SETREGS, tid, nullptr, &back);
+  if (fp)
+    ptrace(PTRACE_SETFPREGS, tid, nullptr, fp);
+  for (int sig : requeue)
+    syscall(SYS_tkill, tid, sig);
+}
 } // namespace
 
 Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
@@ -432,13 +446,7 @@ Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
   regs.rip = cave;
   SmallVector<int, 2> requeue;
   auto finish = [&](auto result) -> decltype(result) {
-    // With a signal to hand back, the registers go back exactly: the
-    // kernel then applies the handler's restart rules (EINTR or restart)
-    // on the way out, as it would have. Without, the call restarts.
-    user_regs_struct back = requeue.empty() ? restarted(saved) : saved;
-    ptrace(PTRACE_SETREGS, tid, nullptr, &back);
-    for (int sig : requeue)
-      syscall(SYS_tkill, tid, sig);
+    putBack(tid, saved, nullptr, requeue);
     return result;
   };
   if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
@@ -487,15 +495,7 @@ Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
   bool haveFp = ptrace(PTRACE_GETFPREGS, tid, nullptr, &fp) == 0;
   SmallVector<int, 2> requeue;
   auto finish = [&](auto result) -> decltype(result) {
-    // With a signal to hand back, the registers go back exactly: the
-    // kernel then applies the handler's restart rules (EINTR or restart)
-    // on the way out, as it would have. Without, the call restarts.
-    user_regs_struct back = requeue.empty() ? restarted(saved) : saved;
-    ptrace(PTRACE_SETREGS, tid, nullptr, &back);
-    if (haveFp)
-      ptrace(PTRACE_SETFPREGS, tid, nullptr, &fp);
-    for (int sig : requeue)
-      syscall(SYS_tkill, tid, sig);
+    putBack(tid, saved, haveFp ? &fp : nullptr, requeue);
     return result;
   };
   if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
