@@ -8,7 +8,7 @@ target whose T threads call the F functions, then wait 200 us, in a loop
 Each configuration applies and reverts ROUNDS times under `strict`
 (pause = first thread stopped to last resumed) and under `entry-only`
 (threads stopped for the flip: must be 0), and measures the floor with
-bench/stop-floor.cpp. Also the cost of a call through a patched entry
+bench/stop-floor.cpp (three warm stops a round), the three alternating. Also the cost of a call through a patched entry
 against a direct call. Prints a table; bench/README.md keeps the numbers.
 
 Usage: bench/apply.py [ROUNDS]   (default 30)
@@ -115,11 +115,16 @@ def measure(threads, nfuncs, work):
     proc.stdout.readline()
     out = {}
     try:
-        floor = run([os.path.join(BIN, "hp-bench-stop-floor"), str(proc.pid), str(ROUNDS)])
-        out["floor"] = tuple(int(v) for v in floor.stdout.split())
-        for policy in ("strict", "entry-only"):
-            pauses, walls, stopped, stops, unwinds = [], [], [], [], []
-            for _ in range(ROUNDS):
+        # Rounds alternate: the floor (a few stops in one process), strict,
+        # entry-only; drift on the machine hits all three alike.
+        floors = []
+        runs = {p: ([], [], [], [], []) for p in ("strict", "entry-only")}
+        for _ in range(ROUNDS):
+            # (The first stop of a fresh process is slower: left out, so the
+            # floor is the lower, warm one.)
+            floor = run([os.path.join(BIN, "hp-bench-stop-floor"), str(proc.pid), "4"])
+            floors += [int(v) for v in floor.stdout.split()[1:]]
+            for policy, (pauses, walls, stopped, stops, unwinds) in runs.items():
                 r = json.loads(run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid),
                                     "--json", "--policy", policy, "--retries", "200",
                                     patch]).stdout)
@@ -129,6 +134,8 @@ def measure(threads, nfuncs, work):
                 walls.append(r["wall_ns"])
                 stopped.append(r["threads_stopped"])
                 run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid), "--revert-all"])
+        out["floor"] = (statistics.median(floors), pct(floors, 0.99))
+        for policy, (pauses, walls, stopped, stops, unwinds) in runs.items():
             out[policy] = (statistics.median(pauses), pct(pauses, 0.99),
                            statistics.median(walls), max(stopped),
                            statistics.median(stops), statistics.median(unwinds))

@@ -166,11 +166,16 @@ injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args, uint64_t cav
 /// system call.
 bool stoppedInSystemCall(int tid);
 
-/// The registers a remote unwinder starts from for the stopped thread
-/// \p tid: \p dwarfRegs numbered as the psABI's DWARF numbering from 0,
-/// the PC and the stack pointer.
-llvm::Error unwindRegisters(int tid, llvm::SmallVectorImpl<uint64_t> &dwarfRegs,
-                            uint64_t &pc, uint64_t &sp);
+/// What a remote unwinder starts from, for a stopped thread.
+struct UnwindRegisters {
+  llvm::SmallVector<uint64_t, 40> dwarf; ///< numbered as the psABI's DWARF
+  uint64_t pc = 0, sp = 0;
+  /// The thread pointer when the same read gives it (x86_64's fs_base: the
+  /// thread control block), else 0.
+  uint64_t threadPointer = 0;
+};
+/// Reads \p out for the stopped thread \p tid (one system call).
+llvm::Error unwindRegisters(int tid, UnwindRegisters &out);
 
 /// The backend for \p eMachine, or an error naming the machine.
 llvm::Expected<const Arch &> getArch(uint16_t eMachine);

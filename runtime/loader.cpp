@@ -372,41 +372,41 @@ std::vector<uint8_t> buildRecord(const PatchFile &patch, const Prepared &prep,
 }
 
 /// Every stack of every (stopped) thread clear of [lo, hi) ranges? A thread
-/// whose stack words already prove it is not walked (Unwinder::provablyClear);
-/// \p maps (read just before the stop) tell where each stack ends.
+/// whose stack words already prove it is not walked (Unwinder::scanStacks);
+/// \p maps (read just before the stop) tell where each stack ends. Call
+/// Unwinder::newStop() before the stop.
 Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
                                  std::vector<std::pair<uint64_t, uint64_t>> ranges,
                                  const std::vector<Mapping> &maps) {
   llvm::sort(ranges);
-  unwinder.newStop();
-  std::vector<int> walk;
-  std::vector<bool> suspect;
-  for (int tid : target.threads()) {
-    // The end of the writable memory holding the stack pointer (adjacent
-    // writable mappings join: mlock or madvise can split a stack).
-    Expected<uint64_t> spRead = unwinder.stackPointer(tid);
-    if (!spRead)
-      return spRead.takeError();
-    uint64_t sp = *spRead, end = 0;
+  // The end of the writable memory holding a stack pointer (adjacent
+  // writable mappings join: mlock or madvise can split a stack).
+  auto stackEnd = [&](uint64_t sp) -> uint64_t {
     auto m = llvm::find_if(maps, [&](const Mapping &m) {
       return m.write && sp >= m.start && sp < m.end;
     });
-    if (m != maps.end()) {
-      end = m->end;
-      for (auto next = std::next(m); next != maps.end() && next->write &&
-                                     next->start == end &&
-                                     end - sp < Unwinder::maxScan;
-           ++next)
-        end = next->end;
-      end = std::min(end, sp + Unwinder::maxScan);
-    }
-    Expected<Unwinder::Verdict> verdict = unwinder.provablyClear(tid, ranges, end);
-    if (!verdict)
-      return verdict.takeError();
-    if (*verdict == Unwinder::Verdict::Clear)
+    if (m == maps.end())
+      return 0;
+    uint64_t end = m->end;
+    for (auto next = std::next(m); next != maps.end() && next->write &&
+                                   next->start == end &&
+                                   end - sp < Unwinder::maxScan;
+         ++next)
+      end = next->end;
+    return std::min(end, sp + Unwinder::maxScan);
+  };
+  const std::vector<int> &tids = target.threads();
+  Expected<std::vector<Unwinder::Verdict>> verdicts =
+      unwinder.scanStacks(tids, ranges, stackEnd);
+  if (!verdicts)
+    return verdicts.takeError();
+  std::vector<int> walk;
+  std::vector<bool> suspect;
+  for (size_t i = 0; i < tids.size(); ++i) {
+    if ((*verdicts)[i] == Unwinder::Verdict::Clear)
       continue;
-    walk.push_back(tid);
-    suspect.push_back(*verdict == Unwinder::Verdict::Suspect);
+    walk.push_back(tids[i]);
+    suspect.push_back((*verdicts)[i] == Unwinder::Verdict::Suspect);
   }
   std::vector<std::vector<uint64_t>> stacks;
   std::vector<bool> complete;
@@ -1042,6 +1042,8 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
         else
           consumeError(fresh.takeError());
       }
+      if (unwinder)
+        unwinder->newStop(target.threads().size());
       Expected<uint64_t> t0 = target.stopAll();
       if (!t0) {
         rollBackFlips();
@@ -1153,6 +1155,8 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
   Expected<std::vector<Mapping>> maps = target.mappings();
   if (!maps)
     return maps.takeError();
+  if (unwinder)
+    unwinder->newStop(target.threads().size());
   Expected<uint64_t> t0 = target.stopAll();
   if (!t0)
     return applyError(ApplyError::Gone, toString(t0.takeError()));

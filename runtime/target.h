@@ -70,6 +70,8 @@ public:
 private:
   Target() = default;
   llvm::Error seizeNewThreads(bool &found);
+  /// How many threads the process has now (SIZE_MAX if unknown).
+  size_t liveThreads() const;
   /// The stopped thread injected code runs in.
   int injectInto();
   /// Where injected code runs: see caveAddr() in target.cpp.
@@ -77,6 +79,7 @@ private:
 
   int pidValue = 0;
   int memFd = -1;
+  int taskFd = -1; // /proc/PID/task, for liveThreads()
   std::vector<int> tids;
   bool isStopped = false;
   bool onlyOneStopped = false;

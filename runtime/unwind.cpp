@@ -1,9 +1,11 @@
 //===- runtime/unwind.cpp - every thread's call stack (libdwfl) -----------===//
 //
-// libdwfl walks the stopped threads' stacks: the stack check is most of a
-// strict flip's pause. Registers come through ptrace (the host backend);
-// memory from /proc/PID/mem a page at a time, kept for the stop, where
-// libdwfl's own attach would read a word per system call.
+// The stack check is most of a strict flip's pause. First every stopped
+// thread's stack words are read (one process_vm_readv for all) and scanned:
+// a thread they prove clear is not walked. libdwfl walks the others.
+// Registers come through ptrace (the host backend); the walker's memory
+// from /proc/PID/mem a page at a time, kept for the stop, where libdwfl's
+// own attach would read a word per system call.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,10 +17,12 @@
 
 #include <elfutils/libdwfl.h>
 
+#include <climits>
 #include <cstring>
 #include <dwarf.h>
 #include <fcntl.h>
 #include <string>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -29,10 +33,7 @@ namespace hotpatch {
 namespace {
 
 /// A thread's registers, read by the tracer before anyone walks.
-struct ThreadRegs {
-  SmallVector<uint64_t, 40> dwarf;
-  uint64_t pc = 0, sp = 0;
-};
+using ThreadRegs = UnwindRegisters;
 
 /// One libdwfl session over the process, with its own page cache.
 struct Walker {
@@ -191,11 +192,14 @@ Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete) {
 struct Unwinder::Impl {
   Walker walker;
   std::unordered_map<int, ThreadRegs> regs;
+  std::vector<uint64_t> scan; // the stacks, read by scanStacks()
+  int pid = 0;
 };
 
 Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid) {
   std::unique_ptr<Unwinder> u(new Unwinder());
   u->impl = std::make_unique<Impl>();
+  u->impl->pid = pid;
   if (Error err = u->impl->walker.open(pid))
     return std::move(err);
   u->impl->walker.regs = &u->impl->regs;
@@ -204,9 +208,13 @@ Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid) {
 
 Unwinder::~Unwinder() = default;
 
-void Unwinder::newStop() {
+void Unwinder::newStop(size_t threads) {
   impl->walker.pages.clear();
   impl->regs.clear();
+  // Two pages a thread hold a worker's live stack and its thread block.
+  size_t words = threads * 2 * Walker::pageSize / 8;
+  if (impl->scan.size() < words)
+    impl->scan.resize(words); // zero-filled: faulted in now, not in the stop
 }
 
 Error Unwinder::backtraceAll(const std::vector<int> &tids,
@@ -222,7 +230,7 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
     ThreadRegs r;
     if (impl->regs.count(tid))
       continue; // read by stackPointer() in this stop
-    if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
+    if (Error err = unwindRegisters(tid, r))
       return err;
     impl->regs[tid] = std::move(r);
   }
@@ -236,49 +244,113 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
   return Error::success();
 }
 
-Expected<Unwinder::Verdict>
-Unwinder::provablyClear(int tid, ArrayRef<AddressRange> ranges, uint64_t stackEnd) {
-  Expected<uint64_t> read = stackPointer(tid);
-  if (!read)
-    return read.takeError();
-  const ThreadRegs &r = impl->regs[tid];
-  if (ranges.empty())
-    return Verdict::Clear;
-  auto inRange = [&](uint64_t v) {
-    auto it = llvm::upper_bound(ranges, v, [](uint64_t x, const AddressRange &a) {
-      return x < a.first;
-    });
-    return it != ranges.begin() && v < std::prev(it)->second;
-  };
-  if (inRange(r.pc))
-    return Verdict::Suspect;
-  uint64_t sp = r.sp;
-  if (sp % 8 || !stackEnd || stackEnd <= sp || stackEnd - sp > maxScan)
-    return Verdict::Unknown; // not a stack we know, or a deep one: walk it
-  std::vector<uint64_t> words((stackEnd - sp) / 8);
-  ssize_t want = ssize_t(words.size() * 8);
-  if (pread(impl->walker.memFd, words.data(), want, off_t(sp)) != want)
-    return Verdict::Unknown;
+namespace {
+
+/// Whether \p v lies in one of \p ranges (sorted, disjoint).
+bool inRanges(ArrayRef<Unwinder::AddressRange> ranges, uint64_t v) {
+  auto it = llvm::upper_bound(ranges, v, [](uint64_t x, const auto &a) {
+    return x < a.first;
+  });
+  return it != ranges.begin() && v < std::prev(it)->second;
+}
+
+/// What the words of one stack, from its stack pointer \p sp on, say.
+Unwinder::Verdict scanWords(ArrayRef<uint64_t> words, uint64_t sp,
+                            ArrayRef<Unwinder::AddressRange> ranges) {
   uint64_t lo = ranges.front().first, hi = ranges.back().second;
   for (size_t i = 0; i < words.size(); ++i) {
     uint64_t w = words[i];
-    if (w >= lo && w < hi && inRange(w))
-      return Verdict::Suspect; // maybe a return address into a replaced function
+    if (w - lo < hi - lo && inRanges(ranges, w))
+      return Unwinder::Verdict::Suspect; // maybe a return address into one
     // A signal frame of a handler running on an alternate stack: its
     // uc_stack (ss_sp, then ss_size two words on) holds the place itself.
     // The interrupted frames are on another stack then: walk it.
-    uint64_t at = sp + 8 * i;
-    if (i + 2 < words.size() && w <= at && words[i + 2] >= 2048 &&
-        words[i + 2] < (1ull << 30) && at < w + words[i + 2])
-      return Verdict::Unknown;
+    if (i + 2 < words.size()) {
+      uint64_t at = sp + 8 * i, size = words[i + 2];
+      if (size - 2048 < (1ull << 30) - 2048 && w <= at && at - w < size)
+        return Unwinder::Verdict::Unknown;
+    }
   }
-  return Verdict::Clear;
+  return Unwinder::Verdict::Clear;
+}
+
+} // namespace
+
+Expected<std::vector<Unwinder::Verdict>>
+Unwinder::scanStacks(ArrayRef<int> tids, ArrayRef<AddressRange> ranges,
+                     function_ref<uint64_t(uint64_t)> stackEnd) {
+  std::vector<Verdict> verdicts(tids.size(), Verdict::Clear);
+  if (ranges.empty())
+    return verdicts;
+  // Registers first (each read waits for its thread to be off its CPU),
+  // then every stack in one read.
+  struct Piece {
+    size_t thread, offset; // offset: in words, into the buffer
+    uint64_t sp, end;
+  };
+  std::vector<Piece> pieces;
+  size_t total = 0;
+  for (size_t i = 0; i < tids.size(); ++i) {
+    Expected<uint64_t> sp = stackPointer(tids[i]);
+    if (!sp)
+      return sp.takeError();
+    const ThreadRegs &r = impl->regs[tids[i]];
+    uint64_t end = stackEnd(*sp);
+    // A thread block inside the stack memory (the top of a glibc thread's
+    // stack) ends the frames: they all lie below it.
+    if (r.threadPointer > *sp && r.threadPointer < end)
+      end = r.threadPointer;
+    if (inRanges(ranges, r.pc))
+      verdicts[i] = Verdict::Suspect;
+    else if (*sp % 8 || end <= *sp || end - *sp > maxScan)
+      verdicts[i] = Verdict::Unknown; // not a stack we know, or a deep one
+    else {
+      pieces.push_back({i, total, *sp, end});
+      total += (end - *sp) / 8;
+    }
+  }
+  if (impl->scan.size() < total)
+    impl->scan.resize(total);
+  std::vector<iovec> local, remote;
+  for (const Piece &p : pieces) {
+    local.push_back({impl->scan.data() + p.offset, p.end - p.sp});
+    remote.push_back({reinterpret_cast<void *>(p.sp), p.end - p.sp});
+  }
+  // process_vm_readv stops at the first piece it cannot read whole: that
+  // one is walked instead, and the read goes on after it.
+  std::vector<bool> read(pieces.size(), false);
+  for (size_t k = 0; k < pieces.size();) {
+    size_t batch = std::min<size_t>(pieces.size() - k, IOV_MAX);
+    ssize_t got = process_vm_readv(impl->pid, &local[k], batch, &remote[k], batch, 0);
+    if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
+      // Not permitted here (a seccomp filter): the file works too.
+      for (; k < pieces.size(); ++k)
+        read[k] = pread(impl->walker.memFd, local[k].iov_base, local[k].iov_len,
+                        off_t(pieces[k].sp)) == ssize_t(local[k].iov_len);
+      break;
+    }
+    size_t done = got < 0 ? 0 : size_t(got);
+    for (; batch && done >= local[k].iov_len; --batch, ++k) {
+      done -= local[k].iov_len;
+      read[k] = true;
+    }
+    if (batch)
+      ++k; // this one failed: skip it
+  }
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const Piece &p = pieces[k];
+    verdicts[p.thread] =
+        read[k] ? scanWords(ArrayRef(impl->scan.data() + p.offset, (p.end - p.sp) / 8),
+                            p.sp, ranges)
+                : Verdict::Unknown;
+  }
+  return verdicts;
 }
 
 Expected<uint64_t> Unwinder::stackPointer(int tid) {
   ThreadRegs &r = impl->regs[tid];
   if (r.dwarf.empty())
-    if (Error err = unwindRegisters(tid, r.dwarf, r.pc, r.sp))
+    if (Error err = unwindRegisters(tid, r))
       return std::move(err);
   return r.sp;
 }

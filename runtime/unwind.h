@@ -4,6 +4,7 @@
 #define HOTPATCH_RUNTIME_UNWIND_H
 
 #include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -38,23 +39,27 @@ public:
     Unknown, ///< no scan possible (a stack we do not know, a deep one, a
              ///< signal frame on an alternate stack): walk
   };
-  /// Whether stopped thread \p tid provably has no frame in \p ranges
-  /// (sorted, disjoint) without walking its stack: its PC is outside them
-  /// and so is every word from its stack pointer to \p stackEnd (the end of
-  /// the writable memory holding it), where every return address of its
-  /// frames lies, unless it runs a signal handler on an alternate stack,
-  /// which the same words tell.
-  llvm::Expected<Verdict> provablyClear(int tid, llvm::ArrayRef<AddressRange> ranges,
-                                        uint64_t stackEnd);
+  /// Whether each stopped thread of \p tids provably has no frame in
+  /// \p ranges (sorted, disjoint) without walking its stack: its PC is
+  /// outside them and so is every word from its stack pointer to the end of
+  /// the writable memory holding it (\p stackEnd of the stack pointer; 0 if
+  /// none, or the thread pointer if that lies between), where every return
+  /// address of its frames lies, unless it runs a signal handler on an
+  /// alternate stack, which the same words tell. The registers are read
+  /// first, then every stack in one system call.
+  llvm::Expected<std::vector<Verdict>>
+  scanStacks(llvm::ArrayRef<int> tids, llvm::ArrayRef<AddressRange> ranges,
+             llvm::function_ref<uint64_t(uint64_t sp)> stackEnd);
   /// The stack pointer of stopped thread \p tid (its registers are read
   /// once a stop, and kept for the walk).
   llvm::Expected<uint64_t> stackPointer(int tid);
   /// Stacks deeper than this are walked rather than scanned.
   static constexpr uint64_t maxScan = 256 * 1024;
 
-  /// Forgets the memory read so far: call at each new stop (the threads
-  /// ran since).
-  void newStop();
+  /// Forgets the memory and registers read so far, and makes room for
+  /// reading \p threads stacks of a few pages: call before each new stop
+  /// (the threads ran since), so the stop does not fault memory in.
+  void newStop(size_t threads);
 
   struct Impl;
 

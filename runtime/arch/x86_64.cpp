@@ -517,18 +517,18 @@ bool stoppedInSystemCall(int tid) {
          int64_t(regs.orig_rax) >= 0;
 }
 
-Error unwindRegisters(int tid, SmallVectorImpl<uint64_t> &dwarfRegs,
-                      uint64_t &pc, uint64_t &sp) {
+Error unwindRegisters(int tid, UnwindRegisters &out) {
   user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0)
     return createStringError(std::error_code(errno, std::generic_category()),
                              "thread %d: cannot read registers", tid);
   // DWARF numbering (x86-64 psABI): rax rdx rcx rbx rsi rdi rbp rsp r8-r15.
-  dwarfRegs.assign({regs.rax, regs.rdx, regs.rcx, regs.rbx, regs.rsi, regs.rdi,
+  out.dwarf.assign({regs.rax, regs.rdx, regs.rcx, regs.rbx, regs.rsi, regs.rdi,
                     regs.rbp, regs.rsp, regs.r8, regs.r9, regs.r10, regs.r11,
                     regs.r12, regs.r13, regs.r14, regs.r15});
-  pc = regs.rip;
-  sp = regs.rsp;
+  out.pc = regs.rip;
+  out.sp = regs.rsp;
+  out.threadPointer = regs.fs_base;
   return Error::success();
 }
 

@@ -328,16 +328,19 @@ def strict_refuses_while_inside(env):
 
 
 ALTSTACK = r'''
-static char alt[1 << 16];
+static {storage} char alt[1 << 16];
 static void on_usr1(int sig) { (void)sig; for (;;) pause(); } /* never returns */
 __attribute__((noinline)) void poke(void) { raise(SIGUSR1); }
 __attribute__((noinline)) int stuck(void) { poke(); return {v}; }
-static void *sleeper(void *arg) {
-  (void)arg;
+__attribute__((noinline)) static void arm(void) { /* (unchanged by the fix) */
   stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
   sigaltstack(&ss, NULL);
   struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_ONSTACK};
   sigaction(SIGUSR1, &sa, NULL);
+}
+static void *sleeper(void *arg) {
+  (void)arg;
+  arm();
   return (void *)(long)stuck();
 }
 '''
@@ -348,13 +351,14 @@ ALTSTACK_REPLY = r'''
 '''
 
 
-def strict_sees_through_alternate_stack(env):
+def strict_sees_through_alternate_stack(env, storage=""):
     """A thread inside a replaced function runs a signal handler on an
     alternate stack (and stays there): the function's frame is on the
     thread's own stack, its stack pointer on the other. Strict must still
     see it, and refuse."""
-    old, o = env.build("old", {"app.c": program(ALTSTACK.replace("{v}", "1"), ALTSTACK_REPLY)})
-    _, n = env.build("new", {"app.c": program(ALTSTACK.replace("{v}", "2"), ALTSTACK_REPLY)})
+    source = ALTSTACK.replace("{storage}", storage)
+    old, o = env.build("old", {"app.c": program(source.replace("{v}", "1"), ALTSTACK_REPLY)})
+    _, n = env.build("new", {"app.c": program(source.replace("{v}", "2"), ALTSTACK_REPLY)})
     patch = env.diff(o, n, env.path("fix.hp"), target=old)
     t = env.spawn(old)
     check(t.ask("start") == "started", "a thread parked in a handler on its alternate stack")
@@ -364,6 +368,13 @@ def strict_sees_through_alternate_stack(env):
     r = env.apply(t.pid, patch, "--policy", "entry-only")
     check(r["ok"], "entry-only applies: %r" % r)
     check(t.alive(), "target died")
+
+
+def strict_sees_through_alternate_stack_in_tls(env):
+    """The same with the alternate stack a thread-local array: it lies in
+    the thread's static TLS, just under its thread block, at the top of its
+    own stack memory, where the stack scan stops."""
+    strict_sees_through_alternate_stack(env, "__thread")
 
 
 def wrong_build_refused(env):
@@ -668,7 +679,7 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     threads_created_during_attach, target_exits_during_apply,
     hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
     linked_binaries, linked_binaries_lld_no_pie,
-    strict_sees_through_alternate_stack]}
+    strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
