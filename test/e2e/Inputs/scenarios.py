@@ -377,6 +377,41 @@ def strict_sees_through_alternate_stack_in_tls(env):
     strict_sees_through_alternate_stack(env, "__thread")
 
 
+NOCFI = r'''
+static volatile int release_it;
+__attribute__((noinline)) void park(void) { while (!release_it) usleep(1000); }
+/* A frame with no unwind information, and the frame pointer cleared: no
+   walk gets past it. */
+void nocfi_mid(void);
+__asm__(".text\n.globl nocfi_mid\n.type nocfi_mid,@function\nnocfi_mid:\n"
+        "  push %rbp\n  xor %ebp, %ebp\n  call park@PLT\n  pop %rbp\n  ret\n"
+        ".size nocfi_mid, .-nocfi_mid\n");
+__attribute__((noinline)) int outer(void) { nocfi_mid(); return {v}; }
+static volatile int result = -1;
+static void *runner(void *arg) { (void)arg; result = outer(); return NULL; }
+static pthread_t th;
+'''
+
+
+def strict_refuses_when_walk_stops_short(env):
+    """A thread inside a replaced function, below a frame no walk can pass
+    (no unwind tables, no frame pointer): its stack words point into the
+    function, its walk never reaches it. Strict must refuse, not call it
+    clear, and apply once the thread has left."""
+    old, o = env.build("old", {"app.c": program(NOCFI.replace("{v}", "1"), SLOW_REPLY.replace("slow()", "outer()"))})
+    _, n = env.build("new", {"app.c": program(NOCFI.replace("{v}", "2"), SLOW_REPLY.replace("slow()", "outer()"))})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("enter") == "in", "a thread inside outer(), under a frame without unwind tables")
+    r = env.apply(t.pid, patch, "--retries", "3", expect=3)
+    check("cannot be walked" in r["error"], "strict refusal: %r" % r)
+    check(env.apply(t.pid, "--list")["patches"] == [], "nothing applied")
+    check(t.ask("release") == "1", "the running frame kept the old code")
+    env.apply(t.pid, patch)
+    check(t.ask("call") == "2", "applies once the thread left")
+    check(t.alive(), "target died")
+
+
 def wrong_build_refused(env):
     old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
     other, _ = env.build("other", {"app.c": program(tick_v(2), TICK_REPLY)})
@@ -679,7 +714,8 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     threads_created_during_attach, target_exits_during_apply,
     hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
     linked_binaries, linked_binaries_lld_no_pie,
-    strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls]}
+    strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls,
+    strict_refuses_when_walk_stops_short]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
