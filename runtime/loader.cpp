@@ -1147,16 +1147,6 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
   if (opts.dryRun)
     return report;
 
-  std::unique_ptr<Unwinder> unwinder;
-  if (Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.pid()))
-    unwinder = std::move(*u);
-  else
-    consumeError(u.takeError());
-  Expected<std::vector<Mapping>> maps = target.mappings();
-  if (!maps)
-    return maps.takeError();
-  if (unwinder)
-    unwinder->newStop(target.threads().size());
   Expected<uint64_t> t0 = target.stopAll();
   if (!t0)
     return applyError(ApplyError::Gone, toString(t0.takeError()));
@@ -1191,24 +1181,10 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
     le::write64le(state, stateReverted);
     err = target.write(patch->recordAddr + 16, state);
   }
-  // The code stays mapped while any thread may still run it; the record
-  // (at the start of the writable part) must stay for --list either way.
-  bool inside = true;
-  if (!err && unwinder) {
-    Expected<std::string> who = busyThread(
-        target, *unwinder, {{patch->regionAddr, patch->recordAddr}}, *maps);
-    if (who)
-      inside = !who->empty();
-    else
-      consumeError(who.takeError());
-  }
-  if (!err && !inside) {
-    uint64_t codeSize = patch->recordAddr - patch->regionAddr;
-    Expected<int64_t> rc = target.syscall(arch.sysMunmap(), {patch->regionAddr, codeSize});
-    report.unmapped = rc && *rc == 0;
-    if (!rc)
-      consumeError(rc.takeError());
-  }
+  // The patch stays mapped, code included: a thread may still be running
+  // it, and pointers into it (a string literal, a callback, a vtable the
+  // new code stored in a global) may outlive the revert; no stack check
+  // sees those. The record stays for --list.
   report.pauseNs = target.resumeAll() - *t0;
   if (err)
     return applyError(ApplyError::Failed, toString(std::move(err)));

@@ -104,7 +104,6 @@ struct RevertReport {
   uint32_t id = 0;
   std::vector<std::string> functions;
   uint64_t pauseNs = 0;
-  bool unmapped = false; ///< false while a thread still ran the patch's code
 };
 
 /// Reverts patch \p id, which must be the newest active one touching each

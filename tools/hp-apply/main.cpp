@@ -178,15 +178,12 @@ int main(int argc, char **argv) {
         return fail(r.takeError());
       if (jsonOut)
         done.push_back(json::Object{{"id", int64_t(r->id)},
-                                    {"pause_ns", int64_t(r->pauseNs)},
-                                    {"unmapped", r->unmapped}});
+                                    {"pause_ns", int64_t(r->pauseNs)}});
       else
         outs() << formatv("hp-apply: reverted patch {0} in process {1} ({2}); "
-                          "pause {3}{4}\n",
+                          "pause {3}\n",
                           r->id, pid.getValue(), join(r->functions, ", "),
-                          micros(r->pauseNs),
-                          r->unmapped ? "" : "; its code stays mapped while a "
-                                             "thread may still run it");
+                          micros(r->pauseNs));
     }
     if (jsonOut)
       outs() << formatv("{0:2}", json::Value(json::Object{

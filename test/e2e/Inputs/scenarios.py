@@ -299,6 +299,44 @@ def stacked_and_reverted(env):
     check(t.ask("tick") == "122", "original restored, state kept")
 
 
+ESCAPES_OLD = r'''
+const char *status = "old";
+int (*hook)(int);
+__attribute__((noinline)) void set(void) { status = "old"; }
+'''
+ESCAPES_NEW = r'''
+const char *status = "old";
+int (*hook)(int);
+__attribute__((noinline)) static int plus41(int x) { return x + 41; }
+__attribute__((noinline)) void set(void) { status = "set by the patch"; hook = plus41; }
+'''
+ESCAPES_REPLY = r'''
+  if (!strcmp(line, "set")) { set(); printf("ok\n"); }
+  else if (!strcmp(line, "show")) printf("%s %d\n", status, hook ? hook(1) : 0);
+  else printf("?\n");
+'''
+
+
+def revert_keeps_what_escaped(env):
+    """The new code leaves a string literal and a function of the patch in
+    globals the old code keeps using: after a revert, both must still be
+    there (no stack check can see a pointer in a global)."""
+    old, o = env.build("old", {"app.c": program(ESCAPES_OLD, ESCAPES_REPLY)})
+    _, n = env.build("new", {"app.c": program(ESCAPES_NEW, ESCAPES_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(t.ask("set") == "ok" and t.ask("show") == "old 0", "old code")
+    env.apply(t.pid, patch)
+    check(t.ask("set") == "ok", "new set()")
+    got = t.ask("show")
+    check(got == "set by the patch 42", "the patch's string and function in use: %s" % got)
+    env.apply(t.pid, "--revert-all")
+    got = t.ask("show")
+    check(got == "set by the patch 42", "after the revert, still valid: %s" % got)
+    check(t.ask("set") == "ok" and t.ask("show") == "old 42", "old set() again")
+    check(t.alive(), "target died")
+
+
 SLOW = r'''
 static volatile int release_it;
 __attribute__((noinline)) int slow(void) { while (!release_it) usleep(1000); return {v}; }
@@ -715,7 +753,7 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
     linked_binaries, linked_binaries_lld_no_pie,
     strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls,
-    strict_refuses_when_walk_stops_short]}
+    strict_refuses_when_walk_stops_short, revert_keeps_what_escaped]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
