@@ -8,8 +8,10 @@ target whose T threads call the F functions, then wait 200 us, in a loop
 Each configuration applies and reverts ROUNDS times under `strict`
 (pause = first thread stopped to last resumed) and under `entry-only`
 (threads stopped for the flip: must be 0), and measures the floor with
-bench/stop-floor.cpp (three warm stops a round), the three alternating. Also the cost of a call through a patched entry
-against a direct call. Prints a table; bench/README.md keeps the numbers.
+bench/stop-floor.cpp (four stops a round: the first, cold, is shown
+apart; the floor is the three warm ones), the three alternating. Also the
+cost of a call through a patched entry against a direct call. Prints a
+table; bench/README.md keeps the numbers.
 
 Usage: bench/apply.py [ROUNDS]   (default 30)
 HP_BENCH_CELLS=8x10,1x1 measures only those cells (threads x functions)."""
@@ -117,13 +119,16 @@ def measure(threads, nfuncs, work):
     try:
         # Rounds alternate: the floor (a few stops in one process), strict,
         # entry-only; drift on the machine hits all three alike.
-        floors = []
+        floors, firsts = [], []
         runs = {p: ([], [], [], [], []) for p in ("strict", "entry-only")}
         for _ in range(ROUNDS):
-            # (The first stop of a fresh process is slower: left out, so the
-            # floor is the lower, warm one.)
-            floor = run([os.path.join(BIN, "hp-bench-stop-floor"), str(proc.pid), "4"])
-            floors += [int(v) for v in floor.stdout.split()[1:]]
+            # The first stop of a fresh process is slower (~25 us for 8
+            # threads): kept apart. hp-apply's flip is such a first stop;
+            # the ratio is against the lower, warm floor.
+            floor = [int(v) for v in run([os.path.join(BIN, "hp-bench-stop-floor"),
+                                          str(proc.pid), "4"]).stdout.split()]
+            firsts.append(floor[0])
+            floors += floor[1:]
             for policy, (pauses, walls, stopped, stops, unwinds) in runs.items():
                 r = json.loads(run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid),
                                     "--json", "--policy", policy, "--retries", "200",
@@ -134,7 +139,8 @@ def measure(threads, nfuncs, work):
                 walls.append(r["wall_ns"])
                 stopped.append(r["threads_stopped"])
                 run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid), "--revert-all"])
-        out["floor"] = (statistics.median(floors), pct(floors, 0.99))
+        out["floor"] = (statistics.median(floors), pct(floors, 0.99),
+                        statistics.median(firsts))
         for policy, (pauses, walls, stopped, stops, unwinds) in runs.items():
             out[policy] = (statistics.median(pauses), pct(pauses, 0.99),
                            statistics.median(walls), max(stopped),
@@ -184,9 +190,9 @@ def main():
                   % (what, after[i], before[i], after[i] / before[i]))
         return
     print("hp-apply pause, %d rounds per cell; floor = ptrace stop+resume of the same threads" % ROUNDS)
-    print("%7s %5s | %21s | %21s | %5s | %20s | %9s | %s" % (
+    print("%7s %5s | %21s | %21s | %5s | %11s | %20s | %9s | %s" % (
         "threads", "fns", "strict median/p99 us", "floor median/p99 us", "ratio",
-        "entry-only stopped", "wall ms", "strict: stopping / stack check us"))
+        "first stop", "entry-only stopped", "wall ms", "strict: stopping / stack check us"))
     cells = [(t, f) for t in (1, 8, 64) for f in (1, 10, 100)]
     if os.environ.get("HP_BENCH_CELLS"):  # e.g. "8x10,1x1"
         cells = [tuple(int(v) for v in c.split("x"))
@@ -195,9 +201,9 @@ def main():
         if True:
             m = measure(threads, nfuncs, work)
             s, f, e = m["strict"], m["floor"], m["entry-only"]
-            print("%7d %5d | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %9d threads    | %9.2f | %.0f / %.0f" % (
+            print("%7d %5d | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %11.1f | %9d threads    | %9.2f | %.0f / %.0f" % (
                 threads, nfuncs, s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
-                s[0] / max(f[0], 1), e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3))
+                s[0] / max(f[0], 1), f[2] / 1e3, e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3))
             sys.stdout.flush()
     before, after = call_cost(work)
     print("call through a patched entry, trivial function: %.4f ns vs %.4f ns direct: ratio %.3f (target <= 1.05)"

@@ -16,6 +16,7 @@
 #include "llvm/Support/Path.h"
 
 #include <algorithm>
+#include <array>
 #include <ctime>
 #include <map>
 #include <set>
@@ -155,16 +156,30 @@ std::vector<Module> groupModules(const Target &target, const std::vector<Mapping
 /// mappings starting with the record magic.
 Expected<std::vector<AppliedPatch>> readRecords(Target &target,
                                                 const std::vector<Mapping> &maps) {
-  std::vector<AppliedPatch> out;
-  for (const Mapping &m : maps) {
-    if (!m.path.empty() || !m.read || !m.write || m.end - m.start < pageSize)
-      continue;
-    uint8_t head[recHeaderSize];
-    if (Error err = target.read(m.start, head)) {
-      consumeError(std::move(err));
-      continue;
-    }
-    if (memcmp(head, recordMagic, 8) != 0)
+  // A process patched many times keeps many records: every candidate's
+  // header in one read, then every record's entries, then their names.
+  std::vector<const Mapping *> candidates;
+  for (const Mapping &m : maps)
+    if (m.path.empty() && m.read && m.write && m.end - m.start >= pageSize)
+      candidates.push_back(&m);
+  std::vector<std::array<uint8_t, recHeaderSize>> heads(candidates.size());
+  std::vector<MemoryPiece> pieces;
+  for (size_t i = 0; i < candidates.size(); ++i)
+    pieces.push_back({candidates[i]->start, heads[i]});
+  std::vector<bool> got = target.readMany(pieces);
+
+  struct Found {
+    const Mapping *m;
+    AppliedPatch p;
+    uint32_t n;
+    std::vector<uint8_t> entries, names;
+    uint64_t namesAt = 0; // offset of names[0] in the record
+  };
+  std::vector<Found> found;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const uint8_t *head = heads[i].data();
+    const Mapping &m = *candidates[i];
+    if (!got[i] || memcmp(head, recordMagic, 8) != 0)
       continue;
     AppliedPatch p;
     p.recordAddr = m.start;
@@ -175,10 +190,10 @@ Expected<std::vector<AppliedPatch>> readRecords(Target &target,
     p.regionAddr = le::read64le(head + 24);
     p.regionSize = le::read64le(head + 32);
     p.appliedAtNs = le::read64le(head + 40);
-    p.name = std::string(reinterpret_cast<char *>(head + 48),
-                         strnlen(reinterpret_cast<char *>(head + 48), 64));
-    p.buildId = std::string(reinterpret_cast<char *>(head + 112),
-                            strnlen(reinterpret_cast<char *>(head + 112), 48));
+    p.name = std::string(reinterpret_cast<const char *>(head + 48),
+                         strnlen(reinterpret_cast<const char *>(head + 48), 64));
+    p.buildId = std::string(reinterpret_cast<const char *>(head + 112),
+                            strnlen(reinterpret_cast<const char *>(head + 112), 48));
     p.gatesOffset = le::read64le(head + recGatesOffset);
     // (Before gates, an active patch was in effect.)
     p.committed = p.gatesOffset ? head[recCommitOffset] != 0 : p.active;
@@ -186,26 +201,55 @@ Expected<std::vector<AppliedPatch>> readRecords(Target &target,
       continue; // an apply that never finished: not a patch
     if (uint64_t(n) * recEntrySize + recHeaderSize > m.end - m.start)
       continue;
-    std::vector<uint8_t> entries(n * recEntrySize);
-    if (Error err = target.read(m.start + recHeaderSize, entries))
-      return std::move(err);
-    for (uint32_t i = 0; i < n; ++i) {
-      const uint8_t *e = entries.data() + i * recEntrySize;
+    found.push_back({&m, std::move(p), n, std::vector<uint8_t>(n * recEntrySize), {}});
+  }
+  pieces.clear();
+  for (Found &f : found)
+    pieces.push_back({f.m->start + recHeaderSize, f.entries});
+  got = target.readMany(pieces);
+  for (size_t i = 0; i < found.size(); ++i)
+    if (!got[i])
+      return createStringError(std::errc::io_error,
+                               "process %d: cannot read the patch record at %llx",
+                               target.pid(), (unsigned long long)found[i].m->start);
+
+  // The names (each read up to 127 bytes).
+  constexpr uint64_t maxName = 127;
+  pieces.clear();
+  for (Found &f : found) {
+    uint64_t size = f.m->end - f.m->start, lo = size, hi = 0;
+    for (uint32_t i = 0; i < f.n; ++i) {
+      uint64_t off = le::read32le(f.entries.data() + i * recEntrySize + 56);
+      if (off < size) {
+        lo = std::min(lo, off);
+        hi = std::max(hi, std::min(off + maxName, size));
+      }
+    }
+    f.namesAt = lo;
+    f.names.resize(lo < hi ? hi - lo : 0);
+    pieces.push_back({f.m->start + lo, f.names});
+  }
+  got = target.readMany(pieces);
+
+  std::vector<AppliedPatch> out;
+  for (size_t k = 0; k < found.size(); ++k) {
+    Found &f = found[k];
+    if (!got[k])
+      f.names.clear(); // (nameless, but listed)
+    for (uint32_t i = 0; i < f.n; ++i) {
+      const uint8_t *e = f.entries.data() + i * recEntrySize;
       RecordedFunction fn;
       fn.entryAddr = le::read64le(e);
       fn.newAddr = le::read64le(e + 8);
-      uint32_t nameOff = le::read32le(e + 56);
-      char name[128] = {};
-      if (nameOff < m.end - m.start - sizeof(name))
-        if (Error err = target.read(m.start + nameOff,
-                                    MutableArrayRef<uint8_t>(
-                                        reinterpret_cast<uint8_t *>(name),
-                                        sizeof(name) - 1)))
-          consumeError(std::move(err));
-      fn.name = name;
-      p.functions.push_back(std::move(fn));
+      uint64_t off = le::read32le(e + 56);
+      if (off >= f.namesAt && off - f.namesAt < f.names.size()) {
+        const char *name =
+            reinterpret_cast<const char *>(f.names.data() + off - f.namesAt);
+        fn.name = std::string(name, strnlen(name, f.names.size() - (off - f.namesAt)));
+      }
+      f.p.functions.push_back(std::move(fn));
     }
-    out.push_back(std::move(p));
+    out.push_back(std::move(f.p));
   }
   std::sort(out.begin(), out.end(),
             [](const AppliedPatch &a, const AppliedPatch &b) { return a.id < b.id; });

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 using namespace llvm;
@@ -299,6 +301,36 @@ uint64_t Target::resumeAll() {
   uint64_t end = monotonicNs();
   unboost();
   return end;
+}
+
+std::vector<bool> readPieces(int pid, int memFd, ArrayRef<MemoryPiece> pieces) {
+  std::vector<iovec> local, remote;
+  for (const MemoryPiece &p : pieces) {
+    local.push_back({p.out.data(), p.out.size()});
+    remote.push_back({reinterpret_cast<void *>(p.addr), p.out.size()});
+  }
+  // process_vm_readv stops at the first piece it cannot read whole: that
+  // one is marked, and the read goes on after it.
+  std::vector<bool> read(pieces.size(), false);
+  for (size_t k = 0; k < pieces.size();) {
+    size_t batch = std::min<size_t>(pieces.size() - k, IOV_MAX);
+    ssize_t got = process_vm_readv(pid, &local[k], batch, &remote[k], batch, 0);
+    if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
+      // Not permitted here (a seccomp filter): the file works too.
+      for (; k < pieces.size(); ++k)
+        read[k] = pread(memFd, local[k].iov_base, local[k].iov_len,
+                        off_t(pieces[k].addr)) == ssize_t(local[k].iov_len);
+      break;
+    }
+    size_t done = got < 0 ? 0 : size_t(got);
+    for (; batch && done >= local[k].iov_len; --batch, ++k) {
+      done -= local[k].iov_len;
+      read[k] = true;
+    }
+    if (batch)
+      ++k; // this one failed: skip it
+  }
+  return read;
 }
 
 Error Target::read(uint64_t addr, MutableArrayRef<uint8_t> out) const {

@@ -27,6 +27,16 @@ struct Mapping {
   uint64_t inode = 0;
 };
 
+/// A piece of a process's memory and where to put it.
+struct MemoryPiece {
+  uint64_t addr;
+  llvm::MutableArrayRef<uint8_t> out;
+};
+/// Reads every piece of process \p pid's memory in as few system calls as
+/// the kernel allows: process_vm_readv, or \p memFd (its /proc/PID/mem)
+/// where that is refused. Which pieces were read whole, in order.
+std::vector<bool> readPieces(int pid, int memFd, llvm::ArrayRef<MemoryPiece> pieces);
+
 class Target {
 public:
   /// Seizes every thread of \p pid, catching threads created meanwhile.
@@ -55,6 +65,10 @@ public:
   int borrowedThread() const { return borrowed; }
 
   llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
+  /// Reads many pieces at once (see readPieces); which were read whole.
+  std::vector<bool> readMany(llvm::ArrayRef<MemoryPiece> pieces) const {
+    return readPieces(pidValue, memFd, pieces);
+  }
   llvm::Error write(uint64_t addr, llvm::ArrayRef<uint8_t> bytes) const;
 
   llvm::Expected<std::vector<Mapping>> mappings() const;

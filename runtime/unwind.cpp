@@ -12,17 +12,16 @@
 #include "unwind.h"
 
 #include "arch.h"
+#include "target.h"
 
 #include "llvm/ADT/SmallVector.h"
 
 #include <elfutils/libdwfl.h>
 
-#include <climits>
 #include <cstring>
 #include <dwarf.h>
 #include <fcntl.h>
 #include <string>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <unordered_map>
 
@@ -311,32 +310,12 @@ Unwinder::scanStacks(ArrayRef<int> tids, ArrayRef<AddressRange> ranges,
   }
   if (impl->scan.size() < total)
     impl->scan.resize(total);
-  std::vector<iovec> local, remote;
-  for (const Piece &p : pieces) {
-    local.push_back({impl->scan.data() + p.offset, p.end - p.sp});
-    remote.push_back({reinterpret_cast<void *>(p.sp), p.end - p.sp});
-  }
-  // process_vm_readv stops at the first piece it cannot read whole: that
-  // one is walked instead, and the read goes on after it.
-  std::vector<bool> read(pieces.size(), false);
-  for (size_t k = 0; k < pieces.size();) {
-    size_t batch = std::min<size_t>(pieces.size() - k, IOV_MAX);
-    ssize_t got = process_vm_readv(impl->pid, &local[k], batch, &remote[k], batch, 0);
-    if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
-      // Not permitted here (a seccomp filter): the file works too.
-      for (; k < pieces.size(); ++k)
-        read[k] = pread(impl->walker.memFd, local[k].iov_base, local[k].iov_len,
-                        off_t(pieces[k].sp)) == ssize_t(local[k].iov_len);
-      break;
-    }
-    size_t done = got < 0 ? 0 : size_t(got);
-    for (; batch && done >= local[k].iov_len; --batch, ++k) {
-      done -= local[k].iov_len;
-      read[k] = true;
-    }
-    if (batch)
-      ++k; // this one failed: skip it
-  }
+  std::vector<MemoryPiece> memory;
+  for (const Piece &p : pieces)
+    memory.push_back({p.sp, MutableArrayRef(reinterpret_cast<uint8_t *>(
+                                                impl->scan.data() + p.offset),
+                                            p.end - p.sp)});
+  std::vector<bool> read = readPieces(impl->pid, impl->walker.memFd, memory);
   for (size_t k = 0; k < pieces.size(); ++k) {
     const Piece &p = pieces[k];
     verdicts[p.thread] =
