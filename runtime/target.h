@@ -3,7 +3,9 @@
 // Attach to every thread (PTRACE_SEIZE: attaching stops nothing), stop and
 // resume them as a group, read and write memory in bulk through
 // /proc/PID/mem, and list what is mapped. Undo lives in destructors: a
-// Target detaches from every thread it seized, whatever happened.
+// Target detaches from every thread it seized, whatever happened: at once
+// from a stopped one; a running one (detaching needs a stop) is let go by
+// the kernel when this process exits, which costs it no stop at all.
 //
 //===----------------------------------------------------------------------===//
 
@@ -42,7 +44,7 @@ public:
   /// Seizes every thread of \p pid, catching threads created meanwhile.
   /// Fails with one line when the process is gone or may not be traced.
   static llvm::Expected<std::unique_ptr<Target>> attach(int pid);
-  ~Target(); // detaches from every thread
+  ~Target(); // detaches from every stopped thread (see above)
 
   int pid() const { return pidValue; }
   const std::vector<int> &threads() const { return tids; }

@@ -197,7 +197,7 @@ int main(int argc, char **argv) {
   Expected<ApplyReport> r = applyPatch(**target, patch, patchPath, opts);
   if (!r)
     return fail(r.takeError());
-  target->reset(); // detach before measuring the wall time
+  target->reset(); // let go of the target before measuring the wall time
   uint64_t wallNs = monotonicNs() - wall0;
   if (jsonOut) {
     json::Array functions;
