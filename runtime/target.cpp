@@ -97,18 +97,23 @@ Expected<std::unique_ptr<Target>> Target::attach(int pid) {
   return std::move(t);
 }
 
-Error Target::seizeNewThreads(bool &found) {
+Error Target::seizeNewThreads(bool &found, size_t *leaving) {
   found = false;
+  if (leaving)
+    *leaving = 0;
   for (int tid : listThreads(pidValue)) {
     if (std::binary_search(tids.begin(), tids.end(), tid))
       continue;
     // TRACESYSGOOD: system-call stops (of injected code) say so.
     if (ptrace(PTRACE_SEIZE, tid, nullptr, (void *)long(PTRACE_O_TRACESYSGOOD)) != 0) {
       int err = errno;
-      if (err == ESRCH)
-        continue; // it exited meanwhile
-      if (err == EPERM && tid != pidValue && isExiting(pidValue, tid))
-        continue; // a thread on its way out cannot be traced, nor needs to be
+      bool gone = err == ESRCH || // it exited meanwhile
+                  // a thread on its way out cannot be traced, nor needs to be
+                  (err == EPERM && tid != pidValue && isExiting(pidValue, tid));
+      if (gone && leaving)
+        ++*leaving;
+      if (gone)
+        continue;
       if (err == EPERM)
         return sysError(err, formatv("process {0}: not allowed to trace it "
                                      "(run as root, or check "
@@ -214,25 +219,46 @@ Expected<uint64_t> Target::stopAll() {
         }
       }
     }
-    // Threads created before their parent stopped: seize and stop them too.
-    // Only they are interrupted next round; an already stopped thread would
-    // report no second stop. Every stopped thread is alive, so as many
+    // Threads created before their parent stopped: seize and stop them
+    // too (only they are interrupted next round: an already stopped thread
+    // reports no second stop). Every stopped thread is alive, so as many
     // live threads as stopped ones means there is none to look for (one
-    // fstat, where listing the directory took ~15 us).
-    if (liveThreads() == stoppedNow.size())
-      break;
+    // fstat, where listing the directory takes ~15 us). A listing ends
+    // early when a thread exits while it is read, so it is read again
+    // until the count agrees; threads on their way out (they cannot be
+    // traced, nor run user code again) count as found.
     std::vector<int> before = stoppedNow;
     std::sort(before.begin(), before.end());
-    tids = before;
-    bool found = false;
-    if (Error err = seizeNewThreads(found)) {
-      unboost();
-      return std::move(err);
-    }
     pending.clear();
-    for (int tid : tids)
-      if (!std::binary_search(before.begin(), before.end(), tid))
-        pending.push_back(tid);
+    for (unsigned tries = 0; pending.empty(); ++tries) {
+      size_t live = liveThreads();
+      if (live == stoppedNow.size())
+        break;
+      tids = before;
+      bool found = false;
+      size_t leaving = 0;
+      if (Error err = seizeNewThreads(found, &leaving)) {
+        tids = before; // (stopped: the destructor detaches them)
+        unboost();
+        return std::move(err);
+      }
+      for (int tid : tids)
+        if (!std::binary_search(before.begin(), before.end(), tid))
+          pending.push_back(tid);
+      if (!pending.empty() || live == SIZE_MAX ||
+          live <= stoppedNow.size() + leaving)
+        break;
+      if (tries == 1000) {
+        tids = before;
+        unboost();
+        return createStringError(std::errc::resource_unavailable_try_again,
+                                 "process %d: its threads keep coming and "
+                                 "going; cannot stop them all",
+                                 pidValue);
+      }
+      if (tries >= 3)
+        usleep(20); // let a thread on its way out finish (we run SCHED_FIFO)
+    }
   }
   std::sort(stoppedNow.begin(), stoppedNow.end());
   tids = stoppedNow;

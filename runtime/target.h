@@ -85,7 +85,9 @@ public:
 
 private:
   Target() = default;
-  llvm::Error seizeNewThreads(bool &found);
+  /// Seizes the threads /proc/PID/task lists that we do not have yet;
+  /// \p leaving (if given) counts those left out as gone or exiting.
+  llvm::Error seizeNewThreads(bool &found, size_t *leaving = nullptr);
   /// How many threads the process has now (SIZE_MAX if unknown).
   size_t liveThreads() const;
   /// The stopped thread injected code runs in.
