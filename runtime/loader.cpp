@@ -672,7 +672,7 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
 
   std::unique_ptr<Unwinder> unwinder;
   if (opts.policy == Policy::Strict) {
-    Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.pid());
+    Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.procId());
     if (!u)
       return applyError(ApplyError::Failed, toString(u.takeError()));
     unwinder = std::move(*u);

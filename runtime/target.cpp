@@ -87,7 +87,13 @@ Expected<std::unique_ptr<Target>> Target::attach(int pid) {
   if (t->tids.empty())
     return createStringError(std::errc::no_such_process,
                              "process %d has no threads (exited?)", pid);
-  std::string mem = formatv("/proc/{0}/mem", pid).str();
+  // A process whose main thread has exited (pthread_exit in main) keeps it
+  // as a zombie, and /proc/PID/maps and /proc/PID/mem then show nothing:
+  // its memory is seen through a live thread instead.
+  t->procIdValue = std::binary_search(t->tids.begin(), t->tids.end(), pid)
+                       ? pid
+                       : t->tids.front();
+  std::string mem = formatv("/proc/{0}/mem", t->procIdValue).str();
   t->memFd = open(mem.c_str(), O_RDWR | O_CLOEXEC);
   if (t->memFd < 0)
     return sysError(errno, "process " + Twine(pid) + ": cannot open " + mem);
@@ -109,7 +115,7 @@ Error Target::seizeNewThreads(bool &found, size_t *leaving) {
       int err = errno;
       bool gone = err == ESRCH || // it exited meanwhile
                   // a thread on its way out cannot be traced, nor needs to be
-                  (err == EPERM && tid != pidValue && isExiting(pidValue, tid));
+                  (err == EPERM && isExiting(pidValue, tid));
       if (gone && leaving)
         ++*leaving;
       if (gone)
@@ -378,7 +384,7 @@ Error Target::write(uint64_t addr, ArrayRef<uint8_t> bytes) const {
 }
 
 Expected<std::vector<Mapping>> Target::mappings() const {
-  std::string path = formatv("/proc/{0}/maps", pidValue).str();
+  std::string path = formatv("/proc/{0}/maps", procIdValue).str();
   ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFileAsStream(path);
   if (!buf)
     return sysError(buf.getError().value(), "cannot read " + path);
@@ -409,7 +415,8 @@ Expected<std::vector<Mapping>> Target::mappings() const {
 }
 
 std::string Target::fileOf(const Mapping &m) const {
-  return formatv("/proc/{0}/map_files/{1:x-}-{2:x-}", pidValue, m.start, m.end).str();
+  return formatv("/proc/{0}/map_files/{1:x-}-{2:x-}", procIdValue, m.start, m.end)
+      .str();
 }
 
 Expected<uint64_t> Target::caveAddr() {

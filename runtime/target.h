@@ -47,6 +47,9 @@ public:
   ~Target(); // detaches from every stopped thread (see above)
 
   int pid() const { return pidValue; }
+  /// The id under which /proc and process_vm_readv see the process's
+  /// memory: the pid, or a live thread's id when the main thread is gone.
+  int procId() const { return procIdValue; }
   const std::vector<int> &threads() const { return tids; }
 
   /// Stops every thread (PTRACE_INTERRUPT) and waits until all are stopped.
@@ -69,7 +72,7 @@ public:
   llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
   /// Reads many pieces at once (see readPieces); which were read whole.
   std::vector<bool> readMany(llvm::ArrayRef<MemoryPiece> pieces) const {
-    return readPieces(pidValue, memFd, pieces);
+    return readPieces(procIdValue, memFd, pieces);
   }
   llvm::Error write(uint64_t addr, llvm::ArrayRef<uint8_t> bytes) const;
 
@@ -96,6 +99,7 @@ private:
   llvm::Expected<uint64_t> caveAddr();
 
   int pidValue = 0;
+  int procIdValue = 0;
   int memFd = -1;
   int taskFd = -1; // /proc/PID/task, for liveThreads()
   std::vector<int> tids;

@@ -450,6 +450,54 @@ def strict_refuses_when_walk_stops_short(env):
     check(t.alive(), "target died")
 
 
+MAIN_GONE = r'''
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+__attribute__((noinline)) int tick(void) { static int count; return count += {k}; }
+__attribute__((noinline)) int pulse(void) { static int beats; return ++beats; }
+static void *busy(void *arg) { (void)arg; for (;;) { pulse(); usleep(500); } return NULL; }
+static void *repl(void *arg) {
+  (void)arg;
+  char line[64];
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  while (fgets(line, sizeof line, stdin)) printf("%d\n", tick());
+  return NULL;
+}
+int main(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, busy, NULL);
+  pthread_create(&t, NULL, repl, NULL);
+  pthread_exit(NULL); /* a daemon whose main thread is gone */
+}
+'''
+
+
+def main_thread_gone(env):
+    """A process whose main thread called pthread_exit: its thread-group
+    leader is a zombie and /proc/PID/maps and /proc/PID/mem show nothing;
+    hp-apply works through a live thread, under strict and entry-only."""
+    old, o = env.build("old", {"app.c": MAIN_GONE.replace("{k}", "1")})
+    _, n = env.build("new", {"app.c": MAIN_GONE.replace("{k}", "1000")})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    t = env.spawn(old)
+    check(int(t.ask("tick")) > 0, "old code")
+    time.sleep(0.1)
+    with open("/proc/%d/stat" % t.pid) as f:
+        check(f.read().rsplit(")", 1)[1].split()[0] == "Z", "the main thread is gone")
+    for policy in ("strict", "entry-only"):
+        r = env.apply(t.pid, patch, "--policy", policy)
+        check(r["ok"], "applied under %s: %r" % (policy, r))
+        a, b = int(t.ask("tick")), int(t.ask("tick"))
+        check(b - a == 1000, "new code under %s: %d then %d" % (policy, a, b))
+        check(len(env.apply(t.pid, "--list")["patches"]) >= 1, "listed")
+        env.apply(t.pid, "--revert-all")
+        a, b = int(t.ask("tick")), int(t.ask("tick"))
+        check(b - a == 1, "old code again: %d then %d" % (a, b))
+    check(t.alive(), "target died")
+
+
 def wrong_build_refused(env):
     old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
     other, _ = env.build("other", {"app.c": program(tick_v(2), TICK_REPLY)})
@@ -753,7 +801,8 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
     linked_binaries, linked_binaries_lld_no_pie,
     strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls,
-    strict_refuses_when_walk_stops_short, revert_keeps_what_escaped]}
+    strict_refuses_when_walk_stops_short, revert_keeps_what_escaped,
+    main_thread_gone]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
