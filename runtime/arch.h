@@ -139,7 +139,6 @@ public:
 
   /// System-call numbers of this machine's Linux ABI.
   virtual uint64_t sysMmap() const = 0;
-  virtual uint64_t sysMprotect() const = 0;
   virtual uint64_t sysMunmap() const = 0;
 
 };

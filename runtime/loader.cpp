@@ -695,56 +695,62 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
       return std::move(err);
   }
 
-  // Place: one thread is borrowed briefly to run mmap and mprotect (and the
+  // Place: one thread is borrowed briefly to run the mmaps (and the
   // IFUNC resolvers, returning to a trap at the end of our code pages); the
   // others keep running.
   {
     Expected<uint64_t> t0 = target.stopOne();
     if (!t0)
       return applyError(ApplyError::Gone, toString(t0.takeError()));
+    // Each part is mapped with its final protection (read-execute code,
+    // read-only data, then read-write): no mprotect ever makes memory
+    // executable, which systemd's MemoryDenyWriteExecute and the kernel's
+    // PR_SET_MDWE forbid; we fill even the code through /proc/PID/mem.
     uint64_t flags = mapPrivate | mapAnonymous | mapFixedNoReplace;
-    Expected<int64_t> got = target.syscall(
-        prep.arch->sysMmap(), {*where, prep.total, protRead | protWrite, flags,
-                               uint64_t(-1), 0});
+    struct Part {
+      uint64_t offset, size, prot;
+    };
+    const Part parts[] = {
+        {0, prep.rxSize, protRead | protExec},
+        {prep.rxSize, prep.roSize, protRead},
+        {prep.rxSize + prep.roSize, prep.total - prep.rxSize - prep.roSize,
+         protRead | protWrite},
+    };
     Error err = Error::success();
-    if (!got)
-      err = got.takeError();
-    else if (uint64_t(*got) != *where) {
+    bool placed = false; // some part is mapped: give it all back on failure
+    for (const Part &part : parts) {
+      if (!part.size)
+        continue;
+      uint64_t at = *where + part.offset;
+      Expected<int64_t> got = target.syscall(
+          prep.arch->sysMmap(), {at, part.size, part.prot, flags, uint64_t(-1), 0});
+      if (!got) {
+        err = got.takeError();
+        break;
+      }
+      if (uint64_t(*got) == at) {
+        placed = true;
+        continue;
+      }
       bool mapped = !(*got < 0 && *got >= -4095); // else: -errno
       if (mapped) // somewhere else than asked: not within reach, give it back
-        (void)target.syscall(prep.arch->sysMunmap(), {uint64_t(*got), prep.total});
+        (void)target.syscall(prep.arch->sysMunmap(), {uint64_t(*got), part.size});
       err = applyError(ApplyError::Failed,
-                       formatv("mmap in the target returned {0} for {1:x}",
-                               *got, *where));
-    } else {
-      Expected<int64_t> rx = target.syscall(
-          prep.arch->sysMprotect(), {*where, prep.rxSize, protRead | protExec});
-      Expected<int64_t> ro =
-          prep.roSize ? target.syscall(prep.arch->sysMprotect(),
-                                       {*where + prep.rxSize, prep.roSize, protRead})
-                      : Expected<int64_t>(0);
-      if (!rx || !ro || *rx != 0 || *ro != 0) {
-        if (!rx)
-          consumeError(rx.takeError());
-        if (!ro)
-          consumeError(ro.takeError());
-        (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
-        err = applyError(ApplyError::Failed, "mprotect in the target failed");
-      } else if (!prep.ifuncResults.empty()) {
-        for (auto &[resolver, chosen] : prep.ifuncResults) {
-          if (err)
-            break;
-          Expected<uint64_t> r = target.call(resolver, {});
-          if (!r)
-            err = applyError(ApplyError::Failed,
-                             "running an IFUNC resolver: " + toString(r.takeError()));
-          else
-            chosen = *r;
-        }
-        if (err)
-          (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
-      }
+                       formatv("mmap in the target returned {0} for {1:x}", *got, at));
+      break;
     }
+    for (auto &[resolver, chosen] : prep.ifuncResults) {
+      if (err)
+        break;
+      Expected<uint64_t> r = target.call(resolver, {});
+      if (!r)
+        err = applyError(ApplyError::Failed,
+                         "running an IFUNC resolver: " + toString(r.takeError()));
+      else
+        chosen = *r;
+    }
+    if (err && placed)
+      (void)target.syscall(prep.arch->sysMunmap(), {*where, prep.total});
     // The first backtrace is slow (libdw's code and tables are cold: ~70
     // us against ~10): take it here, on the borrowed thread, not inside
     // the all-threads stop.

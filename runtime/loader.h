@@ -2,7 +2,7 @@
 //
 // Applying is a transaction. Before any thread stops for the flip: find the
 // module (build-id), resolve every symbol, check every entry's bytes, map
-// the patch beside the module (one brief stop to inject mmap/mprotect),
+// the patch beside the module (one brief stop to inject the mmaps),
 // relocate and write it, read it back. Then the flip: under `strict`, stop
 // all threads, check no stack holds a replaced function (retry a bounded
 // number of times, resuming in between), write the padding jumps and then

@@ -408,7 +408,6 @@ public:
   unsigned gateSize() const override { return 48; }
 
   uint64_t sysMmap() const override { return 222; }
-  uint64_t sysMprotect() const override { return 226; }
   uint64_t sysMunmap() const override { return 215; }
 
 };

@@ -266,7 +266,6 @@ public:
   unsigned gateSize() const override { return 32; }
 
   uint64_t sysMmap() const override { return 9; }
-  uint64_t sysMprotect() const override { return 10; }
   uint64_t sysMunmap() const override { return 11; }
 
 };

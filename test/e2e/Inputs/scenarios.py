@@ -498,6 +498,62 @@ def main_thread_gone(env):
     check(t.alive(), "target died")
 
 
+NO_WX = r'''
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+__attribute__((noinline)) int tick(void) { static int count; return count += {k}; }
+/* What systemd's MemoryDenyWriteExecute=yes installs: mprotect may not add
+   PROT_EXEC, mmap may not ask for write and execute at once (EPERM). */
+static void deny_write_execute(void) {
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+    BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, PROT_EXEC, 5, 6),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mmap, 0, 4),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof *f, f};
+  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+'''
+NO_WX_REPLY = r'''
+  if (!strcmp(line, "seccomp")) { deny_write_execute(); printf("%d\n", mprotect((void *)((long)&tick & ~4095l), 4096, PROT_READ | PROT_EXEC | PROT_WRITE) == 0); }
+  else if (!strcmp(line, "mdwe")) printf("%d\n", prctl(65 /* PR_SET_MDWE */, 1 /* REFUSE_EXEC_GAIN */, 0, 0, 0));
+  else printf("%d\n", tick());
+'''
+
+
+def no_write_execute(env):
+    """Targets that may not make memory executable: a seccomp filter like
+    systemd's MemoryDenyWriteExecute=yes, and the kernel's
+    PR_SET_MDWE_REFUSE_EXEC_GAIN. The patch is mapped read-execute from the
+    start and written through /proc/PID/mem, so both take it."""
+    old, o = env.build("old", {"app.c": program(NO_WX.replace("{k}", "1"), NO_WX_REPLY)})
+    _, n = env.build("new", {"app.c": program(NO_WX.replace("{k}", "100"), NO_WX_REPLY)})
+    patch = env.diff(o, n, env.path("fix.hp"), target=old)
+    for guard, answer in (("seccomp", "0"), ("mdwe", "0")):
+        t = env.spawn(old)
+        check(t.ask(guard) == answer, "%s in force" % guard)
+        check(t.ask("tick") == "1", "old code")
+        r = env.apply(t.pid, patch)
+        check(r["ok"], "applied under %s: %r" % (guard, r))
+        check(t.ask("tick") == "101", "new code under %s" % guard)
+        env.apply(t.pid, "--revert-all")
+        check(t.ask("tick") == "102", "reverted under %s" % guard)
+        check(t.alive(), "target died")
+
+
 def wrong_build_refused(env):
     old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
     other, _ = env.build("other", {"app.c": program(tick_v(2), TICK_REPLY)})
@@ -802,7 +858,7 @@ SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
     linked_binaries, linked_binaries_lld_no_pie,
     strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls,
     strict_refuses_when_walk_stops_short, revert_keeps_what_escaped,
-    main_thread_gone]}
+    main_thread_gone, no_write_execute]}
 
 if __name__ == "__main__":
     main(SCENARIOS)
