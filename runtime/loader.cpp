@@ -42,7 +42,8 @@ enum RecordState : uint64_t { statePreparing = 1, stateActive = 2, stateReverted
 constexpr uint32_t recCommitOffset = 168, recGatesOffset = 176;
 // Linux mmap flags (the same on x86_64 and aarch64).
 constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
-constexpr uint64_t mapPrivate = 0x02, mapAnonymous = 0x20, mapFixedNoReplace = 0x100000;
+constexpr uint64_t mapPrivate = 0x02, mapFixed = 0x10, mapAnonymous = 0x20,
+                   mapFixedNoReplace = 0x100000;
 
 Error applyError(ApplyError::Kind kind, const Twine &msg) {
   return make_error<ApplyError>(kind, msg.str());
@@ -154,6 +155,9 @@ std::vector<Module> groupModules(const Target &target, const std::vector<Mapping
 
 /// Reads every record hp-apply left in the target: anonymous private
 /// mappings starting with the record magic.
+/// More functions than any patch replaces: a record claiming them is not one.
+constexpr uint32_t maxRecordFunctions = 1 << 16;
+
 Expected<std::vector<AppliedPatch>> readRecords(Target &target,
                                                 const std::vector<Mapping> &maps) {
   // A process patched many times keeps many records: every candidate's
@@ -199,9 +203,12 @@ Expected<std::vector<AppliedPatch>> readRecords(Target &target,
     p.committed = p.gatesOffset ? head[recCommitOffset] != 0 : p.active;
     if (state != stateActive && state != stateReverted)
       continue; // an apply that never finished: not a patch
-    if (uint64_t(n) * recEntrySize + recHeaderSize > m.end - m.start)
+    // (A record is a few pages: anything bigger is not one of ours.)
+    if (n > maxRecordFunctions ||
+        uint64_t(n) * recEntrySize + recHeaderSize > m.end - m.start)
       continue;
-    found.push_back({&m, std::move(p), n, std::vector<uint8_t>(n * recEntrySize), {}});
+    found.push_back(
+        {&m, std::move(p), n, std::vector<uint8_t>(size_t(n) * recEntrySize), {}});
   }
   pieces.clear();
   for (Found &f : found)
@@ -226,7 +233,7 @@ Expected<std::vector<AppliedPatch>> readRecords(Target &target,
       }
     }
     f.namesAt = lo;
-    f.names.resize(lo < hi ? hi - lo : 0);
+    f.names.resize(lo < hi && hi - lo <= (1u << 20) ? hi - lo : 0);
     pieces.push_back({f.m->start + lo, f.names});
   }
   got = target.readMany(pieces);
@@ -434,10 +441,10 @@ Expected<std::string> busyThread(Target &target, Unwinder &unwinder,
     uint64_t end = m->end;
     for (auto next = std::next(m); next != maps.end() && next->write &&
                                    next->start == end &&
-                                   end - sp < Unwinder::maxScan;
+                                   end - sp <= Unwinder::maxScan;
          ++next)
       end = next->end;
-    return std::min(end, sp + Unwinder::maxScan);
+    return end; // (deeper than maxScan: walked, not scanned)
   };
   const std::vector<int> &tids = target.threads();
   Expected<std::vector<Unwinder::Verdict>> verdicts =
@@ -702,11 +709,13 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     Expected<uint64_t> t0 = target.stopOne();
     if (!t0)
       return applyError(ApplyError::Gone, toString(t0.takeError()));
-    // Each part is mapped with its final protection (read-execute code,
-    // read-only data, then read-write): no mprotect ever makes memory
-    // executable, which systemd's MemoryDenyWriteExecute and the kernel's
-    // PR_SET_MDWE forbid; we fill even the code through /proc/PID/mem.
-    uint64_t flags = mapPrivate | mapAnonymous | mapFixedNoReplace;
+    // The whole range is reserved first (no access, and only if free:
+    // other threads keep mapping meanwhile), then each part is mapped over
+    // it with its final protection (read-execute code, read-only data,
+    // read-write): no mprotect ever makes memory executable, which
+    // systemd's MemoryDenyWriteExecute and the kernel's PR_SET_MDWE
+    // forbid; we fill even the code through /proc/PID/mem.
+    uint64_t flags = mapPrivate | mapAnonymous;
     struct Part {
       uint64_t offset, size, prot;
     };
@@ -717,27 +726,39 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
          protRead | protWrite},
     };
     Error err = Error::success();
-    bool placed = false; // some part is mapped: give it all back on failure
-    for (const Part &part : parts) {
-      if (!part.size)
-        continue;
-      uint64_t at = *where + part.offset;
-      Expected<int64_t> got = target.syscall(
-          prep.arch->sysMmap(), {at, part.size, part.prot, flags, uint64_t(-1), 0});
-      if (!got) {
-        err = got.takeError();
-        break;
-      }
-      if (uint64_t(*got) == at) {
-        placed = true;
-        continue;
-      }
+    bool placed = false; // the range is ours: give it all back on failure
+    Expected<int64_t> got = target.syscall(
+        prep.arch->sysMmap(),
+        {*where, prep.total, 0, flags | mapFixedNoReplace, uint64_t(-1), 0});
+    if (!got) {
+      err = got.takeError();
+    } else if (uint64_t(*got) != *where) {
       bool mapped = !(*got < 0 && *got >= -4095); // else: -errno
       if (mapped) // somewhere else than asked: not within reach, give it back
-        (void)target.syscall(prep.arch->sysMunmap(), {uint64_t(*got), part.size});
+        (void)target.syscall(prep.arch->sysMunmap(), {uint64_t(*got), prep.total});
       err = applyError(ApplyError::Failed,
-                       formatv("mmap in the target returned {0} for {1:x}", *got, at));
-      break;
+                       formatv("mmap in the target returned {0} for {1:x}",
+                               *got, *where));
+    } else {
+      placed = true;
+      for (const Part &part : parts) {
+        if (!part.size)
+          continue;
+        uint64_t at = *where + part.offset;
+        Expected<int64_t> over = target.syscall(
+            prep.arch->sysMmap(),
+            {at, part.size, part.prot, flags | mapFixed, uint64_t(-1), 0});
+        if (!over) {
+          err = over.takeError();
+          break;
+        }
+        if (uint64_t(*over) != at) {
+          err = applyError(ApplyError::Failed,
+                           formatv("mmap in the target returned {0} for {1:x}",
+                                   *over, at));
+          break;
+        }
+      }
     }
     for (auto &[resolver, chosen] : prep.ifuncResults) {
       if (err)

@@ -196,13 +196,38 @@ Expected<uint64_t> Target::stopAll() {
   uint64_t start = monotonicNs();
   std::vector<int> pending = tids; // to stop in this round
   std::vector<int> stoppedNow;
+  // On failure every thread we stopped runs again (seized ones stay known).
+  auto giveUp = [&](Error err) -> Error {
+    for (int tid : stoppedNow)
+      ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    llvm::sort(tids);
+    unboost();
+    return err;
+  };
   while (!pending.empty()) {
     for (int tid : pending)
       ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+    // The main thread last: if it exits (pthread_exit) it stays a zombie
+    // that reports nothing while other threads live, so it is polled, not
+    // waited for, and by then it has usually stopped.
+    auto leader = llvm::find(pending, pidValue);
+    if (leader != pending.end())
+      std::rotate(leader, std::next(leader), pending.end());
     for (int tid : pending) {
       for (;;) {
         int status = 0;
-        pid_t got = waitpid(tid, &status, __WALL);
+        pid_t got = waitpid(tid, &status, __WALL | (tid == pidValue ? WNOHANG : 0));
+        if (got == 0) {
+          if (isExiting(pidValue, tid)) {
+            // Gone for good: its /proc entries show no memory now.
+            procIdValue = pidValue == procIdValue && !stoppedNow.empty()
+                              ? stoppedNow.front()
+                              : procIdValue;
+            break;
+          }
+          usleep(10);
+          continue;
+        }
         if (got < 0) {
           if (errno == EINTR)
             continue;
@@ -243,25 +268,19 @@ Expected<uint64_t> Target::stopAll() {
       tids = before;
       bool found = false;
       size_t leaving = 0;
-      if (Error err = seizeNewThreads(found, &leaving)) {
-        tids = before; // (stopped: the destructor detaches them)
-        unboost();
-        return std::move(err);
-      }
+      if (Error err = seizeNewThreads(found, &leaving))
+        return giveUp(std::move(err));
       for (int tid : tids)
         if (!std::binary_search(before.begin(), before.end(), tid))
           pending.push_back(tid);
       if (!pending.empty() || live == SIZE_MAX ||
           live <= stoppedNow.size() + leaving)
         break;
-      if (tries == 1000) {
-        tids = before;
-        unboost();
-        return createStringError(std::errc::resource_unavailable_try_again,
-                                 "process %d: its threads keep coming and "
-                                 "going; cannot stop them all",
-                                 pidValue);
-      }
+      if (tries == 1000)
+        return giveUp(createStringError(std::errc::resource_unavailable_try_again,
+                                        "process %d: its threads keep coming "
+                                        "and going; cannot stop them all",
+                                        pidValue));
       if (tries >= 3)
         usleep(20); // let a thread on its way out finish (we run SCHED_FIFO)
     }
@@ -347,8 +366,9 @@ std::vector<bool> readPieces(int pid, int memFd, ArrayRef<MemoryPiece> pieces) {
   for (size_t k = 0; k < pieces.size();) {
     size_t batch = std::min<size_t>(pieces.size() - k, IOV_MAX);
     ssize_t got = process_vm_readv(pid, &local[k], batch, &remote[k], batch, 0);
-    if (got < 0 && (errno == ENOSYS || errno == EPERM)) {
-      // Not permitted here (a seccomp filter): the file works too.
+    if (got < 0 && errno != EFAULT) {
+      // Not permitted here (a seccomp filter), or the id is gone (a thread
+      // that exited): the file works too, holding the memory itself.
       for (; k < pieces.size(); ++k)
         read[k] = pread(memFd, local[k].iov_base, local[k].iov_len,
                         off_t(pieces[k].addr)) == ssize_t(local[k].iov_len);

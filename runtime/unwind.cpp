@@ -298,7 +298,7 @@ Unwinder::scanStacks(ArrayRef<int> tids, ArrayRef<AddressRange> ranges,
     // A thread block inside the stack memory (the top of a glibc thread's
     // stack) ends the frames: they all lie below it.
     if (r.threadPointer > *sp && r.threadPointer < end)
-      end = r.threadPointer;
+      end = r.threadPointer & ~uint64_t(7);
     if (inRanges(ranges, r.pc))
       verdicts[i] = Verdict::Suspect;
     else if (*sp % 8 || end <= *sp || end - *sp > maxScan)

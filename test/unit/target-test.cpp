@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sstream>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +33,7 @@ void *spawner(void *) {
 pid_t startSpawning() {
   pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); // (gone with the test, whatever happens)
     pthread_t t[3];
     for (pthread_t &one : t)
       pthread_create(&one, nullptr, spawner, nullptr);
@@ -110,6 +113,49 @@ TEST(Target, StopAllCatchesThreadsCreatedMeanwhile) {
   kill(pid, SIGKILL);
   // (Threads still traced by us, running when we let go, are reaped here:
   // their tracer is this process until it exits.)
+  for (int status = 0;;) {
+    pid_t got = waitpid(-1, &status, __WALL);
+    if (got < 0 || (got == pid && (WIFEXITED(status) || WIFSIGNALED(status))))
+      break;
+  }
+}
+
+void *spin(void *) {
+  for (;;)
+    usleep(100);
+  return nullptr;
+}
+
+// The main thread calls pthread_exit while we stop the process again and
+// again: it becomes a zombie that never reports a stop; the stops must go
+// on without it (not wait forever), and the memory be read through a
+// live thread.
+TEST(Target, StopAllGoesOnWhenTheMainThreadExits) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); // (gone with the test, whatever happens)
+    pthread_t t;
+    pthread_create(&t, nullptr, spin, nullptr);
+    usleep(50000);
+    syscall(SYS_exit, 0); // this thread only, as pthread_exit (no unwinding)
+  }
+  ASSERT_GT(pid, 0);
+  {
+    auto target = Target::attach(pid);
+    ASSERT_TRUE(bool(target)) << llvm::toString(target.takeError());
+    alarm(20); // a hang ends the test instead of the run
+    for (int round = 0; round < 400; ++round) {
+      auto t0 = (*target)->stopAll();
+      ASSERT_TRUE(bool(t0)) << llvm::toString(t0.takeError());
+      (*target)->resumeAll();
+      usleep(500);
+    }
+    alarm(0);
+    EXPECT_EQ(stateOf(pid, pid).state, 'Z');
+    EXPECT_NE((*target)->procId(), pid);
+    EXPECT_TRUE(bool((*target)->mappings()) && !(*target)->mappings()->empty());
+  }
+  kill(pid, SIGKILL);
   for (int status = 0;;) {
     pid_t got = waitpid(-1, &status, __WALL);
     if (got < 0 || (got == pid && (WIFEXITED(status) || WIFSIGNALED(status))))
