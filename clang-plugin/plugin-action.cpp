@@ -37,6 +37,22 @@ public:
           opts.exclude.push_back(name.str());
         continue;
       }
+      if (key == "ipo") {
+        llvm::Expected<hotpatch::IpoMode> mode = hotpatch::parseIpoMode(value);
+        if (mode) {
+          opts.ipo = *mode;
+          continue;
+        }
+        llvm::consumeError(mode.takeError());
+        diags.Report(diags.getCustomDiagID(
+            DiagnosticsEngine::Error,
+            "hotpatch: '-fplugin-arg-hotpatch-ipo=%0' is not a known mode "
+            "(known: inline-only, the default: callers depend on a patchable "
+            "function's body only by inlining it; full: every interprocedural "
+            "optimisation, so a fix may pull its callers into the patch)"))
+            << value;
+        return false;
+      }
       if (key == "exclude")
         diags.Report(diags.getCustomDiagID(
             DiagnosticsEngine::Error,
@@ -46,7 +62,7 @@ public:
         diags.Report(diags.getCustomDiagID(
             DiagnosticsEngine::Error,
             "hotpatch: unknown option '-fplugin-arg-hotpatch-%0' (known: "
-            "exclude=NAME[,NAME...])"))
+            "exclude=NAME[,NAME...], ipo=inline-only|full)"))
             << arg;
       return false;
     }
@@ -74,6 +90,8 @@ public:
     cg.PatchableFunctionEntryOffset = 0;
     hotpatch::HotpatchOptions passOpts = opts;
     passOpts.frontendOptions = "function-sections=1;data-sections=1";
+    const LangOptions &lang = ci.getLangOpts();
+    passOpts.cxxExceptions = lang.CPlusPlus && lang.CXXExceptions;
     cg.PassBuilderCallbacks.push_back([passOpts](llvm::PassBuilder &pb) {
       hotpatch::registerHotpatchPasses(pb, passOpts);
     });

@@ -683,6 +683,9 @@ std::string describeOptions(const Module &m, StringRef optLevel,
   os << ";datalayout=" << m.getDataLayoutStr();
   os << ";opt=" << (optLevel.empty() ? StringRef("unknown") : optLevel);
   os << ";prologue=" << shape.padBeforeBytes << "+" << shape.entryNopBytes;
+  // Whether callers may depend on callee bodies decides which functions a
+  // fix changes: builds made both ways cannot be diffed.
+  os << ";ipo=" << ipoModeName(opts.ipo);
   if (!opts.frontendOptions.empty())
     os << ";" << opts.frontendOptions;
   // Module flags carry PIC/PIE level, code model, CET/BTI/PAC and the like.

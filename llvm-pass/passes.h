@@ -1,9 +1,12 @@
 //===- llvm-pass/passes.h - hotpatch's IR passes ------------------*- C++ -*-===//
 //
-// Three module passes, registered together by registerHotpatchPasses():
+// Five module passes, registered together by registerHotpatchPasses():
 //   hotpatch-annotations  (pipeline start) turns the opt-out annotation into a
 //                         function attribute before anything can inline or
 //                         drop the function;
+//   hotpatch-seal         (pipeline start, unless ipo=full) hides every
+//                         patchable body from interprocedural analyses;
+//   hotpatch-unseal       (optimizer last) gives the bodies back their linkage;
 //   hotpatch-prologue     (optimizer last) gives every defined function the
 //                         patchable prologue, or records why not;
 //   hotpatch-fingerprint  (optimizer last, after the prologue) hashes the
@@ -15,19 +18,39 @@
 #define HOTPATCH_LLVM_PASS_PASSES_H
 
 #include "llvm/IR/PassManager.h"
+#include "llvm/Support/Error.h"
 
 #include <string>
 #include <vector>
 
 namespace llvm {
+class Function;
 class PassBuilder;
 class Triple;
 } // namespace llvm
 
 namespace hotpatch {
 
+/// How far callers may depend on a patchable callee's body.
+enum class IpoMode {
+  /// Only through inlining, which the fingerprints track (the default).
+  InlineOnly,
+  /// Anything LLVM does (`-fplugin-arg-hotpatch-ipo=full`): a callee's fix may
+  /// change its callers, which then join the patch.
+  Full,
+};
+/// "inline-only" or "full", as in the option and the options string.
+const char *ipoModeName(IpoMode mode);
+/// The mode named \p value; an error naming the known values otherwise.
+llvm::Expected<IpoMode> parseIpoMode(llvm::StringRef value);
+
 /// What the user chose, through -fplugin-arg-hotpatch-* or pass parameters.
 struct HotpatchOptions {
+  IpoMode ipo = IpoMode::InlineOnly;
+  /// C++ with exceptions, as only the front end knows: clang has already
+  /// marked `nounwind` every function whose body makes no call that may
+  /// throw, a fact read from the body that SealPass takes back.
+  bool cxxExceptions = false;
   /// Functions (symbol names as in the object) that get no prologue.
   std::vector<std::string> exclude;
   /// Facts the IR cannot show, recorded in the table's options string
@@ -56,6 +79,30 @@ public:
   static bool isRequired() { return true; } // also at -O0 and on optnone
 };
 
+/// True for a definition that gets the patchable prologue: it has a symbol
+/// and is not opted out (by attribute, by name in \p exclude, or as naked).
+bool isPatchableDefinition(const llvm::Function &fn,
+                           const std::vector<std::string> &exclude);
+
+/// Gives every patchable, exactly-defined function an `_odr` linkage for the
+/// length of the optimiser, so no interprocedural pass relies on its body
+/// (discipline.cpp says why this is enough); UnsealPass undoes it.
+class SealPass : public llvm::PassInfoMixin<SealPass> {
+public:
+  explicit SealPass(HotpatchOptions opts = {}) : opts(std::move(opts)) {}
+  llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
+  static bool isRequired() { return true; }
+
+private:
+  HotpatchOptions opts;
+};
+
+class UnsealPass : public llvm::PassInfoMixin<UnsealPass> {
+public:
+  llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
+  static bool isRequired() { return true; }
+};
+
 class ProloguePass : public llvm::PassInfoMixin<ProloguePass> {
 public:
   explicit ProloguePass(HotpatchOptions opts = {}) : opts(std::move(opts)) {}
@@ -79,7 +126,7 @@ private:
   HotpatchOptions opts;
 };
 
-/// Hooks the three passes into \p pb's default pipelines and makes their
+/// Hooks the passes into \p pb's default pipelines and makes their
 /// names known to `-passes=`.
 void registerHotpatchPasses(llvm::PassBuilder &pb, const HotpatchOptions &opts);
 

@@ -9,11 +9,27 @@
 #include "passes.h"
 
 #include "llvm/Passes/PassPlugin.h"
+#include "llvm/Support/CommandLine.h"
+
+// `-mllvm -hotpatch-ipo=full` (clang) or `-hotpatch-ipo=full` (opt): the
+// LLVM-only spelling of hotpatch.so's -fplugin-arg-hotpatch-ipo. Defined here,
+// not in the passes library, so that hotpatch.so never registers it twice.
+static llvm::cl::opt<std::string>
+    ipoOption("hotpatch-ipo", llvm::cl::init("inline-only"),
+              llvm::cl::desc("hotpatch: how far callers may depend on a "
+                             "patchable callee's body (inline-only, full)"));
 
 extern "C" LLVM_ATTRIBUTE_WEAK ::llvm::PassPluginLibraryInfo
 llvmGetPassPluginInfo() {
   return {LLVM_PLUGIN_API_VERSION, "hotpatch", HOTPATCH_VERSION,
           [](llvm::PassBuilder &pb) {
-            hotpatch::registerHotpatchPasses(pb, hotpatch::HotpatchOptions{});
+            hotpatch::HotpatchOptions opts;
+            llvm::Expected<hotpatch::IpoMode> mode =
+                hotpatch::parseIpoMode(ipoOption);
+            if (!mode)
+              llvm::report_fatal_error(mode.takeError(),
+                                       /*gen_crash_diag=*/false);
+            opts.ipo = *mode;
+            hotpatch::registerHotpatchPasses(pb, opts);
           }};
 }

@@ -7,7 +7,7 @@
 // RUN: hp-inspect --compare %t.o %t.full.o | FileCheck %s --check-prefix=CMP
 // ASM: <tick>:
 // ASM-NEXT: 66 90 nop
-// CHECK: options: {{.*}};opt=O2;prologue=14+2;flag:
+// CHECK: options: {{.*}};opt=O2;prologue=14+2;ipo=inline-only;flag:
 // CHECK: tick  global patchable
 // CMP: options differ
 // CMP: same     function tick
