@@ -15,6 +15,8 @@
 #include "clang/Basic/DiagnosticSema.h"
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Frontend/FrontendPluginRegistry.h"
+#include "clang/Lex/PPCallbacks.h"
+#include "clang/Lex/Preprocessor.h"
 #include "clang/Sema/ParsedAttr.h"
 #include "clang/Sema/Sema.h"
 #include "llvm/Passes/PassBuilder.h"
@@ -22,6 +24,34 @@
 using namespace clang;
 
 namespace {
+
+/// Records the lines on which `__LINE__` is expanded, the way the
+/// preprocessor computes its value (the end of the outermost expansion), so
+/// the fingerprint can tell a line number from any other constant.
+class LineMacroRecorder : public PPCallbacks {
+public:
+  LineMacroRecorder(Preprocessor &pp,
+                    std::shared_ptr<llvm::DenseSet<unsigned>> lines)
+      : sm(pp.getSourceManager()), lineMacro(pp.getIdentifierInfo("__LINE__")),
+        lines(std::move(lines)) {}
+
+  void MacroExpands(const Token &name, const MacroDefinition &, SourceRange,
+                    const MacroArgs *) override {
+    if (name.getIdentifierInfo() != lineMacro)
+      return;
+    SourceLocation loc = name.getLocation();
+    if (loc.isMacroID())
+      loc = sm.getExpansionRange(loc).getEnd();
+    PresumedLoc presumed = sm.getPresumedLoc(loc);
+    if (presumed.isValid())
+      lines->insert(presumed.getLine());
+  }
+
+private:
+  const SourceManager &sm;
+  const IdentifierInfo *lineMacro;
+  std::shared_ptr<llvm::DenseSet<unsigned>> lines;
+};
 
 class HotpatchAction : public PluginASTAction {
 public:
@@ -92,6 +122,14 @@ public:
     passOpts.frontendOptions = "function-sections=1;data-sections=1";
     const LangOptions &lang = ci.getLangOpts();
     passOpts.cxxExceptions = lang.CPlusPlus && lang.CXXExceptions;
+    // Line numbers are told apart by the line an instruction stands on:
+    // track locations (no debug info is emitted for it, as for -Rpass).
+    if (cg.getDebugInfo() == llvm::codegenoptions::NoDebugInfo)
+      cg.setDebugInfo(llvm::codegenoptions::LocTrackingOnly);
+    auto lines = std::make_shared<llvm::DenseSet<unsigned>>();
+    passOpts.lineMacroLines = lines;
+    ci.getPreprocessor().addPPCallbacks(
+        std::make_unique<LineMacroRecorder>(ci.getPreprocessor(), lines));
     cg.PassBuilderCallbacks.push_back([passOpts](llvm::PassBuilder &pb) {
       hotpatch::registerHotpatchPasses(pb, passOpts);
     });

@@ -35,7 +35,27 @@ enum HeaderOffset : uint32_t {
   hProducer = 40,
   hOptions = 44,
   hOptionsHash = 48,
+  hNumRemoved = 56, // version 2
 };
+
+/// A list of names in one string: comma-separated (no symbol has a comma).
+std::string joinNames(const std::vector<std::string> &names) {
+  std::string out;
+  for (const std::string &n : names) {
+    if (!out.empty())
+      out += ',';
+    out += n;
+  }
+  return out;
+}
+std::vector<std::string> splitNames(StringRef text) {
+  std::vector<std::string> out;
+  SmallVector<StringRef, 8> parts;
+  text.split(parts, ',', -1, /*KeepEmpty=*/false);
+  for (StringRef p : parts)
+    out.push_back(p.str());
+  return out;
+}
 
 void put16(std::string &out, size_t at, uint16_t v) {
   le::write16le(&out[at], v);
@@ -83,22 +103,31 @@ std::string encodeRecord(const TableRecord &record) {
   uint32_t sourceOff = strings.add(record.sourceFile);
   uint32_t producerOff = strings.add(record.producer);
   uint32_t optionsOff = strings.add(record.options);
-  std::vector<uint32_t> fnStr, varStr;
-  fnStr.reserve(record.functions.size() * 3);
-  for (const FunctionEntry &fn : record.functions) {
-    fnStr.push_back(strings.add(fn.name));
-    fnStr.push_back(strings.add(fn.comdat));
-    fnStr.push_back(strings.add(fn.reason));
-  }
+  std::vector<uint32_t> fnStr, varStr, removedStr;
+  auto addFunctionStrings = [&](const FunctionEntry &fn,
+                                std::vector<uint32_t> &to) {
+    to.push_back(strings.add(fn.name));
+    to.push_back(strings.add(fn.comdat));
+    to.push_back(strings.add(fn.reason));
+    to.push_back(strings.add(joinNames(fn.callees)));
+    to.push_back(strings.add(joinNames(fn.calls)));
+  };
+  fnStr.reserve(record.functions.size() * 5);
+  for (const FunctionEntry &fn : record.functions)
+    addFunctionStrings(fn, fnStr);
   varStr.reserve(record.variables.size() * 2);
   for (const VariableEntry &var : record.variables) {
     varStr.push_back(strings.add(var.name));
     varStr.push_back(strings.add(var.comdat));
   }
+  for (const FunctionEntry &fn : record.removedFunctions)
+    addFunctionStrings(fn, removedStr);
 
   size_t fnBase = recordHeaderSize;
   size_t varBase = fnBase + record.functions.size() * functionEntrySize;
-  size_t strBase = varBase + record.variables.size() * variableEntrySize;
+  size_t removedBase = varBase + record.variables.size() * variableEntrySize;
+  size_t strBase =
+      removedBase + record.removedFunctions.size() * functionEntrySize;
   std::string out(strBase, '\0');
   out += strings.bytes();
 
@@ -118,17 +147,27 @@ std::string encodeRecord(const TableRecord &record) {
   put32(out, hProducer, producerOff);
   put32(out, hOptions, optionsOff);
   put64(out, hOptionsHash, record.optionsHash);
+  put32(out, hNumRemoved, record.removedFunctions.size());
 
-  for (size_t i = 0; i < record.functions.size(); ++i) {
-    const FunctionEntry &fn = record.functions[i];
-    size_t at = fnBase + i * functionEntrySize;
-    put32(out, at + 0, fnStr[i * 3]);
+  auto putFunction = [&](size_t at, const FunctionEntry &fn,
+                         const uint32_t *str) {
+    put32(out, at + 0, str[0]);
     put32(out, at + 4, fn.flags);
     put64(out, at + 8, fn.fingerprint.lo);
     put64(out, at + 16, fn.fingerprint.hi);
-    put32(out, at + 24, fnStr[i * 3 + 1]);
-    put32(out, at + 28, fnStr[i * 3 + 2]);
-  }
+    put32(out, at + 24, str[1]);
+    put32(out, at + 28, str[2]);
+    put64(out, at + 32, fn.sourceHash);
+    put64(out, at + 40, fn.positionFreeHash);
+    put32(out, at + 48, str[3]);
+    put32(out, at + 52, str[4]);
+  };
+  for (size_t i = 0; i < record.functions.size(); ++i)
+    putFunction(fnBase + i * functionEntrySize, record.functions[i],
+                &fnStr[i * 5]);
+  for (size_t i = 0; i < record.removedFunctions.size(); ++i)
+    putFunction(removedBase + i * functionEntrySize,
+                record.removedFunctions[i], &removedStr[i * 5]);
   for (size_t i = 0; i < record.variables.size(); ++i) {
     const VariableEntry &var = record.variables[i];
     size_t at = varBase + i * variableEntrySize;
@@ -160,11 +199,11 @@ Expected<std::vector<TableRecord>> decodeRecords(ArrayRef<uint8_t> section,
     if (left < 8 || memcmp(rec, fingerprintMagic.data(), 4) != 0)
       return corrupt(where, off, "bad magic (expected \"HPFP\")");
     uint16_t version = le::read16le(rec + hVersion);
-    if (version != fingerprintVersion)
+    if (version != 1 && version != fingerprintVersion)
       return createStringError(
           std::errc::not_supported,
           "%s: fingerprint table version %u is not supported (this tool reads "
-          "version %u); use the hotpatch release that built it",
+          "versions 1 and %u); use the hotpatch release that built it",
           where.str().c_str(), version, fingerprintVersion);
     if (left < recordHeaderSize)
       return corrupt(where, off,
@@ -177,15 +216,20 @@ Expected<std::vector<TableRecord>> decodeRecords(ArrayRef<uint8_t> section,
     uint32_t fnSize = le::read32le(rec + hFunctionEntrySize);
     uint32_t varSize = le::read32le(rec + hVariableEntrySize);
     uint32_t strSize = le::read32le(rec + hStringTableSize);
-    if (headerSize < recordHeaderSize || fnSize < functionEntrySize ||
+    uint32_t numRemoved = version >= 2 ? le::read32le(rec + hNumRemoved) : 0;
+    uint32_t minFnSize = version >= 2 ? functionEntrySize : functionEntrySizeV1;
+    if (headerSize < recordHeaderSize || fnSize < minFnSize ||
         varSize < variableEntrySize)
-      return corrupt(where, off, "header or entry size smaller than version 1's");
+      return corrupt(where, off,
+                     formatv("header or entry size smaller than version {0}'s",
+                             version));
     if (recordSize > left)
       return corrupt(where, off,
                      formatv("record claims {0} bytes but only {1} remain",
                              recordSize, left));
     uint64_t need = uint64_t(headerSize) + uint64_t(numFns) * fnSize +
-                    uint64_t(numVars) * varSize + strSize;
+                    uint64_t(numVars) * varSize +
+                    uint64_t(numRemoved) * fnSize + strSize;
     if (need != recordSize || strSize == 0)
       return corrupt(where, off,
                      formatv("sizes do not add up ({0} bytes described, record "
@@ -211,18 +255,24 @@ Expected<std::vector<TableRecord>> decodeRecords(ArrayRef<uint8_t> section,
     r.producer = str(le::read32le(rec + hProducer));
     r.options = str(le::read32le(rec + hOptions));
     r.optionsHash = le::read64le(rec + hOptionsHash);
-    const uint8_t *fnBase = rec + headerSize;
-    r.functions.resize(numFns);
-    for (uint32_t i = 0; i < numFns; ++i) {
-      const uint8_t *e = fnBase + uint64_t(i) * fnSize;
-      FunctionEntry &fn = r.functions[i];
+    auto readFunction = [&](const uint8_t *e, FunctionEntry &fn) {
       fn.name = str(le::read32le(e + 0));
       fn.flags = le::read32le(e + 4);
       fn.fingerprint.lo = le::read64le(e + 8);
       fn.fingerprint.hi = le::read64le(e + 16);
       fn.comdat = str(le::read32le(e + 24));
       fn.reason = str(le::read32le(e + 28));
-    }
+      if (version < 2)
+        return;
+      fn.sourceHash = le::read64le(e + 32);
+      fn.positionFreeHash = le::read64le(e + 40);
+      fn.callees = splitNames(str(le::read32le(e + 48)));
+      fn.calls = splitNames(str(le::read32le(e + 52)));
+    };
+    const uint8_t *fnBase = rec + headerSize;
+    r.functions.resize(numFns);
+    for (uint32_t i = 0; i < numFns; ++i)
+      readFunction(fnBase + uint64_t(i) * fnSize, r.functions[i]);
     const uint8_t *varBase = fnBase + uint64_t(numFns) * fnSize;
     r.variables.resize(numVars);
     for (uint32_t i = 0; i < numVars; ++i) {
@@ -238,6 +288,10 @@ Expected<std::vector<TableRecord>> decodeRecords(ArrayRef<uint8_t> section,
       var.initHash = le::read64le(e + 48);
       var.comdat = str(le::read32le(e + 56));
     }
+    const uint8_t *removedBase = varBase + uint64_t(numVars) * varSize;
+    r.removedFunctions.resize(numRemoved);
+    for (uint32_t i = 0; i < numRemoved; ++i)
+      readFunction(removedBase + uint64_t(i) * fnSize, r.removedFunctions[i]);
     if (badString)
       return corrupt(where, off,
                      formatv("string offset {0} beyond the {1}-byte string "

@@ -29,11 +29,13 @@ namespace hotpatch {
 /// The section every record lives in, in objects and in linked binaries.
 inline constexpr llvm::StringLiteral fingerprintSectionName = ".hotpatch.fp";
 inline constexpr llvm::StringLiteral fingerprintMagic = "HPFP";
-/// The layout version this code writes and the only one it reads.
-inline constexpr uint16_t fingerprintVersion = 1;
+/// The layout version this code writes. It also reads version 1, whose
+/// function entries lack the source hashes and call lists (left zero/empty).
+inline constexpr uint16_t fingerprintVersion = 2;
 
 inline constexpr uint32_t recordHeaderSize = 64;
-inline constexpr uint32_t functionEntrySize = 40;
+inline constexpr uint32_t functionEntrySize = 56;
+inline constexpr uint32_t functionEntrySizeV1 = 40;
 inline constexpr uint32_t variableEntrySize = 64;
 
 /// Flags of a function entry (bit values are part of the format).
@@ -76,6 +78,19 @@ struct FunctionEntry {
   Fingerprint fingerprint;
   std::string comdat; ///< COMDAT group signature, empty if none
   std::string reason; ///< why there is no prologue, empty if there is one
+  /// The function as written: its IR before any optimisation, with source
+  /// positions masked and named globals by name only. 0 when unknown (a
+  /// version 1 table, or a function the optimiser made).
+  uint64_t sourceHash = 0;
+  /// The final IR with source positions (`__LINE__` on the line it stands
+  /// on) masked: equal to the fingerprint's change-wise, except that a
+  /// function whose code differs only in line numbers keeps it. 0 when
+  /// unknown.
+  uint64_t positionFreeHash = 0;
+  /// Functions of this TU it called as written (before inlining), sorted.
+  std::vector<std::string> callees;
+  /// Functions of this TU its final code still calls directly, sorted.
+  std::vector<std::string> calls;
 };
 
 struct VariableEntry {
@@ -102,6 +117,10 @@ struct TableRecord {
   uint64_t optionsHash = 0;   ///< hash of producer and options
   std::vector<FunctionEntry> functions; ///< sorted by name
   std::vector<VariableEntry> variables; ///< sorted by name
+  /// Functions as written that the optimiser removed (inlined everywhere,
+  /// unused): no code, but their source hash and callees explain the
+  /// functions they were inlined into. Sorted by name.
+  std::vector<FunctionEntry> removedFunctions;
 };
 
 /// Serialises \p record; entries are written in the order given (the writer
@@ -110,7 +129,7 @@ std::string encodeRecord(const TableRecord &record);
 
 /// Parses every record in \p section. \p where names the section's owner in
 /// errors ("foo.o", "libx.a(foo.o)"). Fails on a bad magic, a version other
-/// than fingerprintVersion, or any size or offset outside the data.
+/// than 1 or 2, or any size or offset outside the data.
 llvm::Expected<std::vector<TableRecord>>
 decodeRecords(llvm::ArrayRef<uint8_t> section, llvm::StringRef where);
 

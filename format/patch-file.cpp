@@ -216,7 +216,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
     append<uint32_t>(funcs, fn.newSize);
     funcs.push_back(char(fn.siteOffset));
     funcs.push_back(char(fn.expected.size()));
-    funcs.append(6, '\0');
+    funcs.append(2, '\0');
+    append<uint32_t>(funcs, hp.add(fn.why));
     std::string expected(fn.expected.begin(), fn.expected.end());
     expected.resize(maxExpected, '\0');
     funcs += expected;
@@ -594,6 +595,7 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
     fn.oldSize = le::read32le(e + 24);
     fn.newSize = le::read32le(e + 28);
     fn.siteOffset = e[32];
+    fn.why = str(le::read32le(e + 36));
     if (e[33] > maxExpected)
       return st.bad(formatv("function map entry {0}: expected bytes too long", i));
     fn.expected.assign(e + 40, e + 40 + e[33]);

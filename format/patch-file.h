@@ -64,6 +64,7 @@ struct FunctionMapEntry {
   uint8_t siteOffset = 0; ///< patch site: entry + this (CET/BTI pads: 4)
   std::vector<uint8_t> expected; ///< padding and entry bytes, as built
   bool endlessLoop = false; ///< a running frame of it never sees the patch
+  std::string why; ///< for people: why it is in the patch (may be empty)
 };
 
 struct PatchFile {

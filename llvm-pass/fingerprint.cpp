@@ -87,6 +87,16 @@ enum Tag : uint8_t {
   tDSOLocalEquivalent,
   tNoCFI,
   tPtrAuth,
+  tLine, // a source line number (__LINE__ on its own line), when masked
+};
+
+/// How IRHasher reads a function.
+struct HashMode {
+  /// Hash `__LINE__` constants as "a line number" rather than by value.
+  bool maskLines = false;
+  /// The function as written: named constants by name only, since a changed
+  /// `static const` is a change of the constant, not of its readers' source.
+  bool sourceOnly = false;
 };
 
 /// Appends a canonical byte encoding of IR to `buf`; the caller hashes it.
@@ -94,11 +104,17 @@ enum Tag : uint8_t {
 /// functions.
 class IRHasher {
 public:
-  explicit IRHasher(const Module &m) {
+  /// \p lineMacros: the lines on which the front end expanded `__LINE__`;
+  /// null when unknown (no constant is then ever taken for a line number).
+  IRHasher(const Module &m, const DenseSet<unsigned> *lineMacros)
+      : lineMacros(lineMacros) {
     m.getContext().getMDKindNames(mdKindNames);
   }
 
-  Fingerprint hashFunction(const Function &fn);
+  Fingerprint hashFunction(const Function &fn, HashMode mode = {});
+  /// After hashFunction: whether some constant was a line number (so that
+  /// hashing with maskLines would give another result).
+  bool sawLineNumber() const { return sawLine; }
   /// Shape of \p ty alone.
   uint64_t hashTypeOnly(Type *ty);
   /// \p c alone (an initializer).
@@ -139,8 +155,16 @@ private:
   static bool isDebugMetadata(const Metadata *md);
   static bool isOnlyDebugLoop(const MDNode *loop);
 
+  bool isLineNumber(const ConstantInt &ci) const;
+
   SmallVector<uint8_t, 0> buf;
   SmallVector<StringRef, 64> mdKindNames;
+  const DenseSet<unsigned> *lineMacros;
+  HashMode mode;
+  // The lines the current instruction stands on: its own and, when it was
+  // inlined, those of the calls it was inlined through.
+  SmallVector<unsigned, 4> instLines;
+  bool sawLine = false;
   // Per function: local values numbered in order of appearance.
   DenseMap<const Value *, unsigned> locals;
   // Per function: metadata nodes already hashed (handles cycles).
@@ -263,7 +287,7 @@ void IRHasher::globalRef(const GlobalValue *gv) {
   u8(gv->isDSOLocal());
   u8(uint8_t(gv->getThreadLocalMode()));
   u8(gv->isDeclaration());
-  if (var && contentDepth == 0 && var->hasLocalLinkage() &&
+  if (var && contentDepth == 0 && !mode.sourceOnly && var->hasLocalLinkage() &&
       var->isConstant() && var->hasInitializer())
     u64(contentHash(*var)); // its value may be folded into the code
 }
@@ -314,6 +338,13 @@ void IRHasher::constant(const Constant *c) {
   }
   type(c->getType());
   if (auto *ci = dyn_cast<ConstantInt>(c)) {
+    if (isLineNumber(*ci)) {
+      sawLine = true;
+      if (mode.maskLines) {
+        u8(tLine);
+        return;
+      }
+    }
     u8(tConstInt);
     apint(ci->getValue());
   } else if (auto *cf = dyn_cast<ConstantFP>(c)) {
@@ -428,6 +459,20 @@ void IRHasher::metadata(const Metadata *md) {
     metadata(op);
 }
 
+/// A line number is a constant that equals the line its instruction stands
+/// on (or one of the lines it was inlined through) and a line on which the
+/// front end expanded `__LINE__`: what `assert()` and logging macros pass.
+/// Both must hold, so an ordinary constant is never taken for one unless it
+/// sits on its own line number next to a `__LINE__`.
+bool IRHasher::isLineNumber(const ConstantInt &ci) const {
+  if (!lineMacros || instLines.empty() || ci.getBitWidth() > 64 ||
+      contentDepth != 0)
+    return false;
+  uint64_t v = ci.getZExtValue();
+  return v <= UINT32_MAX && llvm::is_contained(instLines, unsigned(v)) &&
+         lineMacros->contains(unsigned(v));
+}
+
 bool IRHasher::isDebugMetadata(const Metadata *md) {
   return md && (isa<DINode>(md) || isa<DILocation>(md) ||
                 isa<DIExpression>(md) || isa<DIArgList>(md));
@@ -471,6 +516,11 @@ void IRHasher::value(const Value *v) {
 }
 
 void IRHasher::instruction(const Instruction &inst) {
+  instLines.clear();
+  if (lineMacros)
+    for (const DILocation *loc = inst.getDebugLoc().get(); loc;
+         loc = loc->getInlinedAt())
+      instLines.push_back(loc->getLine());
   u8(tInst);
   u32(inst.getOpcode());
   type(inst.getType());
@@ -572,7 +622,9 @@ void IRHasher::instruction(const Instruction &inst) {
   }
 }
 
-Fingerprint IRHasher::hashFunction(const Function &fn) {
+Fingerprint IRHasher::hashFunction(const Function &fn, HashMode how) {
+  mode = how;
+  sawLine = false;
   buf.clear();
   locals.clear();
   mdSeen.clear();
@@ -614,6 +666,8 @@ Fingerprint IRHasher::hashFunction(const Function &fn) {
       if (!isa<DbgInfoIntrinsic>(inst))
         instruction(inst);
   }
+  instLines.clear();
+  mode = {};
   return hash128(buf);
 }
 
@@ -751,7 +805,67 @@ void emitAscii(raw_ostream &os, StringRef bytes) {
   }
 }
 
+constexpr const char *sourceMDName = "hotpatch.source";
+
+/// The functions of this TU that \p fn calls directly, by symbol name,
+/// sorted: as written (SourcePass) or as emitted (FingerprintPass).
+std::vector<std::string>
+directCallees(const Function &fn,
+              function_ref<std::string(const GlobalValue &)> symbolName) {
+  std::vector<std::string> out;
+  for (const BasicBlock &bb : fn)
+    for (const Instruction &inst : bb)
+      if (auto *call = dyn_cast<CallBase>(&inst))
+        if (const Function *callee = call->getCalledFunction())
+          if (callee != &fn && !callee->isDeclarationForLinker() &&
+              !callee->hasPrivateLinkage())
+            out.push_back(symbolName(*callee));
+  llvm::sort(out);
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+/// What SourcePass recorded of one function as written.
+struct AsWritten {
+  uint64_t sourceHash = 0;
+  uint32_t flags = 0;
+  std::vector<std::string> callees;
+  bool emitted = false; // still defined at the end
+};
+
+std::string joinComma(const std::vector<std::string> &names) {
+  return join(names, ",");
+}
+
 } // namespace
+
+PreservedAnalyses SourcePass::run(Module &m, ModuleAnalysisManager &) {
+  IRHasher hasher(m, opts.lineMacroLines.get());
+  Mangler mangler;
+  auto symbolName = [&](const GlobalValue &gv) {
+    SmallString<128> name;
+    mangler.getNameWithPrefix(name, &gv, /*CannotUsePrivateLabel=*/false);
+    return std::string(name);
+  };
+  LLVMContext &ctx = m.getContext();
+  Type *i64 = Type::getInt64Ty(ctx);
+  Type *i32 = Type::getInt32Ty(ctx);
+  NamedMDNode *md = m.getOrInsertNamedMetadata(sourceMDName);
+  for (const Function &fn : m) {
+    if (fn.isDeclarationForLinker() || fn.hasPrivateLinkage())
+      continue;
+    Fingerprint h =
+        hasher.hashFunction(fn, HashMode{/*maskLines=*/true, /*sourceOnly=*/true});
+    std::vector<std::string> callees = directCallees(fn, symbolName);
+    md->addOperand(MDTuple::get(
+        ctx, {MDString::get(ctx, symbolName(fn)),
+              ConstantAsMetadata::get(ConstantInt::get(i64, h.lo)),
+              ConstantAsMetadata::get(ConstantInt::get(
+                  i32, linkageFlags(fn, FnLocal, FnWeak, FnComdat))),
+              MDString::get(ctx, joinComma(callees))}));
+  }
+  return PreservedAnalyses::all();
+}
 
 PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
   Triple triple(m.getTargetTriple());
@@ -772,13 +886,36 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
     return PreservedAnalyses::all();
   }
 
-  IRHasher hasher(m);
+  IRHasher hasher(m, opts.lineMacroLines.get());
   Mangler mangler;
   auto symbolName = [&](const GlobalValue &gv) {
     SmallString<128> name;
     mangler.getNameWithPrefix(name, &gv, /*CannotUsePrivateLabel=*/false);
     return std::string(name);
   };
+
+  // What SourcePass saw before optimisation, if it ran.
+  StringMap<AsWritten> asWritten;
+  if (NamedMDNode *md = m.getNamedMetadata(sourceMDName)) {
+    for (const MDNode *node : md->operands()) {
+      if (node->getNumOperands() != 4)
+        continue;
+      auto *name = dyn_cast<MDString>(node->getOperand(0));
+      auto *hash = mdconst::dyn_extract<ConstantInt>(node->getOperand(1));
+      auto *flags = mdconst::dyn_extract<ConstantInt>(node->getOperand(2));
+      auto *callees = dyn_cast<MDString>(node->getOperand(3));
+      if (!name || !hash || !flags || !callees)
+        continue;
+      AsWritten &w = asWritten[name->getString()];
+      w.sourceHash = hash->getZExtValue();
+      w.flags = uint32_t(flags->getZExtValue());
+      SmallVector<StringRef, 8> parts;
+      callees->getString().split(parts, ',', -1, /*KeepEmpty=*/false);
+      for (StringRef p : parts)
+        w.callees.push_back(p.str());
+    }
+    m.eraseNamedMetadata(md);
+  }
 
   TableRecord record;
   record.eMachine = shape->eMachine;
@@ -817,7 +954,30 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
     if (llvm::any_of(fn, [](const BasicBlock &bb) { return bb.isLandingPad(); }))
       entry.flags |= FnLandingPads;
     entry.fingerprint = hasher.hashFunction(fn);
+    // Hash again with line numbers masked only when there were some.
+    if (opts.lineMacroLines)
+      entry.positionFreeHash =
+          hasher.sawLineNumber()
+              ? hasher.hashFunction(fn, HashMode{/*maskLines=*/true}).lo
+              : entry.fingerprint.lo;
+    entry.calls = directCallees(fn, symbolName);
+    if (auto it = asWritten.find(entry.name); it != asWritten.end()) {
+      entry.sourceHash = it->second.sourceHash;
+      entry.callees = it->second.callees;
+      it->second.emitted = true;
+    }
     record.functions.push_back(std::move(entry));
+  }
+  for (auto &written : asWritten) {
+    AsWritten &w = written.second;
+    if (w.emitted)
+      continue;
+    FunctionEntry removed;
+    removed.name = written.getKey().str();
+    removed.flags = w.flags;
+    removed.sourceHash = w.sourceHash;
+    removed.callees = std::move(w.callees);
+    record.removedFunctions.push_back(std::move(removed));
   }
 
   for (const GlobalVariable &gv : m.globals()) {
@@ -855,6 +1015,10 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
   llvm::sort(record.variables, [](const VariableEntry &a, const VariableEntry &b) {
     return a.name < b.name;
   });
+  llvm::sort(record.removedFunctions,
+             [](const FunctionEntry &a, const FunctionEntry &b) {
+               return a.name < b.name;
+             });
 
   std::string bytes = encodeRecord(record);
   std::string text;

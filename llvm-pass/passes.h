@@ -1,9 +1,11 @@
 //===- llvm-pass/passes.h - hotpatch's IR passes ------------------*- C++ -*-===//
 //
-// Five module passes, registered together by registerHotpatchPasses():
+// Six module passes, registered together by registerHotpatchPasses():
 //   hotpatch-annotations  (pipeline start) turns the opt-out annotation into a
 //                         function attribute before anything can inline or
 //                         drop the function;
+//   hotpatch-source       (pipeline start) hashes each function as written,
+//                         for hp-diff's explanations and line-only changes;
 //   hotpatch-seal         (pipeline start, unless ipo=full) hides every
 //                         patchable body from interprocedural analyses;
 //   hotpatch-unseal       (optimizer last) gives the bodies back their linkage;
@@ -17,9 +19,11 @@
 #ifndef HOTPATCH_LLVM_PASS_PASSES_H
 #define HOTPATCH_LLVM_PASS_PASSES_H
 
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/IR/PassManager.h"
 #include "llvm/Support/Error.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,6 +55,10 @@ struct HotpatchOptions {
   /// marked `nounwind` every function whose body makes no call that may
   /// throw, a fact read from the body that SealPass takes back.
   bool cxxExceptions = false;
+  /// The lines on which the front end expanded `__LINE__`, filled while the
+  /// TU is parsed (hence shared); null without the clang plugin. Only a
+  /// constant on such a line can count as a line number (fingerprint.cpp).
+  std::shared_ptr<const llvm::DenseSet<unsigned>> lineMacroLines;
   /// Functions (symbol names as in the object) that get no prologue.
   std::vector<std::string> exclude;
   /// Facts the IR cannot show, recorded in the table's options string
@@ -90,6 +98,19 @@ bool isPatchableDefinition(const llvm::Function &fn,
 class SealPass : public llvm::PassInfoMixin<SealPass> {
 public:
   explicit SealPass(HotpatchOptions opts = {}) : opts(std::move(opts)) {}
+  llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
+  static bool isRequired() { return true; }
+
+private:
+  HotpatchOptions opts;
+};
+
+/// Records each function as written (its source hash and the functions of
+/// the TU it calls) in the named metadata `hotpatch.source`, which
+/// FingerprintPass reads into the table and removes.
+class SourcePass : public llvm::PassInfoMixin<SourcePass> {
+public:
+  explicit SourcePass(HotpatchOptions opts = {}) : opts(std::move(opts)) {}
   llvm::PreservedAnalyses run(llvm::Module &m, llvm::ModuleAnalysisManager &);
   static bool isRequired() { return true; }
 

@@ -74,6 +74,7 @@ void registerHotpatchPasses(PassBuilder &pb, const HotpatchOptions &opts) {
   pb.registerPipelineStartEPCallback(
       [opts](ModulePassManager &mpm, OptimizationLevel) {
         mpm.addPass(AnnotationPass());
+        mpm.addPass(SourcePass(opts));
         if (opts.ipo == IpoMode::InlineOnly)
           mpm.addPass(SealPass(opts));
       });
@@ -89,6 +90,10 @@ void registerHotpatchPasses(PassBuilder &pb, const HotpatchOptions &opts) {
              ArrayRef<PassBuilder::PipelineElement>) {
         if (name == "hotpatch-annotations") {
           mpm.addPass(AnnotationPass());
+          return true;
+        }
+        if (name == "hotpatch-source") {
+          mpm.addPass(SourcePass(opts));
           return true;
         }
         if (name == "hotpatch-unseal") {

@@ -1,5 +1,6 @@
 //===- test/unit/fingerprint-table-test.cpp - the table's encoding --------===//
 
+#include "explain.h"
 #include "fingerprint-table.h"
 
 #include "llvm/BinaryFormat/ELF.h"
@@ -86,6 +87,62 @@ TEST(FingerprintTable, RoundTripsEveryField) {
   EXPECT_EQ(d.variables[0].fingerprint, (Fingerprint{5, 6}));
 }
 
+TEST(FingerprintTable, RoundTripsSourceHashesCallsAndRemovedFunctions) {
+  TableRecord r = sampleRecord();
+  r.functions[0].sourceHash = 0xabc;
+  r.functions[0].positionFreeHash = 0xdef;
+  r.functions[0].callees = {"helper", "step"};
+  r.functions[0].calls = {"helper"};
+  FunctionEntry step;
+  step.name = "step";
+  step.flags = FnLocal;
+  step.sourceHash = 0x123;
+  step.callees = {"helper"};
+  r.removedFunctions = {step};
+  auto decoded = decodeRecords(bytesOf(encodeRecord(r)), "t.o");
+  ASSERT_TRUE(bool(decoded)) << toString(decoded.takeError());
+  const TableRecord &d = (*decoded)[0];
+  EXPECT_EQ(d.version, fingerprintVersion);
+  EXPECT_EQ(d.functions[0].sourceHash, 0xabcu);
+  EXPECT_EQ(d.functions[0].positionFreeHash, 0xdefu);
+  EXPECT_EQ(d.functions[0].callees, (std::vector<std::string>{"helper", "step"}));
+  EXPECT_EQ(d.functions[0].calls, (std::vector<std::string>{"helper"}));
+  EXPECT_TRUE(d.functions[1].callees.empty());
+  ASSERT_EQ(d.removedFunctions.size(), 1u);
+  EXPECT_EQ(d.removedFunctions[0].name, "step");
+  EXPECT_EQ(d.removedFunctions[0].flags, uint32_t(FnLocal));
+  EXPECT_EQ(d.removedFunctions[0].sourceHash, 0x123u);
+  EXPECT_EQ(d.removedFunctions[0].callees, (std::vector<std::string>{"helper"}));
+}
+
+/// \p r as version 1 wrote it: 40-byte function entries, no removed list.
+std::string encodeVersion1(const TableRecord &r) {
+  std::string v2 = encodeRecord(r);
+  size_t fnBase = recordHeaderSize, numFns = r.functions.size();
+  std::string v1 = v2.substr(0, fnBase);
+  for (size_t i = 0; i < numFns; ++i)
+    v1 += v2.substr(fnBase + i * functionEntrySize, functionEntrySizeV1);
+  v1 += v2.substr(fnBase + numFns * functionEntrySize);
+  support::endian::write16le(&v1[4], 1);
+  support::endian::write32le(&v1[8], v1.size());
+  support::endian::write32le(&v1[24], functionEntrySizeV1);
+  return v1;
+}
+
+TEST(FingerprintTable, ReadsVersion1WithoutTheNewFields) {
+  TableRecord r = sampleRecord();
+  r.functions[0].sourceHash = 0xabc; // not in a version 1 entry
+  auto decoded = decodeRecords(bytesOf(encodeVersion1(r)), "old.o");
+  ASSERT_TRUE(bool(decoded)) << toString(decoded.takeError());
+  const TableRecord &d = (*decoded)[0];
+  EXPECT_EQ(d.version, 1);
+  ASSERT_EQ(d.functions.size(), 3u);
+  EXPECT_EQ(d.functions[1].name, "helper");
+  EXPECT_EQ(d.functions[1].reason, r.functions[1].reason);
+  EXPECT_EQ(d.functions[0].sourceHash, 0u);
+  EXPECT_EQ(d.variables[0].name, "tick.counter");
+}
+
 TEST(FingerprintTable, SameInputSameBytes) {
   EXPECT_EQ(encodeRecord(sampleRecord()), encodeRecord(sampleRecord()));
 }
@@ -152,6 +209,105 @@ TEST(Fingerprint, HashDependsOnEveryByte) {
   std::vector<uint8_t> a = {1, 2, 3, 4}, b = {1, 2, 3, 5};
   EXPECT_NE(hash128(a), hash128(b));
   EXPECT_EQ(hash128(a), hash128(a));
+}
+
+} // namespace
+
+namespace {
+
+/// Two builds of one TU: `caller` inlines `mid`, which inlines `leaf`.
+struct TwoBuilds {
+  TableRecord before, after;
+  TwoBuilds() {
+    for (TableRecord *r : {&before, &after}) {
+      FunctionEntry caller;
+      caller.name = "caller";
+      caller.fingerprint = {1, 1};
+      caller.sourceHash = 10;
+      caller.positionFreeHash = 100;
+      caller.callees = {"mid"};
+      FunctionEntry mid, leaf;
+      mid.name = "mid";
+      mid.sourceHash = 20;
+      mid.callees = {"leaf"};
+      leaf.name = "leaf";
+      leaf.sourceHash = 30;
+      r->functions = {caller};
+      r->removedFunctions = {leaf, mid};
+    }
+  }
+  FunctionChange classify() const {
+    return classifyFunction(&before.functions[0], after.functions[0], before,
+                            after);
+  }
+};
+
+TEST(ClassifyFunction, SameFingerprintIsSame) {
+  TwoBuilds b;
+  EXPECT_EQ(b.classify().kind, FunctionChange::Same);
+}
+
+TEST(ClassifyFunction, OnlyLineNumbersWhenThePositionFreeHashesAgree) {
+  TwoBuilds b;
+  b.after.functions[0].fingerprint = {2, 2};
+  EXPECT_EQ(b.classify().kind, FunctionChange::LineNumbersOnly);
+  EXPECT_FALSE(b.classify().isChange());
+  b.after.functions[0].positionFreeHash = 101; // another change beside
+  EXPECT_TRUE(b.classify().isChange());
+  EXPECT_EQ(b.classify().kind, FunctionChange::ContextChanged);
+}
+
+TEST(ClassifyFunction, UnknownPositionFreeHashIsNeverLineNumbersOnly) {
+  TwoBuilds b;
+  b.after.functions[0].fingerprint = {2, 2};
+  b.before.functions[0].positionFreeHash = 0;
+  b.after.functions[0].positionFreeHash = 0;
+  EXPECT_EQ(b.classify().kind, FunctionChange::ContextChanged);
+}
+
+TEST(ClassifyFunction, OwnSourceFirst) {
+  TwoBuilds b;
+  b.after.functions[0].fingerprint = {2, 2};
+  b.after.functions[0].positionFreeHash = 0;
+  b.after.functions[0].sourceHash = 11;
+  b.after.removedFunctions[0].sourceHash = 31; // leaf changed too
+  EXPECT_EQ(b.classify().kind, FunctionChange::SourceChanged);
+}
+
+TEST(ClassifyFunction, NamesACalleeInlinedThroughAnother) {
+  TwoBuilds b;
+  b.after.functions[0].fingerprint = {2, 2};
+  b.after.functions[0].positionFreeHash = 0;
+  b.after.removedFunctions[0].sourceHash = 31; // leaf
+  FunctionChange c = b.classify();
+  EXPECT_EQ(c.kind, FunctionChange::CalleeChanged);
+  EXPECT_EQ(c.culprit, "leaf");
+  EXPECT_TRUE(c.culpritInlined);
+  EXPECT_EQ(c.describe(), "it inlines 'leaf', which changed");
+}
+
+TEST(ClassifyFunction, ACalleeStillCalledWasReliedOn) {
+  TwoBuilds b;
+  b.after.functions[0].fingerprint = {2, 2};
+  b.after.functions[0].positionFreeHash = 0;
+  b.after.functions[0].calls = {"mid"};
+  b.after.removedFunctions[1].sourceHash = 21; // mid
+  b.after.options = "opt=O2;ipo=full;function-sections=1";
+  FunctionChange c = b.classify();
+  EXPECT_EQ(c.culprit, "mid");
+  EXPECT_FALSE(c.culpritInlined);
+  EXPECT_TRUE(c.fullIpo);
+  EXPECT_NE(c.describe().find("learned from the body of 'mid'"), std::string::npos);
+}
+
+TEST(ClassifyFunction, NewAndVersion1) {
+  TwoBuilds b;
+  EXPECT_EQ(classifyFunction(nullptr, b.after.functions[0], b.before, b.after).kind,
+            FunctionChange::New);
+  b.after.functions[0].fingerprint = {2, 2};
+  b.after.functions[0].positionFreeHash = 0;
+  b.before.functions[0].sourceHash = 0; // a version 1 table
+  EXPECT_EQ(b.classify().kind, FunctionChange::Unknown);
 }
 
 } // namespace

@@ -14,6 +14,7 @@
 
 #include "arch.h"
 #include "elf-info.h"
+#include "explain.h"
 #include "fingerprint-table.h"
 
 #include "llvm/ADT/DenseMap.h"
@@ -158,6 +159,11 @@ private:
 
   // Per new object: status of each table function and variable by name.
   std::vector<StringMap<Status>> fnStatus, varStatus;
+  // Per new object: why a changed or new function is in the patch.
+  std::vector<StringMap<std::string>> fnWhy;
+  // Per new object: changed functions whose source and callees are the
+  // same (a constant folded into them changed, most likely).
+  std::vector<StringSet<>> contextChanged;
   // Per new object: variables copied into the patch (new or changed const).
   std::vector<StringSet<>> copyVar;
   // Per new object: local variable renamed by the compiler: new -> old name.
@@ -192,26 +198,49 @@ void Differ::compare(size_t pair) {
   Object &n = *newObjs[pair];
   StringMap<Status> &fns = fnStatus[pair];
   StringMap<Status> &vars = varStatus[pair];
+  static const TableRecord noRecord;
 
   for (const FunctionEntry &fn : n.table.functions) {
     const FunctionEntry *before = o ? o->functions.lookup(fn.name) : nullptr;
+    const TableRecord *beforeRecord = o ? &o->table : &noRecord;
     if (!before && !(fn.flags & FnLocal)) {
       // Moved from another file: the running code is that file's.
       auto it = oldFnOwner.find(fn.name);
       if (it != oldFnOwner.end()) {
         before = it->second->functions.lookup(fn.name);
+        beforeRecord = &it->second->table;
         fnOldOwner[pair][fn.name] = it->second;
       }
     }
-    if (!before) {
+    FunctionChange change =
+        classifyFunction(before, fn, *beforeRecord, n.table);
+    if (change.kind == FunctionChange::New) {
       fns[fn.name] = Status::Added;
+      fnWhy[pair][fn.name] = change.describe();
       continue;
     }
-    if (before->fingerprint == fn.fingerprint) {
+    if (change.kind == FunctionChange::LineNumbersOnly &&
+        !opts.includeLineNumberChanges) {
+      result.lineNumbersOnly.push_back(fn.name);
+      fns[fn.name] = Status::Same;
+      continue;
+    }
+    if (change.kind == FunctionChange::Same) {
       fns[fn.name] = Status::Same;
       continue;
     }
     fns[fn.name] = Status::Changed;
+    fnWhy[pair][fn.name] = change.describe();
+    if (change.kind == FunctionChange::ContextChanged)
+      contextChanged[pair].insert(fn.name);
+    // Callers pulled in by a callee's body rather than its inlining: the
+    // price of ipo=full (or of clang's own nounwind), said every time.
+    if (change.kind == FunctionChange::CalleeChanged &&
+        (change.fullIpo || !change.culpritInlined))
+      result.warnings.push_back(
+          formatv("{0}: function '{1}' is patched only because '{2}' "
+                  "changed: {3}",
+                  n.source(), fn.name, change.culprit, change.describe()));
     if (!(before->flags & FnPatchable))
       addRefusal(n.source(), formatv("function '{0}' changed, but the running "
                                      "code has no patchable prologue ({1})",
@@ -480,7 +509,10 @@ void Differ::pullInUsersOfChangedConstants() {
       // (Not a structured binding: on a StringMapEntry it binds a copy.)
       StringRef name = entry.getKey();
       Status &status = entry.second;
-      if (status != Status::Same)
+      // Also the changed functions nothing else explains: say which
+      // constant it is.
+      bool unexplained = contextChanged[i].contains(name);
+      if (status != Status::Same && !unexplained)
         continue;
       auto it = obj.defined.find(name);
       if (it == obj.defined.end())
@@ -500,6 +532,9 @@ void Differ::pullInUsersOfChangedConstants() {
             (t->kind == Target::Undefined && changedConstGlobals.count(t->name));
         if (!changedConst)
           continue;
+        fnWhy[i][name] = formatv("it reads the changed constant '{0}'", t->name);
+        if (unexplained)
+          break;
         status = Status::Changed;
         const FunctionEntry *before =
             oldObjs[i] ? oldObjs[i]->functions.lookup(name) : nullptr;
@@ -951,6 +986,7 @@ Error Differ::emit() {
     for (auto &[name, status] : fnStatus[i]) {
       if (status == Status::Added) {
         result.added.push_back(name.str());
+        result.reasons.emplace_back(name.str(), fnWhy[i].lookup(name));
         continue;
       }
       Object *o = oldObjs[i].get();
@@ -979,6 +1015,7 @@ Error Differ::emit() {
       entry.oldSize = oldSym.size;
       entry.newSize = n.symbols[newIt->second].size;
       entry.endlessLoop = n.functions.lookup(name)->flags & FnEndlessLoop;
+      entry.why = fnWhy[i].lookup(name);
       PrologueBytes shape = arch->prologue();
       const Section &oldSec = o->sections[oldSym.shndx];
       if (oldSym.value < shape.padBefore ||
@@ -1002,6 +1039,7 @@ Error Differ::emit() {
             "already inside it keeps the old code; only new calls take the fix",
             n.source(), name));
       result.replaced.push_back(name.str());
+      result.reasons.emplace_back(name.str(), entry.why);
       origins[name.str() + "\x01" + entry.oldSource] = {o, oldIt->second};
       patch.functions.push_back(std::move(entry));
     }
@@ -1013,6 +1051,8 @@ Error Differ::emit() {
   });
   llvm::sort(result.replaced);
   llvm::sort(result.added);
+  llvm::sort(result.reasons);
+  llvm::sort(result.lineNumbersOnly);
   llvm::sort(result.newData);
   return Error::success();
 }
@@ -1297,6 +1337,8 @@ Expected<DiffResult> Differ::run() {
     return std::move(err);
   size_t n = newObjs.size();
   fnStatus.resize(n);
+  fnWhy.resize(n);
+  contextChanged.resize(n);
   varStatus.resize(n);
   copyVar.resize(n);
   renamed.resize(n);

@@ -25,6 +25,9 @@ struct DiffOptions {
   /// Mutable variables whose changed initializer the user accepts: the
   /// running process keeps its value. Recorded in the patch.
   std::vector<std::string> acceptChangedInit;
+  /// Also patch functions whose code differs only in line numbers
+  /// (`__LINE__` in assert() and logging macros on lines that moved).
+  bool includeLineNumberChanges = false;
 };
 
 struct DiffResult {
@@ -33,6 +36,10 @@ struct DiffResult {
   std::vector<std::string> replaced; ///< names of replaced functions
   std::vector<std::string> added;    ///< names of new functions
   std::vector<std::string> newData;  ///< new or changed-constant variables
+  /// Functions left out because only their line numbers changed.
+  std::vector<std::string> lineNumbersOnly;
+  /// Each replaced or new function and why it is in the patch, by name.
+  std::vector<std::pair<std::string, std::string>> reasons;
 };
 
 /// A change a running process cannot take, with the file it is in. hp-diff

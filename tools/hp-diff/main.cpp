@@ -42,6 +42,11 @@ static cl::list<std::string> acceptInit(
     cl::desc("accept that variable NAME's new initializer never reaches the "
              "running process, which keeps its value (recorded in the patch)"),
     cl::value_desc("NAME"), cl::cat(category));
+static cl::opt<bool> includeLines(
+    "include-line-number-changes",
+    cl::desc("also patch functions whose code differs only in line numbers "
+             "(__LINE__ in assert() and logging macros on moved lines)"),
+    cl::cat(category));
 static cl::opt<bool> quiet("q", cl::desc("print only warnings and errors"),
                            cl::cat(category));
 
@@ -101,6 +106,7 @@ int main(int argc, char **argv) {
   }
   opts.target = target;
   opts.acceptChangedInit.assign(acceptInit.begin(), acceptInit.end());
+  opts.includeLineNumberChanges = includeLines;
 
   Expected<DiffResult> result = diffBuilds(opts);
   if (!result) {
@@ -142,18 +148,25 @@ int main(int argc, char **argv) {
   if (quiet)
     return 0;
   const PatchFile &p = result->patch;
+  auto list = [](const std::vector<std::string> &names) {
+    return names.empty() ? std::string() : " (" + join(names, ", ") + ")";
+  };
+  auto sayLineNumbersOnly = [&] {
+    if (!result->lineNumbersOnly.empty())
+      outs() << "hp-diff: left out, line numbers only"
+             << list(result->lineNumbersOnly)
+             << "; --include-line-number-changes patches them too\n";
+  };
   if (p.functions.empty() && result->added.empty() && result->newData.empty()) {
     outs() << "hp-diff: nothing to patch: the builds have the same code; wrote "
               "an empty patch to " << output << "\n";
+    sayLineNumbersOnly();
     return 0;
   }
   size_t moduleRefs = 0, libraryRefs = 0;
   for (const PatchSymbol &s : p.symbols)
     if (!s.defined)
       ++(s.refInModule ? moduleRefs : libraryRefs);
-  auto list = [](const std::vector<std::string> &names) {
-    return names.empty() ? std::string() : " (" + join(names, ", ") + ")";
-  };
   outs() << "hp-diff: wrote " << output << ": " << p.functions.size()
          << " replaced" << list(result->replaced) << ", " << result->added.size()
          << " new" << list(result->added) << ", " << result->newData.size()
@@ -161,5 +174,9 @@ int main(int argc, char **argv) {
          << moduleRefs << " references to the running module, " << libraryRefs
          << " to other libraries"
          << (p.buildId.empty() ? "" : "; target build-id " + p.buildId) << "\n";
+  for (const auto &[name, why] : result->reasons)
+    if (!why.empty())
+      outs() << "  " << name << ": " << why << "\n";
+  sayLineNumbersOnly();
   return 0;
 }

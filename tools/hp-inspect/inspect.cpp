@@ -2,6 +2,8 @@
 
 #include "inspect.h"
 
+#include "explain.h"
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
@@ -25,6 +27,10 @@ StringRef binding(uint32_t flags, uint32_t local, uint32_t weak) {
 
 json::Value optional(StringRef s) {
   return s.empty() ? json::Value(nullptr) : json::Value(s.str());
+}
+
+json::Value hexOrNull(uint64_t v) {
+  return v ? json::Value(formatv("{0:x-16}", v).str()) : json::Value(nullptr);
 }
 } // namespace
 
@@ -84,7 +90,14 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
   for (const ObjectTables &file : files) {
     json::Array records;
     for (const TableRecord &r : file.records) {
-      json::Array functions, variables;
+      json::Array functions, variables, removed;
+      for (const FunctionEntry &fn : r.removedFunctions)
+        removed.push_back(json::Object{
+            {"name", fn.name},
+            {"binding", binding(fn.flags, FnLocal, FnWeak)},
+            {"source_hash", hexOrNull(fn.sourceHash)},
+            {"callees", json::Array(fn.callees)},
+        });
       for (const FunctionEntry &fn : r.functions)
         functions.push_back(json::Object{
             {"name", fn.name},
@@ -96,6 +109,10 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
             {"endless_loop", bool(fn.flags & FnEndlessLoop)},
             {"landing_pads", bool(fn.flags & FnLandingPads)},
             {"not_patchable_reason", optional(fn.reason)},
+            {"source_hash", hexOrNull(fn.sourceHash)},
+            {"position_free_hash", hexOrNull(fn.positionFreeHash)},
+            {"callees", json::Array(fn.callees)},
+            {"calls", json::Array(fn.calls)},
         });
       for (const VariableEntry &var : r.variables)
         variables.push_back(json::Object{
@@ -123,6 +140,7 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
                                     {"entry_nop_bytes", int64_t(r.entryNopBytes)}}},
           {"functions", std::move(functions)},
           {"variables", std::move(variables)},
+          {"removed_functions", std::move(removed)},
       });
     }
     objects.push_back(json::Object{{"object", file.where},
@@ -154,6 +172,8 @@ std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFile
   struct Sym {
     Fingerprint fp;
     const VariableEntry *var = nullptr;
+    const FunctionEntry *fn = nullptr;
+    const TableRecord *record = nullptr;
   };
   auto collect = [&](const std::vector<ObjectTables> &files,
                      std::map<Key, Sym> &out, std::set<uint64_t> &options) {
@@ -162,7 +182,7 @@ std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFile
         options.insert(r.optionsHash);
         for (const FunctionEntry &fn : r.functions)
           out[{false, fn.name, fn.flags & FnLocal ? tuKey(r) : ""}] =
-              Sym{fn.fingerprint, nullptr};
+              Sym{fn.fingerprint, nullptr, &fn, &r};
         for (const VariableEntry &var : r.variables)
           out[{true, var.name, var.flags & VarLocal ? tuKey(r) : ""}] =
               Sym{var.fingerprint, &var};
@@ -205,6 +225,11 @@ std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFile
       if (o->flags != n->flags)
         parts.push_back("flags");
       detail = join(parts, ", ");
+    } else if (sym.fn && it->second.fn) {
+      // The same reading as hp-diff's (format/explain.h).
+      detail = classifyFunction(sym.fn, *it->second.fn, *sym.record,
+                                *it->second.record)
+                   .describe();
     }
     add(key, SymbolChange::Changed, detail);
   }

@@ -80,6 +80,8 @@ void printPatch(raw_ostream &os, StringRef path, const PatchFile &p,
     for (uint8_t b : fn.expected)
       os << formatv(" {0:x-2}", b);
     os << "\n";
+    if (!fn.why.empty())
+      os << "      why: " << fn.why << "\n";
   }
   auto replaced = replacements(p);
   std::vector<const PatchSymbol *> fresh;
@@ -129,6 +131,7 @@ json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize) {
                                                         : json::Value(int64_t(fn.oldOffset))},
         {"expected_bytes", expected},
         {"endless_loop", fn.endlessLoop},
+        {"why", fn.why.empty() ? json::Value(nullptr) : json::Value(fn.why)},
     });
   }
   auto replaced = replacements(p);
