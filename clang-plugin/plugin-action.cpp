@@ -12,9 +12,12 @@
 
 #include "clang/AST/ASTConsumer.h"
 #include "clang/AST/Attr.h"
+#include "clang/AST/Mangle.h"
+#include "clang/AST/RecursiveASTVisitor.h"
 #include "clang/Basic/DiagnosticSema.h"
 #include "clang/Frontend/CompilerInstance.h"
 #include "clang/Frontend/FrontendPluginRegistry.h"
+#include "clang/Lex/Lexer.h"
 #include "clang/Lex/PPCallbacks.h"
 #include "clang/Lex/Preprocessor.h"
 #include "clang/Sema/ParsedAttr.h"
@@ -25,32 +28,74 @@ using namespace clang;
 
 namespace {
 
-/// Records the lines on which `__LINE__` is expanded, the way the
-/// preprocessor computes its value (the end of the outermost expansion), so
-/// the fingerprint can tell a line number from any other constant.
-class LineMacroRecorder : public PPCallbacks {
+/// Notes whether the TU expands `__LINE__` at all (a pointer compare per
+/// macro expansion), so that the AST is walked only when it can matter.
+class LineMacroSeen : public PPCallbacks {
 public:
-  LineMacroRecorder(Preprocessor &pp,
-                    std::shared_ptr<llvm::DenseSet<unsigned>> lines)
-      : sm(pp.getSourceManager()), lineMacro(pp.getIdentifierInfo("__LINE__")),
-        lines(std::move(lines)) {}
-
+  LineMacroSeen(Preprocessor &pp, bool &seen)
+      : lineMacro(pp.getIdentifierInfo("__LINE__")), seen(seen) {}
   void MacroExpands(const Token &name, const MacroDefinition &, SourceRange,
                     const MacroArgs *) override {
-    if (name.getIdentifierInfo() != lineMacro)
-      return;
-    SourceLocation loc = name.getLocation();
-    if (loc.isMacroID())
-      loc = sm.getExpansionRange(loc).getEnd();
-    PresumedLoc presumed = sm.getPresumedLoc(loc);
-    if (presumed.isValid())
-      lines->insert(presumed.getLine());
+    if (name.getIdentifierInfo() == lineMacro)
+      seen = true;
   }
 
 private:
-  const SourceManager &sm;
   const IdentifierInfo *lineMacro;
-  std::shared_ptr<llvm::DenseSet<unsigned>> lines;
+  bool &seen;
+};
+
+/// Finds every call that passes `__LINE__` itself as an argument (what
+/// assert() and logging macros do) and records the callee, the argument's
+/// position counted from the last and the value: the only constants the
+/// fingerprint may take for line numbers (llvm-pass/fingerprint.cpp).
+class LineArgumentFinder : public RecursiveASTVisitor<LineArgumentFinder> {
+public:
+  LineArgumentFinder(ASTContext &ctx, hotpatch::LineArguments &out)
+      : ctx(ctx), names(ctx), out(out) {}
+  bool shouldVisitTemplateInstantiations() const { return true; }
+  bool shouldVisitImplicitCode() const { return true; }
+
+  bool VisitCallExpr(CallExpr *call) {
+    const FunctionDecl *callee = call->getDirectCallee();
+    if (!callee)
+      return true;
+    unsigned n = call->getNumArgs();
+    std::string name;
+    for (unsigned i = 0; i < n; ++i) {
+      auto *lit = dyn_cast<IntegerLiteral>(call->getArg(i)->IgnoreParenCasts());
+      if (!lit || !lit->getLocation().isMacroID() ||
+          Lexer::getImmediateMacroName(lit->getLocation(),
+                                       ctx.getSourceManager(),
+                                       ctx.getLangOpts()) != "__LINE__")
+        continue;
+      if (name.empty())
+        name = names.getName(callee);
+      out.emplace(name, n - 1 - i, lit->getValue().getLimitedValue());
+    }
+    return true;
+  }
+
+private:
+  ASTContext &ctx;
+  ASTNameGenerator names;
+  hotpatch::LineArguments &out;
+};
+
+class HotpatchConsumer : public ASTConsumer {
+public:
+  HotpatchConsumer(std::shared_ptr<bool> lineSeen,
+                   std::shared_ptr<hotpatch::LineArguments> lineArgs)
+      : lineSeen(std::move(lineSeen)), lineArgs(std::move(lineArgs)) {}
+  // Runs before clang's own code generation consumer, so before the passes.
+  void HandleTranslationUnit(ASTContext &ctx) override {
+    if (*lineSeen)
+      LineArgumentFinder(ctx, *lineArgs).TraverseDecl(ctx.getTranslationUnitDecl());
+  }
+
+private:
+  std::shared_ptr<bool> lineSeen;
+  std::shared_ptr<hotpatch::LineArguments> lineArgs;
 };
 
 class HotpatchAction : public PluginASTAction {
@@ -122,18 +167,16 @@ public:
     passOpts.frontendOptions = "function-sections=1;data-sections=1";
     const LangOptions &lang = ci.getLangOpts();
     passOpts.cxxExceptions = lang.CPlusPlus && lang.CXXExceptions;
-    // Line numbers are told apart by the line an instruction stands on:
-    // track locations (no debug info is emitted for it, as for -Rpass).
-    if (cg.getDebugInfo() == llvm::codegenoptions::NoDebugInfo)
-      cg.setDebugInfo(llvm::codegenoptions::LocTrackingOnly);
-    auto lines = std::make_shared<llvm::DenseSet<unsigned>>();
-    passOpts.lineMacroLines = lines;
+    // Where __LINE__ is passed to a function, filled once the TU is parsed.
+    auto lineSeen = std::make_shared<bool>(false);
+    auto lineArgs = std::make_shared<hotpatch::LineArguments>();
+    passOpts.lineArguments = lineArgs;
     ci.getPreprocessor().addPPCallbacks(
-        std::make_unique<LineMacroRecorder>(ci.getPreprocessor(), lines));
+        std::make_unique<LineMacroSeen>(ci.getPreprocessor(), *lineSeen));
     cg.PassBuilderCallbacks.push_back([passOpts](llvm::PassBuilder &pb) {
       hotpatch::registerHotpatchPasses(pb, passOpts);
     });
-    return std::make_unique<ASTConsumer>();
+    return std::make_unique<HotpatchConsumer>(lineSeen, lineArgs);
   }
 
   ActionType getActionType() override { return AddBeforeMainAction; }

@@ -104,10 +104,10 @@ struct HashMode {
 /// functions.
 class IRHasher {
 public:
-  /// \p lineMacros: the lines on which the front end expanded `__LINE__`;
-  /// null when unknown (no constant is then ever taken for a line number).
-  IRHasher(const Module &m, const DenseSet<unsigned> *lineMacros)
-      : lineMacros(lineMacros) {
+  /// \p lineArgs: where the front end passed `__LINE__` to a function; null
+  /// when unknown (no constant is then ever taken for a line number).
+  IRHasher(const Module &m, const LineArguments *lineArgs)
+      : lineArgs(lineArgs) {
     m.getContext().getMDKindNames(mdKindNames);
   }
 
@@ -159,11 +159,11 @@ private:
 
   SmallVector<uint8_t, 0> buf;
   SmallVector<StringRef, 64> mdKindNames;
-  const DenseSet<unsigned> *lineMacros;
+  const LineArguments *lineArgs;
   HashMode mode;
-  // The lines the current instruction stands on: its own and, when it was
-  // inlined, those of the calls it was inlined through.
-  SmallVector<unsigned, 4> instLines;
+  // The call whose operand `operandNo` is being hashed, if any.
+  const CallBase *curCall = nullptr;
+  unsigned operandNo = 0;
   bool sawLine = false;
   // Per function: local values numbered in order of appearance.
   DenseMap<const Value *, unsigned> locals;
@@ -459,18 +459,22 @@ void IRHasher::metadata(const Metadata *md) {
     metadata(op);
 }
 
-/// A line number is a constant that equals the line its instruction stands
-/// on (or one of the lines it was inlined through) and a line on which the
-/// front end expanded `__LINE__`: what `assert()` and logging macros pass.
-/// Both must hold, so an ordinary constant is never taken for one unless it
-/// sits on its own line number next to a `__LINE__`.
+/// A line number is a constant argument of a direct call that the front end
+/// saw written as `__LINE__` at the same argument position (counted from the
+/// last, which survives a `this` or an sret pointer in front) of a call to
+/// the same function with the same value: what assert() and logging macros
+/// pass. An ordinary constant is never taken for one unless the program also
+/// passes `__LINE__` in that very place and it has that very value.
 bool IRHasher::isLineNumber(const ConstantInt &ci) const {
-  if (!lineMacros || instLines.empty() || ci.getBitWidth() > 64 ||
-      contentDepth != 0)
+  if (!lineArgs || !curCall || contentDepth != 0 || ci.getBitWidth() > 64 ||
+      operandNo >= curCall->arg_size() ||
+      curCall->getArgOperand(operandNo) != &ci)
     return false;
-  uint64_t v = ci.getZExtValue();
-  return v <= UINT32_MAX && llvm::is_contained(instLines, unsigned(v)) &&
-         lineMacros->contains(unsigned(v));
+  const Function *callee = curCall->getCalledFunction();
+  if (!callee)
+    return false;
+  unsigned fromEnd = curCall->arg_size() - 1 - operandNo;
+  return lineArgs->count({callee->getName().str(), fromEnd, ci.getZExtValue()});
 }
 
 bool IRHasher::isDebugMetadata(const Metadata *md) {
@@ -516,11 +520,6 @@ void IRHasher::value(const Value *v) {
 }
 
 void IRHasher::instruction(const Instruction &inst) {
-  instLines.clear();
-  if (lineMacros)
-    for (const DILocation *loc = inst.getDebugLoc().get(); loc;
-         loc = loc->getInlinedAt())
-      instLines.push_back(loc->getLine());
   u8(tInst);
   u32(inst.getOpcode());
   type(inst.getType());
@@ -595,8 +594,12 @@ void IRHasher::instruction(const Instruction &inst) {
   opaqueStrings = intrinsic && intrinsic->getIntrinsicID() ==
                                    Intrinsic::experimental_noalias_scope_decl;
   u32(inst.getNumOperands());
-  for (const Use &op : inst.operands())
+  curCall = lineArgs ? dyn_cast<CallBase>(&inst) : nullptr;
+  for (const Use &op : inst.operands()) {
+    operandNo = op.getOperandNo();
     value(op.get());
+  }
+  curCall = nullptr;
   opaqueStrings = false;
 
   // Non-debug metadata can steer code generation (!range, !prof, !tbaa,
@@ -666,7 +669,6 @@ Fingerprint IRHasher::hashFunction(const Function &fn, HashMode how) {
       if (!isa<DbgInfoIntrinsic>(inst))
         instruction(inst);
   }
-  instLines.clear();
   mode = {};
   return hash128(buf);
 }
@@ -840,7 +842,7 @@ std::string joinComma(const std::vector<std::string> &names) {
 } // namespace
 
 PreservedAnalyses SourcePass::run(Module &m, ModuleAnalysisManager &) {
-  IRHasher hasher(m, opts.lineMacroLines.get());
+  IRHasher hasher(m, opts.lineArguments.get());
   Mangler mangler;
   auto symbolName = [&](const GlobalValue &gv) {
     SmallString<128> name;
@@ -886,7 +888,7 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
     return PreservedAnalyses::all();
   }
 
-  IRHasher hasher(m, opts.lineMacroLines.get());
+  IRHasher hasher(m, opts.lineArguments.get());
   Mangler mangler;
   auto symbolName = [&](const GlobalValue &gv) {
     SmallString<128> name;
@@ -955,7 +957,7 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
       entry.flags |= FnLandingPads;
     entry.fingerprint = hasher.hashFunction(fn);
     // Hash again with line numbers masked only when there were some.
-    if (opts.lineMacroLines)
+    if (opts.lineArguments)
       entry.positionFreeHash =
           hasher.sawLineNumber()
               ? hasher.hashFunction(fn, HashMode{/*maskLines=*/true}).lo

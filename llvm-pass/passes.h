@@ -19,12 +19,13 @@
 #ifndef HOTPATCH_LLVM_PASS_PASSES_H
 #define HOTPATCH_LLVM_PASS_PASSES_H
 
-#include "llvm/ADT/DenseSet.h"
 #include "llvm/IR/PassManager.h"
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace llvm {
@@ -48,6 +49,10 @@ const char *ipoModeName(IpoMode mode);
 /// The mode named \p value; an error naming the known values otherwise.
 llvm::Expected<IpoMode> parseIpoMode(llvm::StringRef value);
 
+/// Calls that pass `__LINE__` itself: (callee's IR name, the argument's
+/// position counted from the last argument, the value).
+using LineArguments = std::set<std::tuple<std::string, unsigned, uint64_t>>;
+
 /// What the user chose, through -fplugin-arg-hotpatch-* or pass parameters.
 struct HotpatchOptions {
   IpoMode ipo = IpoMode::InlineOnly;
@@ -55,10 +60,10 @@ struct HotpatchOptions {
   /// marked `nounwind` every function whose body makes no call that may
   /// throw, a fact read from the body that SealPass takes back.
   bool cxxExceptions = false;
-  /// The lines on which the front end expanded `__LINE__`, filled while the
-  /// TU is parsed (hence shared); null without the clang plugin. Only a
-  /// constant on such a line can count as a line number (fingerprint.cpp).
-  std::shared_ptr<const llvm::DenseSet<unsigned>> lineMacroLines;
+  /// Where the front end passed `__LINE__` straight to a function, filled
+  /// once the TU is parsed (hence shared); null without the clang plugin.
+  /// Only such a constant can count as a line number (fingerprint.cpp).
+  std::shared_ptr<const LineArguments> lineArguments;
   /// Functions (symbol names as in the object) that get no prologue.
   std::vector<std::string> exclude;
   /// Facts the IR cannot show, recorded in the table's options string
