@@ -701,14 +701,30 @@ Fingerprint IRHasher::hashVariable(const GlobalVariable &gv) {
   return hash128(buf);
 }
 
+/// Whether \p bb ends the function's frame: a return, a resume, or an
+/// `unreachable` -- except after a call to a function of this TU that never
+/// returns (a thread's service loop): that frame stays for ever. (A call to
+/// a declaration -- exit, abort, a throw -- ends the thread or leaves.)
+bool isFrameExit(const BasicBlock &bb) {
+  if (!succ_empty(&bb))
+    return false;
+  if (!isa<UnreachableInst>(bb.getTerminator()))
+    return true;
+  const Instruction *prev = bb.getTerminator()->getPrevNonDebugInstruction();
+  auto *call = dyn_cast_or_null<CallBase>(prev);
+  const Function *callee = call ? call->getCalledFunction() : nullptr;
+  return !(callee && !callee->isDeclaration() && call->doesNotReturn());
+}
+
 /// True when some block can reach no exit (return, resume, unreachable): a
-/// `for (;;)` server loop. A frame running such a loop never returns, so a
-/// patch of its function only reaches new calls; hp-diff warns about it.
+/// `for (;;)` server loop, or a call to a function of this TU that never
+/// returns. A frame running it never returns, so a patch of its function
+/// only reaches new calls; hp-diff warns about it.
 bool hasEndlessLoop(const Function &fn) {
   SmallVector<const BasicBlock *, 16> work;
   SmallPtrSet<const BasicBlock *, 32> reachesExit;
   for (const BasicBlock &bb : fn)
-    if (succ_empty(&bb) && reachesExit.insert(&bb).second)
+    if (isFrameExit(bb) && reachesExit.insert(&bb).second)
       work.push_back(&bb);
   while (!work.empty())
     for (const BasicBlock *pred : predecessors(work.pop_back_val()))

@@ -256,10 +256,14 @@ bool inRanges(ArrayRef<Unwinder::AddressRange> ranges, uint64_t v) {
 /// What the words of one stack, from its stack pointer \p sp on, say.
 Unwinder::Verdict scanWords(ArrayRef<uint64_t> words, uint64_t sp,
                             ArrayRef<Unwinder::AddressRange> ranges) {
+  // A return address is read at w - 1, as unwinders read caller frames: a
+  // function whose last instruction is a call that never returns leaves
+  // one past its own end. The word itself counts too (a pointer kept on
+  // the stack, an entry address): a suspect is walked, never refused.
   uint64_t lo = ranges.front().first, hi = ranges.back().second;
   for (size_t i = 0; i < words.size(); ++i) {
     uint64_t w = words[i];
-    if (w - lo < hi - lo && inRanges(ranges, w))
+    if (w - lo <= hi - lo && (inRanges(ranges, w) || inRanges(ranges, w - 1)))
       return Unwinder::Verdict::Suspect; // maybe a return address into one
     // A signal frame of a handler running on an alternate stack: its
     // uc_stack (ss_sp, then ss_size two words on) holds the place itself.

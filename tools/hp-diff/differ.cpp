@@ -1035,8 +1035,10 @@ Error Differ::emit() {
                             around.begin() + shape.padBefore + *site + shape.entryNop);
       if (entry.endlessLoop)
         result.warnings.push_back(formatv(
-            "{0}: function '{1}' changed, and it runs an endless loop: a frame "
-            "already inside it keeps the old code; only new calls take the fix",
+            "{0}: function '{1}' changed, and it never returns (an endless "
+            "loop, or a call to a function of its file that never returns): a "
+            "frame already inside it keeps the old code; only new calls take "
+            "the fix",
             n.source(), name));
       result.replaced.push_back(name.str());
       result.reasons.emplace_back(name.str(), entry.why);
