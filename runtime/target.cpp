@@ -191,7 +191,32 @@ size_t Target::liveThreads() const {
   return st.st_nlink - 2;
 }
 
+namespace {
+/// Holds SIGCHLD, which a tracee's stop sends us, blocked for its lifetime:
+/// it then stays pending (even with its default action, which discards it)
+/// until waitForChild() takes it, so a stop between a waitpid and the wait
+/// is never missed.
+class ChildSignalHeld {
+public:
+  ChildSignalHeld() {
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &chld, &old);
+  }
+  ~ChildSignalHeld() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+  /// Sleeps until a tracee changes state, or \p timeoutNs passes.
+  void waitForChild(long timeoutNs) {
+    timespec timeout{0, timeoutNs};
+    sigtimedwait(&chld, nullptr, &timeout);
+  }
+
+private:
+  sigset_t chld, old;
+};
+} // namespace
+
 Expected<uint64_t> Target::stopAll() {
+  ChildSignalHeld held;
   boost(); // (before the clock starts: nothing is stopped yet)
   uint64_t start = monotonicNs();
   std::vector<int> pending = tids; // to stop in this round
@@ -226,7 +251,10 @@ Expected<uint64_t> Target::stopAll() {
                               : procIdValue;
             break;
           }
-          usleep(5);
+          // Sleep until a tracee stops (the kernel sends us SIGCHLD), never
+          // spin: we run SCHED_FIFO, and on a busy machine the thread we
+          // wait for may need this very CPU to reach its stop.
+          held.waitForChild(/*timeoutNs=*/200'000);
           continue;
         }
         if (got < 0) {
