@@ -14,7 +14,9 @@ cost of a call through a patched entry against a direct call. Prints a
 table; bench/README.md keeps the numbers.
 
 Usage: bench/apply.py [ROUNDS]   (default 30)
-HP_BENCH_CELLS=8x10,1x1 measures only those cells (threads x functions)."""
+HP_BENCH_CELLS=8x10,1x1 measures only those cells (threads x functions).
+HP_BENCH_CONTENDED=1 measures every cell twice, idle and then with two
+CPU-bound processes per core running (a busy host), one row each."""
 import json
 import os
 import statistics
@@ -91,7 +93,7 @@ def run(argv, **kw):
 
 def build(work, name, nfuncs, k):
     d = os.path.join(work, name)
-    os.makedirs(d)
+    os.makedirs(d, exist_ok=True)  # (a cell measured idle and busy builds twice)
     src = os.path.join(d, "t.c")
     with open(src, "w") as f:
         f.write(source(nfuncs, k))
@@ -151,6 +153,22 @@ def measure(threads, nfuncs, work):
     return out
 
 
+class Load:
+    """Two CPU-bound processes per core for the length of a `with`."""
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(2 * (os.cpu_count() or 1))]
+        time.sleep(0.5)  # let the scheduler spread them
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
 def call_cost(work):
     """probe() before and after it is patched to code of the same cost."""
     old, oobj = build(work, "call-old", 1, 3)
@@ -190,19 +208,24 @@ def main():
                   % (what, after[i], before[i], after[i] / before[i]))
         return
     print("hp-apply pause, %d rounds per cell; floor = ptrace stop+resume of the same threads" % ROUNDS)
-    print("%7s %5s | %21s | %21s | %5s | %11s | %20s | %9s | %s" % (
-        "threads", "fns", "strict median/p99 us", "floor median/p99 us", "ratio",
+    contended = os.environ.get("HP_BENCH_CONTENDED") == "1"
+    print("%7s %5s %4s | %21s | %21s | %5s | %11s | %20s | %9s | %s" % (
+        "threads", "fns", "load", "strict median/p99 us", "floor median/p99 us", "ratio",
         "first stop", "entry-only stopped", "wall ms", "strict: stopping / stack check us"))
     cells = [(t, f) for t in (1, 8, 64) for f in (1, 10, 100)]
     if os.environ.get("HP_BENCH_CELLS"):  # e.g. "8x10,1x1"
         cells = [tuple(int(v) for v in c.split("x"))
                  for c in os.environ["HP_BENCH_CELLS"].split(",")]
     for threads, nfuncs in cells:
-        if True:
-            m = measure(threads, nfuncs, work)
+        for busy in ((False, True) if contended else (False,)):
+            if busy:
+                with Load():
+                    m = measure(threads, nfuncs, work)
+            else:
+                m = measure(threads, nfuncs, work)
             s, f, e = m["strict"], m["floor"], m["entry-only"]
-            print("%7d %5d | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %11.1f | %9d threads    | %9.2f | %.0f / %.0f" % (
-                threads, nfuncs, s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
+            print("%7d %5d %4s | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %11.1f | %9d threads    | %9.2f | %.0f / %.0f" % (
+                threads, nfuncs, "busy" if busy else "idle", s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
                 s[0] / max(f[0], 1), f[2] / 1e3, e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3))
             sys.stdout.flush()
     before, after = call_cost(work)
