@@ -734,13 +734,14 @@ def hp_apply_killed_midway(env):
     # the machine's load; the kill below falls between two entries for sure.
     print("random kills: %d left the old code, %d the new" %
           (sum(1 for v in outcomes if v == "24"), sum(1 for v in outcomes if v != "24")))
-    # And for sure between two entries: slowed to 20 ms an entry (a test
-    # hook), killed ~200 ms in, with about half the entries flipped.
+    # And for sure between two entries: slowed to 100 ms an entry (a test
+    # hook), so the 24 entries take 2.4 s, and killed 1 s in: time enough
+    # to start even on a loaded machine, never enough to finish.
     p = sp.Popen([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid),
                   "--policy", "entry-only", patch],
                  stdout=sp.DEVNULL, stderr=sp.DEVNULL,
-                 env=dict(os.environ, HOTPATCH_TEST_FLIP_DELAY_US="20000"))
-    time.sleep(0.2)
+                 env=dict(os.environ, HOTPATCH_TEST_FLIP_DELAY_US="100000"))
+    time.sleep(1.0)
     p.kill()
     p.wait()
     check(p.returncode == -9, "hp-apply finished before the kill")
