@@ -843,6 +843,19 @@ directCallees(const Function &fn,
   return out;
 }
 
+/// A global's name as it will be in the ELF symbol table.
+class SymbolNamer {
+public:
+  std::string operator()(const GlobalValue &gv) {
+    SmallString<128> name;
+    mangler.getNameWithPrefix(name, &gv, /*CannotUsePrivateLabel=*/false);
+    return std::string(name);
+  }
+
+private:
+  Mangler mangler;
+};
+
 /// What SourcePass recorded of one function as written.
 struct AsWritten {
   uint64_t sourceHash = 0;
@@ -859,12 +872,7 @@ std::string joinComma(const std::vector<std::string> &names) {
 
 PreservedAnalyses SourcePass::run(Module &m, ModuleAnalysisManager &) {
   IRHasher hasher(m, opts.lineArguments.get());
-  Mangler mangler;
-  auto symbolName = [&](const GlobalValue &gv) {
-    SmallString<128> name;
-    mangler.getNameWithPrefix(name, &gv, /*CannotUsePrivateLabel=*/false);
-    return std::string(name);
-  };
+  SymbolNamer symbolName;
   LLVMContext &ctx = m.getContext();
   Type *i64 = Type::getInt64Ty(ctx);
   Type *i32 = Type::getInt32Ty(ctx);
@@ -905,12 +913,7 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
   }
 
   IRHasher hasher(m, opts.lineArguments.get());
-  Mangler mangler;
-  auto symbolName = [&](const GlobalValue &gv) {
-    SmallString<128> name;
-    mangler.getNameWithPrefix(name, &gv, /*CannotUsePrivateLabel=*/false);
-    return std::string(name);
-  };
+  SymbolNamer symbolName;
 
   // What SourcePass saw before optimisation, if it ran.
   StringMap<AsWritten> asWritten;
