@@ -701,11 +701,14 @@ Fingerprint IRHasher::hashVariable(const GlobalVariable &gv) {
   return hash128(buf);
 }
 
+bool hasEndlessLoop(const Function &fn, SmallPtrSetImpl<const Function *> &seen);
+
 /// Whether \p bb ends the function's frame: a return, a resume, or an
 /// `unreachable` -- except after a call to a function of this TU that never
-/// returns (a thread's service loop): that frame stays for ever. (A call to
-/// a declaration -- exit, abort, a throw -- ends the thread or leaves.)
-bool isFrameExit(const BasicBlock &bb) {
+/// returns because it stays (a thread's service loop): that frame stays for
+/// ever too. A call to a declaration (exit, abort, a throw) or to a function
+/// that leaves by longjmp or a throw ends the frame.
+bool isFrameExit(const BasicBlock &bb, SmallPtrSetImpl<const Function *> &seen) {
   if (!succ_empty(&bb))
     return false;
   if (!isa<UnreachableInst>(bb.getTerminator()))
@@ -713,24 +716,35 @@ bool isFrameExit(const BasicBlock &bb) {
   const Instruction *prev = bb.getTerminator()->getPrevNonDebugInstruction();
   auto *call = dyn_cast_or_null<CallBase>(prev);
   const Function *callee = call ? call->getCalledFunction() : nullptr;
-  return !(callee && !callee->isDeclaration() && call->doesNotReturn());
+  if (!callee || callee->isDeclaration() || !call->doesNotReturn())
+    return true;
+  return !hasEndlessLoop(*callee, seen);
 }
 
 /// True when some block can reach no exit (return, resume, unreachable): a
-/// `for (;;)` server loop, or a call to a function of this TU that never
-/// returns. A frame running it never returns, so a patch of its function
-/// only reaches new calls; hp-diff warns about it.
-bool hasEndlessLoop(const Function &fn) {
+/// `for (;;)` server loop, or a call to a function of this TU that stays
+/// for ever. A frame running it never returns, so a patch of its function
+/// only reaches new calls; hp-diff warns about it. \p seen breaks cycles of
+/// such calls (a function already being asked about counts as leaving).
+bool hasEndlessLoop(const Function &fn, SmallPtrSetImpl<const Function *> &seen) {
+  if (!seen.insert(&fn).second)
+    return false;
   SmallVector<const BasicBlock *, 16> work;
   SmallPtrSet<const BasicBlock *, 32> reachesExit;
   for (const BasicBlock &bb : fn)
-    if (isFrameExit(bb) && reachesExit.insert(&bb).second)
+    if (isFrameExit(bb, seen) && reachesExit.insert(&bb).second)
       work.push_back(&bb);
   while (!work.empty())
     for (const BasicBlock *pred : predecessors(work.pop_back_val()))
       if (reachesExit.insert(pred).second)
         work.push_back(pred);
+  seen.erase(&fn);
   return reachesExit.size() != fn.size();
+}
+
+bool hasEndlessLoop(const Function &fn) {
+  SmallPtrSet<const Function *, 4> seen;
+  return hasEndlessLoop(fn, seen);
 }
 
 uint32_t linkageFlags(const GlobalValue &gv, uint32_t local, uint32_t weak,
