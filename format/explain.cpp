@@ -71,10 +71,15 @@ FunctionChange classifyFunction(const FunctionEntry *before,
         continue;
       const FunctionEntry *o = oldFns.lookup(name);
       if (!o || !o->sourceHash || o->sourceHash != n->sourceHash) {
-        c.kind = FunctionChange::CalleeChanged;
-        c.culprit = name;
-        c.culpritInlined = !llvm::is_contained(after.calls, name);
-        return c;
+        bool inlined = !llvm::is_contained(after.calls, name);
+        // A callee still called explains nothing unless callers may rely
+        // on callee bodies (ipo=full): look on for one that was inlined.
+        if (inlined || c.fullIpo) {
+          c.kind = FunctionChange::CalleeChanged;
+          c.culprit = name;
+          c.culpritInlined = inlined;
+          return c;
+        }
       }
       work.push_back(n);
     }

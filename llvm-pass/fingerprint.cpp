@@ -884,7 +884,78 @@ std::string joinComma(const std::vector<std::string> &names) {
 
 } // namespace
 
+/// The calls in \p fn that pass on its parameter \p arg unchanged, as the
+/// front end emits it before optimisation: the parameter stored once into
+/// its own slot, loaded, maybe widened or narrowed, and passed. Gives
+/// (callee, argument position from the last) for each.
+SmallVector<std::pair<const Function *, unsigned>, 4>
+passedOn(const Argument &arg) {
+  SmallVector<const Value *, 8> copies{&arg};
+  for (const User *u : arg.users()) {
+    auto *store = dyn_cast<StoreInst>(u);
+    auto *slot = store ? dyn_cast<AllocaInst>(store->getPointerOperand()) : nullptr;
+    if (!slot || store->getValueOperand() != &arg)
+      continue;
+    // Only a slot nothing else writes keeps the parameter's value.
+    if (llvm::any_of(slot->users(), [&](const User *w) {
+          return w != store && !isa<LoadInst>(w);
+        }))
+      continue;
+    for (const User *w : slot->users())
+      if (isa<LoadInst>(w))
+        copies.push_back(w);
+  }
+  for (size_t i = 0; i < copies.size(); ++i)
+    for (const User *u : copies[i]->users())
+      if (isa<CastInst>(u) && llvm::is_contained(
+                                  {Instruction::SExt, Instruction::ZExt,
+                                   Instruction::Trunc},
+                                  cast<CastInst>(u)->getOpcode()))
+        copies.push_back(u);
+  SmallVector<std::pair<const Function *, unsigned>, 4> out;
+  for (const Value *copy : copies)
+    for (const Use &use : copy->uses()) {
+      auto *call = dyn_cast<CallBase>(use.getUser());
+      if (!call || !call->isArgOperand(&use) || !call->getCalledFunction())
+        continue;
+      out.emplace_back(call->getCalledFunction(),
+                       call->arg_size() - 1 - call->getArgOperandNo(&use));
+    }
+  return out;
+}
+
+/// Adds to \p lines where a function that receives `__LINE__` passes it on
+/// (assert-like wrappers: `sqlite3CorruptError(__LINE__)` logs its
+/// `lineno`), until nothing more is found: once such a wrapper is inlined,
+/// its caller's line number stands in the wrapper's inner call.
+void followLineParameters(const Module &m, LineArguments &lines) {
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (const Function &fn : m) {
+      if (fn.isDeclaration())
+        continue;
+      for (const Argument &arg : fn.args()) {
+        unsigned fromEnd = fn.arg_size() - 1 - arg.getArgNo();
+        auto first = lines.lower_bound({fn.getName().str(), fromEnd, 0});
+        if (first == lines.end() || std::get<0>(*first) != fn.getName() ||
+            std::get<1>(*first) != fromEnd)
+          continue;
+        SmallVector<uint64_t, 8> values;
+        for (auto it = first; it != lines.end() && std::get<0>(*it) == fn.getName() &&
+                              std::get<1>(*it) == fromEnd;
+             ++it)
+          values.push_back(std::get<2>(*it));
+        for (auto [callee, calleeFromEnd] : passedOn(arg))
+          for (uint64_t v : values)
+            grew |= lines.emplace(callee->getName().str(), calleeFromEnd, v).second;
+      }
+    }
+  }
+}
+
 PreservedAnalyses SourcePass::run(Module &m, ModuleAnalysisManager &) {
+  if (opts.lineArguments && !opts.lineArguments->empty())
+    followLineParameters(m, *opts.lineArguments);
   IRHasher hasher(m, opts.lineArguments.get());
   SymbolNamer symbolName;
   LLVMContext &ctx = m.getContext();

@@ -62,8 +62,9 @@ struct HotpatchOptions {
   bool cxxExceptions = false;
   /// Where the front end passed `__LINE__` straight to a function, filled
   /// once the TU is parsed (hence shared); null without the clang plugin.
-  /// Only such a constant can count as a line number (fingerprint.cpp).
-  std::shared_ptr<const LineArguments> lineArguments;
+  /// SourcePass adds where such a function passes that parameter on. Only
+  /// such a constant can count as a line number (fingerprint.cpp).
+  std::shared_ptr<LineArguments> lineArguments;
   /// Functions (symbol names as in the object) that get no prologue.
   std::vector<std::string> exclude;
   /// Facts the IR cannot show, recorded in the table's options string

@@ -300,6 +300,15 @@ TEST(ClassifyFunction, ACalleeStillCalledWasReliedOn) {
   EXPECT_NE(c.describe().find("learned from the body of 'mid'"), std::string::npos);
 }
 
+TEST(ClassifyFunction, ACalleeStillCalledExplainsNothingWithoutFullIpo) {
+  TwoBuilds b;
+  b.after.functions[0].fingerprint = {2, 2};
+  b.after.functions[0].positionFreeHash = 0;
+  b.after.functions[0].calls = {"mid"};
+  b.after.removedFunctions[1].sourceHash = 21; // mid, still called
+  EXPECT_EQ(b.classify().kind, FunctionChange::ContextChanged);
+}
+
 TEST(ClassifyFunction, NewAndVersion1) {
   TwoBuilds b;
   EXPECT_EQ(classifyFunction(nullptr, b.after.functions[0], b.before, b.after).kind,

@@ -233,10 +233,9 @@ void Differ::compare(size_t pair) {
     fnWhy[pair][fn.name] = change.describe();
     if (change.kind == FunctionChange::ContextChanged)
       contextChanged[pair].insert(fn.name);
-    // Callers pulled in by a callee's body rather than its inlining: the
-    // price of ipo=full (or of clang's own nounwind), said every time.
-    if (change.kind == FunctionChange::CalleeChanged &&
-        (change.fullIpo || !change.culpritInlined))
+    // Callers pulled in by another function's change under ipo=full: the
+    // price of letting callers rely on callee bodies, said every time.
+    if (change.kind == FunctionChange::CalleeChanged && change.fullIpo)
       result.warnings.push_back(
           formatv("{0}: function '{1}' is patched only because '{2}' "
                   "changed: {3}",
