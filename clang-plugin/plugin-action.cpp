@@ -32,17 +32,17 @@ namespace {
 /// macro expansion), so that the AST is walked only when it can matter.
 class LineMacroSeen : public PPCallbacks {
 public:
-  LineMacroSeen(Preprocessor &pp, bool &seen)
-      : lineMacro(pp.getIdentifierInfo("__LINE__")), seen(seen) {}
+  LineMacroSeen(Preprocessor &pp, std::shared_ptr<bool> seen)
+      : lineMacro(pp.getIdentifierInfo("__LINE__")), seen(std::move(seen)) {}
   void MacroExpands(const Token &name, const MacroDefinition &, SourceRange,
                     const MacroArgs *) override {
     if (name.getIdentifierInfo() == lineMacro)
-      seen = true;
+      *seen = true;
   }
 
 private:
   const IdentifierInfo *lineMacro;
-  bool &seen;
+  std::shared_ptr<bool> seen; // shared with the consumer, which reads it
 };
 
 /// Finds every call that passes `__LINE__` itself as an argument (what
@@ -172,7 +172,7 @@ public:
     auto lineArgs = std::make_shared<hotpatch::LineArguments>();
     passOpts.lineArguments = lineArgs;
     ci.getPreprocessor().addPPCallbacks(
-        std::make_unique<LineMacroSeen>(ci.getPreprocessor(), *lineSeen));
+        std::make_unique<LineMacroSeen>(ci.getPreprocessor(), lineSeen));
     cg.PassBuilderCallbacks.push_back([passOpts](llvm::PassBuilder &pb) {
       hotpatch::registerHotpatchPasses(pb, passOpts);
     });
