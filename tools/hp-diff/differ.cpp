@@ -429,16 +429,28 @@ Expected<Target> Differ::resolve(size_t objIndex, uint32_t symIndex) const {
     // LLVM refers to file-local symbols through their section: with one
     // function or variable per section, the section names it.
     const auto &known = obj.knownInSection[sym.shndx];
-    if (known.empty()) {
+    const Section &sec = obj.sections[sym.shndx];
+    // Read-only data several constants share (a mergeable string section
+    // also holding named `static const char x[]` arrays): nothing in it
+    // changes at run time, so the patch takes a copy of the whole section,
+    // like a string literal's.
+    bool readOnly = !(sec.flags & (ELF::SHF_WRITE | ELF::SHF_EXECINSTR)) &&
+                    sec.type == ELF::SHT_PROGBITS;
+    if (known.empty() || (known.size() > 1 && readOnly)) {
       t.kind = Target::Anon;
       t.section = sym.shndx;
       return t;
     }
-    if (known.size() > 1)
+    if (known.size() > 1) {
+      SmallVector<StringRef, 4> names;
+      for (uint32_t k : known)
+        names.push_back(obj.symbols[k].name);
       return refuse(obj.source(),
-                    formatv("section {0} holds {1} symbols; build with the "
-                            "plugin's function and data sections",
-                            sym.name, known.size()));
+                    formatv("code refers to section {0} by offset, and it "
+                            "holds {1} symbols ({2}); hp-diff cannot tell "
+                            "which is meant",
+                            sym.name, known.size(), join(names, ", ")));
+    }
     const Symbol &named = obj.symbols[known.front()];
     t.kind = obj.functions.count(named.name) ? Target::Function : Target::Variable;
     t.symbol = known.front();
