@@ -36,9 +36,9 @@ FunctionChange classifyFunction(const FunctionEntry *before,
   }
   if (before->fingerprint == after.fingerprint)
     return c; // Same
-  // Line numbers are masked in the position-free hash only where the
-  // constant equals its instruction's own line and __LINE__ was expanded
-  // there, in both builds; everything else is hashed as in the fingerprint.
+  // Line numbers are masked in the position-free hash only where the source
+  // passes __LINE__ to that very call position (fingerprint-format.md);
+  // everything else is hashed as in the fingerprint.
   if (before->positionFreeHash && after.positionFreeHash &&
       before->positionFreeHash == after.positionFreeHash) {
     c.kind = FunctionChange::LineNumbersOnly;
@@ -55,7 +55,8 @@ FunctionChange classifyFunction(const FunctionEntry *before,
   c.fullIpo = StringRef(newRecord.options).contains(";ipo=full");
   // The same source compiled to other code: look for a changed callee,
   // nearest first, through callees whose own source did not change (they
-  // may have been inlined along the way).
+  // may have been inlined along the way). (The name maps are built per
+  // call: fine for the few functions a fix changes this way.)
   StringMap<const FunctionEntry *> oldFns = asWritten(oldRecord);
   StringMap<const FunctionEntry *> newFns = asWritten(newRecord);
   std::deque<const FunctionEntry *> work{&after};
