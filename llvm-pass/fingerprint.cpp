@@ -87,7 +87,7 @@ enum Tag : uint8_t {
   tDSOLocalEquivalent,
   tNoCFI,
   tPtrAuth,
-  tLine, // a source line number (__LINE__ on its own line), when masked
+  tLine, // a line number (__LINE__ passed to a call), when masked
 };
 
 /// How IRHasher reads a function.
