@@ -466,7 +466,9 @@ void IRHasher::metadata(const Metadata *md) {
 /// pass. An ordinary constant is never taken for one unless the program also
 /// passes `__LINE__` in that very place and it has that very value.
 bool IRHasher::isLineNumber(const ConstantInt &ci) const {
-  if (!lineArgs || !curCall || contentDepth != 0 || ci.getBitWidth() > 64 ||
+  // (Most TUs pass no __LINE__: then no name is built for any constant.)
+  if (!lineArgs || lineArgs->empty() || !curCall || contentDepth != 0 ||
+      ci.getBitWidth() > 64 ||
       operandNo >= curCall->arg_size() ||
       curCall->getArgOperand(operandNo) != &ci)
     return false;
@@ -594,7 +596,7 @@ void IRHasher::instruction(const Instruction &inst) {
   opaqueStrings = intrinsic && intrinsic->getIntrinsicID() ==
                                    Intrinsic::experimental_noalias_scope_decl;
   u32(inst.getNumOperands());
-  curCall = lineArgs ? dyn_cast<CallBase>(&inst) : nullptr;
+  curCall = lineArgs && !lineArgs->empty() ? dyn_cast<CallBase>(&inst) : nullptr;
   for (const Use &op : inst.operands()) {
     operandNo = op.getOperandNo();
     value(op.get());
@@ -878,10 +880,6 @@ struct AsWritten {
   bool emitted = false; // still defined at the end
 };
 
-std::string joinComma(const std::vector<std::string> &names) {
-  return join(names, ",");
-}
-
 } // namespace
 
 /// The calls in \p fn that pass on its parameter \p arg unchanged, as the
@@ -973,7 +971,7 @@ PreservedAnalyses SourcePass::run(Module &m, ModuleAnalysisManager &) {
               ConstantAsMetadata::get(ConstantInt::get(i64, h.lo)),
               ConstantAsMetadata::get(ConstantInt::get(
                   i32, linkageFlags(fn, FnLocal, FnWeak, FnComdat))),
-              MDString::get(ctx, joinComma(callees))}));
+              MDString::get(ctx, join(callees, ","))}));
   }
   return PreservedAnalyses::all();
 }
