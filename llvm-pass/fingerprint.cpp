@@ -21,7 +21,7 @@
 //
 // The table is emitted as module-level assembly into a non-allocated section:
 // an IR `section` attribute would make an allocated one that --gc-sections
-// can drop (DESIGN.md, "Fingerprints").
+// can drop (docs/fingerprint-format.md).
 //
 //===----------------------------------------------------------------------===//
 
@@ -770,7 +770,7 @@ std::string describeOptions(const Module &m, StringRef optLevel,
   os << "triple=" << m.getTargetTriple();
   os << ";datalayout=" << m.getDataLayoutStr();
   os << ";opt=" << (optLevel.empty() ? StringRef("unknown") : optLevel);
-  os << ";prologue=" << shape.padBeforeBytes << "+" << shape.entryNopBytes;
+  os << ";prologue=" << shape.padBefore << "+" << shape.entryNop;
   // Whether callers may depend on callee bodies decides which functions a
   // fix changes: builds made both ways cannot be diffed.
   os << ";ipo=" << ipoModeName(opts.ipo);
@@ -1023,8 +1023,8 @@ PreservedAnalyses FingerprintPass::run(Module &m, ModuleAnalysisManager &) {
 
   TableRecord record;
   record.eMachine = shape->eMachine;
-  record.padBeforeBytes = shape->padBeforeBytes;
-  record.entryNopBytes = shape->entryNopBytes;
+  record.padBeforeBytes = shape->padBefore;
+  record.entryNopBytes = shape->entryNop;
   record.sourceFile = m.getSourceFileName();
   record.producer = producerOf(m);
   record.options = describeOptions(m, optLevel, opts, *shape);

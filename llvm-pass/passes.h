@@ -19,6 +19,8 @@
 #ifndef HOTPATCH_LLVM_PASS_PASSES_H
 #define HOTPATCH_LLVM_PASS_PASSES_H
 
+#include "prologue.h"
+
 #include "llvm/IR/PassManager.h"
 #include "llvm/Support/Error.h"
 
@@ -77,14 +79,8 @@ struct HotpatchOptions {
 inline constexpr const char *excludeAttr = "hotpatch-exclude";
 inline constexpr const char *excludeAnnotation = "hotpatch_exclude";
 
-/// The patchable prologue for one architecture, in the units LLVM's
-/// "patchable-function-prefix"/"-entry" attributes use.
-struct PrologueShape {
-  uint16_t eMachine;
-  unsigned prefixNops, entryNops; // attribute values
-  unsigned padBeforeBytes, entryNopBytes;
-};
-/// The shape for \p triple, or null when hotpatch does not support it.
+/// The prologue (format/prologue.h) for \p triple, or null when hotpatch
+/// does not support it.
 const PrologueShape *prologueFor(const llvm::Triple &triple);
 
 class AnnotationPass : public llvm::PassInfoMixin<AnnotationPass> {

@@ -5,14 +5,13 @@
 // -fpatchable-function-entry=N,M sets); we set them on every defined function
 // so `-fpass-plugin=` and `opt` give the same result as hotpatch.so. The
 // padding is emitted right after the function's alignment, so aligning the
-// function to 16 bytes aligns the padding (DESIGN.md, "Patchable prologue").
+// function to 16 bytes aligns the padding (format/prologue.h).
 //
 //===----------------------------------------------------------------------===//
 
 #include "passes.h"
 
 #include "llvm/ADT/StringSet.h"
-#include "llvm/BinaryFormat/ELF.h"
 #include "llvm/IR/Function.h"
 #include "llvm/IR/Module.h"
 #include "llvm/TargetParser/Triple.h"
@@ -22,17 +21,13 @@ using namespace llvm;
 namespace hotpatch {
 
 const PrologueShape *prologueFor(const Triple &triple) {
-  // x86_64 counts in bytes: 14 single-byte NOPs, then `66 90` at the entry.
-  static constexpr PrologueShape x86_64{ELF::EM_X86_64, 14, 2, 14, 2};
-  // AArch64 counts in instructions: 4 NOPs (16 bytes), then one at the entry.
-  static constexpr PrologueShape aarch64{ELF::EM_AARCH64, 4, 1, 16, 4};
   if (!triple.isOSBinFormatELF())
     return nullptr;
   switch (triple.getArch()) {
   case Triple::x86_64:
-    return triple.isX32() ? nullptr : &x86_64;
+    return triple.isX32() ? nullptr : &x86_64Prologue;
   case Triple::aarch64:
-    return &aarch64;
+    return &aarch64Prologue;
   default:
     return nullptr;
   }

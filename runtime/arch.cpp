@@ -4,7 +4,10 @@
 
 #include "llvm/BinaryFormat/ELF.h"
 #include "llvm/Object/ELF.h"
+#include "llvm/ADT/StringRef.h"
 #include "llvm/Support/FormatVariadic.h"
+
+#include <sys/utsname.h>
 
 using namespace llvm;
 
@@ -33,6 +36,20 @@ Expected<const Arch &> getArch(uint16_t eMachine) {
                              "machine EM_%u is not supported (x86_64, aarch64)",
                              unsigned(eMachine));
   }
+}
+
+Expected<const Arch &> hostArch() {
+  utsname u;
+  if (uname(&u) != 0)
+    return createStringError(std::errc::not_supported, "uname failed");
+  StringRef machine(u.machine);
+  if (machine == "x86_64")
+    return x86_64Arch();
+  if (machine == "aarch64" || machine == "arm64")
+    return aarch64Arch();
+  return createStringError(std::errc::not_supported,
+                           "this machine (%s) is not supported (x86_64, aarch64)",
+                           static_cast<const char *>(u.machine));
 }
 
 } // namespace hotpatch

@@ -10,6 +10,8 @@
 #ifndef HOTPATCH_RUNTIME_ARCH_H
 #define HOTPATCH_RUNTIME_ARCH_H
 
+#include "prologue.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/ADT/SmallVector.h"
@@ -21,12 +23,6 @@
 #include <string>
 
 namespace hotpatch {
-
-/// The patchable prologue (DESIGN.md, "Patchable prologue").
-struct PrologueBytes {
-  unsigned padBefore; ///< bytes of padding before the entry symbol
-  unsigned entryNop;  ///< bytes of the NOP at the patch site
-};
 
 /// What a relocation in a function or data section asks of the patch writer.
 enum class RelocKind {
@@ -52,7 +48,8 @@ public:
   virtual ~Arch();
   virtual uint16_t eMachine() const = 0;
   virtual llvm::StringRef name() const = 0;
-  virtual PrologueBytes prologue() const = 0;
+  /// The patchable prologue (format/prologue.h).
+  virtual const PrologueShape &prologue() const = 0;
 
   /// Where the patchable NOP is, relative to the entry symbol, given the
   /// bytes from the start of the padding (\p padAndEntry holds padBefore
@@ -137,6 +134,10 @@ public:
   /// Bytes each gate takes (a multiple of 16).
   virtual unsigned gateSize() const = 0;
 
+  /// The end of the user half of the address space: a process has nothing
+  /// of its own at or above it (x86_64's vsyscall page is the kernel's).
+  virtual uint64_t userAddressEnd() const = 0;
+
   /// System-call numbers of this machine's Linux ABI.
   virtual uint64_t sysMmap() const = 0;
   virtual uint64_t sysMunmap() const = 0;
@@ -178,6 +179,11 @@ llvm::Error unwindRegisters(int tid, UnwindRegisters &out);
 
 /// The backend for \p eMachine, or an error naming the machine.
 llvm::Expected<const Arch &> getArch(uint16_t eMachine);
+
+/// The backend of the machine hp-apply runs on (what the kernel says it
+/// is), or an error naming an unsupported one. Processes it patches are of
+/// this machine.
+llvm::Expected<const Arch &> hostArch();
 
 } // namespace hotpatch
 

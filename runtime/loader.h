@@ -1,23 +1,32 @@
 //===- runtime/loader.h - apply, list and revert patches ------------*- C++ -*-===//
 //
-// Applying is a transaction. Before any thread stops for the flip: find the
-// module (build-id), resolve every symbol, check every entry's bytes, map
-// the patch beside the module (one brief stop to inject the mmaps),
-// relocate and write it, read it back. Then the flip: under `strict`, stop
-// all threads, check no stack holds a replaced function (retry a bounded
-// number of times, resuming in between), write the padding jumps and then
-// the entry stores, resume; under `entry-only` nothing is stopped for the
-// flip at all. Any failure undoes every byte and mapping.
+// Applying is a transaction, run as a pipeline of stages (each in its own
+// file; docs/architecture.md walks through them):
 //
-// Every applied patch leaves a record at the start of its writable mapping
-// (magic "HPREC001"), so any later hp-apply can list, stack and revert.
+//   module.cpp       which mapped file the patch is for (build-id)
+//   record.cpp       the records earlier patches left: what is stacked
+//   entries.cpp      each replaced function: where, and its bytes checked
+//   layout.cpp       the region's layout, and an address near the module
+//   symbols.cpp      every symbol the patch uses, resolved in the target
+//   placement.cpp    the region mapped (one thread borrowed briefly)
+//   image.cpp        relocated, with gates and record, written, read back
+//   flip.cpp         redirects: to the gates, then the commit
+//   stack-check.cpp  strict: no stopped thread inside replaced code
+//
+// Before the flip nothing a thread runs has changed. Undo is by scope: a
+// Placement unmaps its region and a FlipPlan takes its redirects back when
+// destroyed before the commit; stopped threads resume when their guard
+// goes. Every applied patch leaves a record (record.h), so any later
+// hp-apply can list, stack and revert.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef HOTPATCH_RUNTIME_LOADER_H
 #define HOTPATCH_RUNTIME_LOADER_H
 
+#include "apply-error.h"
 #include "patch-file.h"
+#include "record.h"
 #include "target.h"
 
 #include "llvm/Support/Error.h"
@@ -53,43 +62,8 @@ struct ApplyReport {
   uint64_t stopNs = 0;         ///< of which: stopping every thread
   uint64_t unwindNs = 0;       ///< of which: the stack check (strict)
   unsigned tries = 0;          ///< strict: stack checks made
-  bool farJumps = false;       ///< some entry needed the 14-byte far jump
   unsigned viaGate = 0;        ///< functions left going through their gate
   bool dryRun = false;
-};
-
-struct RecordedFunction {
-  std::string name;
-  uint64_t entryAddr = 0, newAddr = 0;
-};
-
-struct AppliedPatch {
-  uint32_t id = 0;
-  std::string name;
-  std::string buildId;
-  bool active = false; ///< false once reverted
-  /// Its gates send calls to its code (set by the commit store). Active
-  /// and not committed: hp-apply died mid-apply; the old code runs.
-  bool committed = false;
-  uint64_t gatesOffset = 0; ///< in its region; 0: made before gates
-  uint64_t recordAddr = 0, regionAddr = 0, regionSize = 0;
-  uint64_t appliedAtNs = 0; ///< CLOCK_REALTIME
-  std::vector<RecordedFunction> functions;
-};
-
-/// A patch cannot be applied: why, for a person. The target is untouched.
-class ApplyError : public llvm::ErrorInfo<ApplyError> {
-public:
-  enum Kind { Refused, Busy, Gone, Failed };
-  static char ID;
-  Kind kind;
-  std::string message;
-  ApplyError(Kind kind, std::string message)
-      : kind(kind), message(std::move(message)) {}
-  void log(llvm::raw_ostream &os) const override { os << message; }
-  std::error_code convertToErrorCode() const override {
-    return std::make_error_code(std::errc::operation_not_permitted);
-  }
 };
 
 llvm::Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,

@@ -370,6 +370,25 @@ Expected<uint64_t> Target::stopOne() {
                            pidValue);
 }
 
+Expected<StoppedThreads> Target::holdAll() {
+  Expected<uint64_t> start = stopAll();
+  if (!start)
+    return start.takeError();
+  return StoppedThreads(*this, *start);
+}
+
+Expected<StoppedThreads> Target::borrowOne() {
+  Expected<uint64_t> start = stopOne();
+  if (!start)
+    return start.takeError();
+  return StoppedThreads(*this, *start);
+}
+
+uint64_t systemPageSize() {
+  static const uint64_t size = uint64_t(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
 uint64_t Target::resumeAll() {
   if (onlyOneStopped)
     ptrace(PTRACE_CONT, borrowed, nullptr, nullptr);
@@ -477,7 +496,8 @@ Expected<uint64_t> Target::caveAddr() {
   // The tail of an executable mapping past the end of its ELF segment:
   // mapped, executable, and never run. Code is injected there (forced
   // writes copy the page for this process alone).
-  constexpr uint64_t need = 256, page = 4096;
+  constexpr uint64_t need = 256;
+  const uint64_t page = systemPageSize();
   for (const Mapping &m : *maps) {
     if (!m.exec || !m.read || m.shared || m.path.empty() || m.path[0] != '/')
       continue; // (a forced write into a shared mapping goes to the file)

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hotpatch {
@@ -38,6 +39,12 @@ struct MemoryPiece {
 /// the kernel allows: process_vm_readv, or \p memFd (its /proc/PID/mem)
 /// where that is refused. Which pieces were read whole, in order.
 std::vector<bool> readPieces(int pid, int memFd, llvm::ArrayRef<MemoryPiece> pieces);
+
+class StoppedThreads;
+
+/// The size of a page of memory on this machine (and so in every process
+/// on it): 4 KiB on x86_64; 4, 16 or 64 KiB on aarch64 kernels.
+uint64_t systemPageSize();
 
 class Target {
 public:
@@ -68,6 +75,10 @@ public:
   llvm::Expected<uint64_t> stopOne();
   /// The thread stopOne() stopped.
   int borrowedThread() const { return borrowed; }
+
+  /// stopAll() and stopOne() with a guard that resumes on scope exit.
+  llvm::Expected<StoppedThreads> holdAll();
+  llvm::Expected<StoppedThreads> borrowOne();
 
   llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
   /// Reads many pieces at once (see readPieces); which were read whole.
@@ -115,6 +126,30 @@ private:
 };
 
 uint64_t monotonicNs();
+
+/// Threads held stopped (every one, or the one borrowed): they run again
+/// when this goes out of scope, whatever path leaves it, unless resume()
+/// ran them already.
+class [[nodiscard]] StoppedThreads {
+public:
+  StoppedThreads(Target &target, uint64_t startNs)
+      : target(&target), start(startNs) {}
+  StoppedThreads(StoppedThreads &&other)
+      : target(std::exchange(other.target, nullptr)), start(other.start) {}
+  StoppedThreads &operator=(StoppedThreads &&) = delete;
+  ~StoppedThreads() {
+    if (target)
+      target->resumeAll();
+  }
+  /// When the first stop was requested (monotonic ns).
+  uint64_t startNs() const { return start; }
+  /// Resumes now; the monotonic time after the last thread was resumed.
+  uint64_t resume() { return std::exchange(target, nullptr)->resumeAll(); }
+
+private:
+  Target *target;
+  uint64_t start;
+};
 
 } // namespace hotpatch
 

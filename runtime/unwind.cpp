@@ -41,7 +41,9 @@ struct Walker {
   int tid = 0; // the thread being walked
   const std::unordered_map<int, ThreadRegs> *regs = nullptr;
   std::unordered_map<uint64_t, std::unique_ptr<uint8_t[]>> pages;
-  static constexpr uint64_t pageSize = 4096;
+  // The cache's unit: 4 KiB divides every page size, so an aligned block
+  // never straddles two mappings.
+  static constexpr uint64_t blockSize = 4096;
 
   ~Walker() {
     if (dwfl)
@@ -52,8 +54,8 @@ struct Walker {
   const uint8_t *page(uint64_t base) {
     auto [it, inserted] = pages.try_emplace(base);
     if (inserted) {
-      auto bytes = std::make_unique<uint8_t[]>(pageSize);
-      if (pread(memFd, bytes.get(), pageSize, off_t(base)) != ssize_t(pageSize)) {
+      auto bytes = std::make_unique<uint8_t[]>(blockSize);
+      if (pread(memFd, bytes.get(), blockSize, off_t(base)) != ssize_t(blockSize)) {
         pages.erase(it);
         return nullptr;
       }
@@ -78,21 +80,21 @@ bool getThread(Dwfl *, pid_t tid, void *arg, void **threadArg) {
 }
 bool readWord(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
   auto *w = static_cast<Walker *>(arg);
-  uint64_t base = addr & ~(Walker::pageSize - 1);
+  uint64_t base = addr & ~(Walker::blockSize - 1);
   uint64_t offset = addr - base;
   const uint8_t *first = w->page(base);
   if (!first)
     return false;
-  if (offset + sizeof(Dwarf_Word) <= Walker::pageSize) {
+  if (offset + sizeof(Dwarf_Word) <= Walker::blockSize) {
     memcpy(result, first + offset, sizeof(Dwarf_Word));
     return true;
   }
-  // A word across two pages.
-  const uint8_t *second = w->page(base + Walker::pageSize);
+  // A word across two blocks.
+  const uint8_t *second = w->page(base + Walker::blockSize);
   if (!second)
     return false;
   uint8_t word[sizeof(Dwarf_Word)];
-  size_t head = Walker::pageSize - offset;
+  size_t head = Walker::blockSize - offset;
   memcpy(word, first + offset, head);
   memcpy(word + head, second, sizeof(word) - head);
   memcpy(result, word, sizeof(word));
@@ -211,7 +213,7 @@ void Unwinder::newStop(size_t threads) {
   impl->walker.pages.clear();
   impl->regs.clear();
   // Two pages a thread hold a worker's live stack and its thread block.
-  size_t words = threads * 2 * Walker::pageSize / 8;
+  size_t words = threads * 2 * Walker::blockSize / 8;
   if (impl->scan.size() < words)
     impl->scan.resize(words); // zero-filled: faulted in now, not in the stop
 }
@@ -219,7 +221,9 @@ void Unwinder::newStop(size_t threads) {
 Error Unwinder::backtraceAll(const std::vector<int> &tids,
                              std::vector<std::vector<uint64_t>> &out,
                              std::vector<bool> *complete) {
-  out.assign(tids.size(), {});
+  // (Vectors already there are reused: their room was made before the stop.)
+  if (out.size() < tids.size())
+    out.resize(tids.size());
   if (complete)
     complete->assign(tids.size(), false);
   // Registers first, then the walks. (A second walker on a helper thread,

@@ -25,7 +25,8 @@ public:
   /// to its end is an error: the caller must not assume it is clear.
   llvm::Error backtrace(int tid, std::vector<uint64_t> &pcs);
   /// The backtraces of every thread in \p tids (all stopped by us), in
-  /// order; \p complete (if given) says which reached the outermost frame.
+  /// order, in out[0 .. tids.size()) (out may hold more: its vectors are
+  /// reused); \p complete (if given) says which reached the outermost frame.
   llvm::Error backtraceAll(const std::vector<int> &tids,
                            std::vector<std::vector<uint64_t>> &out,
                            std::vector<bool> *complete = nullptr);

@@ -35,7 +35,7 @@ class AArch64 final : public Arch {
 public:
   uint16_t eMachine() const override { return ELF::EM_AARCH64; }
   StringRef name() const override { return "aarch64"; }
-  PrologueBytes prologue() const override { return {16, 4}; }
+  const PrologueShape &prologue() const override { return aarch64Prologue; }
 
   Expected<unsigned> patchSiteOffset(ArrayRef<uint8_t> bytes) const override {
     if (bytes.size() < 16 + 4)
@@ -407,6 +407,9 @@ public:
   }
   unsigned gateSize() const override { return 48; }
 
+  // 48-bit virtual addresses, the most a kernel gives without being asked
+  // (39- and 42-bit kernels map less: the process's own maps say so).
+  uint64_t userAddressEnd() const override { return 1ull << 48; }
   uint64_t sysMmap() const override { return 222; }
   uint64_t sysMunmap() const override { return 215; }
 

@@ -27,6 +27,9 @@ namespace hotpatch {
 namespace {
 
 constexpr uint8_t nop1 = 0x90;
+constexpr unsigned padBytes = x86_64Prologue.padBefore; // one-byte NOPs
+static_assert(padBytes >= 6 + 8, "the far jump (jmp *0(%rip), then its "
+                                 "8-byte target) must fit the padding");
 constexpr uint8_t entryNop[] = {0x66, 0x90};            // xchg %ax,%ax
 constexpr uint8_t endbr64[] = {0xf3, 0x0f, 0x1e, 0xfa}; // endbr64
 
@@ -34,20 +37,20 @@ class X86_64 final : public Arch {
 public:
   uint16_t eMachine() const override { return ELF::EM_X86_64; }
   StringRef name() const override { return "x86_64"; }
-  PrologueBytes prologue() const override { return {14, 2}; }
+  const PrologueShape &prologue() const override { return x86_64Prologue; }
 
   Expected<unsigned> patchSiteOffset(ArrayRef<uint8_t> bytes) const override {
-    if (bytes.size() < 14 + 2)
+    if (bytes.size() < padBytes + sizeof(entryNop))
       return createStringError(std::errc::invalid_argument,
                                "too short for the prologue (%zu bytes)",
                                bytes.size());
-    for (unsigned i = 0; i < 14; ++i)
+    for (unsigned i = 0; i < padBytes; ++i)
       if (bytes[i] != nop1)
         return createStringError(
             std::errc::invalid_argument,
-            "byte %u of the 14 before the entry is 0x%02x, not a NOP", i,
-            unsigned(bytes[i]));
-    ArrayRef<uint8_t> entry = bytes.drop_front(14);
+            "byte %u of the %u before the entry is 0x%02x, not a NOP", i,
+            padBytes, unsigned(bytes[i]));
+    ArrayRef<uint8_t> entry = bytes.drop_front(padBytes);
     if (entry.take_front(2).equals(entryNop))
       return 0;
     if (entry.size() >= 6 && entry.take_front(4).equals(endbr64) &&
@@ -223,19 +226,19 @@ public:
   Redirect encodeRedirect(uint64_t entryAddr, unsigned siteOffset,
                           uint64_t target) const override {
     Redirect r;
-    uint64_t padAddr = entryAddr - 14;
+    uint64_t padAddr = entryAddr - padBytes;
     int64_t rel = int64_t(target - (padAddr + 5));
     if (rel == int64_t(int32_t(rel))) {
       r.pad = {0xe9, 0, 0, 0, 0}; // jmp rel32, then the NOPs stay
       support::endian::write32le(r.pad.data() + 1, uint32_t(rel));
-      r.pad.append(14 - 5, nop1);
+      r.pad.append(padBytes - 5, nop1);
     } else {
       r.pad = {0xff, 0x25, 0, 0, 0, 0}; // jmp *0(%rip): the 8 bytes after it
       r.pad.append(8, 0);
       support::endian::write64le(r.pad.data() + 6, target);
     }
-    // `jmp rel8` counts from its own end: entry+site+2 back to entry-14.
-    r.site = {0xeb, uint8_t(-int(14 + siteOffset + 2))};
+    // `jmp rel8` counts from its own end: entry+site+2 back to the padding.
+    r.site = {0xeb, uint8_t(-int(padBytes + siteOffset + 2))};
     return r;
   }
 
@@ -265,6 +268,9 @@ public:
   }
   unsigned gateSize() const override { return 32; }
 
+  // 4-level paging: 47 bits. (With 5 levels the kernel maps above only
+  // when asked to.)
+  uint64_t userAddressEnd() const override { return 1ull << 47; }
   uint64_t sysMmap() const override { return 9; }
   uint64_t sysMunmap() const override { return 11; }
 

@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
           fns.push_back(fn.name);
         out.push_back(json::Object{{"id", int64_t(p.id)},
                                    {"name", p.name},
-                                   {"active", p.active},
+                                   {"active", p.active()},
                                    {"committed", p.committed},
                                    {"build_id", p.buildId},
                                    {"functions", std::move(fns)},
@@ -150,7 +150,7 @@ int main(int argc, char **argv) {
         names.push_back(fn.name);
       // Active but not committed: an hp-apply died before the commit
       // store; the old code runs; --revert clears it away.
-      StringRef state = !p.active ? "reverted"
+      StringRef state = !p.active() ? "reverted"
                         : p.committed ? "active"
                                       : "interrupted";
       outs() << formatv("{0,3}  {1,-11}  {2}  at {3:x}: {4}\n", p.id, state,
@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
       if (!patches)
         return fail(patches.takeError());
       for (auto it = patches->rbegin(); it != patches->rend(); ++it)
-        if (it->active)
+        if (it->active())
           ids.push_back(it->id);
     } else {
       ids.push_back(revertId);

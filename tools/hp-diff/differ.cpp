@@ -1027,7 +1027,7 @@ Error Differ::emit() {
       entry.newSize = n.symbols[newIt->second].size;
       entry.endlessLoop = n.functions.lookup(name)->flags & FnEndlessLoop;
       entry.why = fnWhy[i].lookup(name);
-      PrologueBytes shape = arch->prologue();
+      const PrologueShape &shape = arch->prologue();
       const Section &oldSec = o->sections[oldSym.shndx];
       if (oldSym.value < shape.padBefore ||
           oldSym.value + shape.entryNop > oldSec.data.size())

@@ -1,0 +1,214 @@
+//===- runtime/flip.cpp - turning the replaced functions to the patch -----===//
+
+#include "flip.h"
+
+#include "placement.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <unistd.h>
+
+using namespace llvm;
+
+namespace hotpatch {
+namespace {
+
+/// \p f's bytes from the padding through the entry NOP with redirect \p r.
+std::vector<uint8_t> redirected(const FunctionFlip &f, const Arch::Redirect &r,
+                                const PrologueShape &shape) {
+  std::vector<uint8_t> out = f.before;
+  std::copy(r.pad.begin(), r.pad.end(), out.begin());
+  std::copy(r.site.begin(), r.site.end(), out.begin() + shape.padBefore + f.site);
+  return out;
+}
+
+/// A test hook: HOTPATCH_TEST_FLIP_DELAY_US slows the entry-by-entry flip
+/// down, so a test can kill hp-apply between two entries for sure.
+unsigned flipDelayUs() {
+  static const unsigned us = [] {
+    const char *v = getenv("HOTPATCH_TEST_FLIP_DELAY_US");
+    return v ? unsigned(atoi(v)) : 0u;
+  }();
+  return us;
+}
+
+} // namespace
+
+FlipPlan::FlipPlan(Target &target, const Arch &arch, Placement &placement,
+                   std::vector<FunctionFlip> &flips, uint64_t commitAddr,
+                   bool whileStopped)
+    : target(target), arch(arch), placement(placement), flips(flips),
+      commitAddr(commitAddr), whileStopped(whileStopped) {
+  const PrologueShape &shape = arch.prologue();
+  for (const FunctionFlip &f : flips) {
+    viaGate.push_back(redirected(f, f.toGate, shape));
+    straight.push_back(redirected(f, f.redirect, shape));
+  }
+  if (!whileStopped)
+    return; // each entry must be one store a running thread sees whole
+  entryPages = batch([&](const FunctionFlip &f) { return f.entryAddr + f.site; },
+                     [&](size_t i) -> ArrayRef<uint8_t> { return flips[i].toGate.site; },
+                     /*skipStacked=*/true);
+  straightPages = batch(
+      [&](const FunctionFlip &f) { return f.entryAddr - shape.padBefore; },
+      [&](size_t i) -> ArrayRef<uint8_t> { return straight[i]; },
+      /*skipStacked=*/false);
+}
+
+FlipPlan::~FlipPlan() {
+  if (!committed)
+    rollBack();
+}
+
+template <typename Lo, typename Bytes>
+std::vector<FlipPlan::PageWrite> FlipPlan::batch(Lo lo, Bytes bytes,
+                                                 bool skipStacked) const {
+  const uint64_t page = systemPageSize();
+  std::map<uint64_t, std::vector<size_t>> byPage;
+  for (size_t i = 0; i < flips.size(); ++i)
+    if (!(skipStacked && flips[i].stacked))
+      byPage[lo(flips[i]) & ~(page - 1)].push_back(i);
+  std::vector<PageWrite> out;
+  for (auto &[pageAddr, members] : byPage) {
+    uint64_t from = ~0ull, to = 0;
+    for (size_t i : members) {
+      from = std::min(from, lo(flips[i]));
+      to = std::max(to, lo(flips[i]) + bytes(i).size());
+    }
+    // The bytes between them are read now and written back unchanged:
+    // code does not change under us.
+    PageWrite w{from, std::vector<uint8_t>(to - from)};
+    if (Error err = target.read(from, w.bytes)) {
+      consumeError(std::move(err));
+      return {};
+    }
+    for (size_t i : members)
+      llvm::copy(bytes(i), w.bytes.begin() + (lo(flips[i]) - from));
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+Error FlipPlan::retarget(const FunctionFlip &f, ArrayRef<uint8_t> from,
+                         ArrayRef<uint8_t> to, bool stopped) const {
+  uint64_t base = f.entryAddr - arch.prologue().padBefore;
+  size_t lo = 0, hi = from.size();
+  while (lo < hi && from[lo] == to[lo])
+    ++lo;
+  while (hi > lo && from[hi - 1] == to[hi - 1])
+    --hi;
+  if (lo == hi)
+    return Error::success();
+  if (stopped)
+    return target.write(base + lo, to.slice(lo, hi - lo));
+  uint64_t window = (base + lo) & ~uint64_t(7);
+  if (base + hi > window + 8 || window < base || window + 8 > base + to.size())
+    return createStringError(std::errc::operation_not_supported,
+                             "function '%s': its redirect cannot change in "
+                             "one store", f.name.c_str());
+  return target.write(window, to.slice(window - base, 8));
+}
+
+Error FlipPlan::toGates() {
+  // No thread runs an unpatched function's padding while its entry NOP is
+  // intact; a patched function's redirect changes in one store.
+  touched = true;
+  for (size_t i = 0; i < flips.size(); ++i) {
+    const FunctionFlip &f = flips[i];
+    if (f.stacked)
+      placement.markReachable();
+    Error err = f.stacked ? retarget(f, f.before, viaGate[i], /*stopped=*/false)
+                          : target.write(f.entryAddr - arch.prologue().padBefore,
+                                         f.toGate.pad);
+    if (err)
+      return err;
+  }
+  return Error::success();
+}
+
+Error FlipPlan::enterGates() {
+  placement.markReachable();
+  if (!entryPages.empty()) {
+    for (const PageWrite &w : entryPages)
+      if (Error err = target.write(w.addr, w.bytes))
+        return err;
+    return Error::success();
+  }
+  for (const FunctionFlip &f : flips) {
+    if (f.stacked)
+      continue;
+    if (Error err = target.write(f.entryAddr + f.site, f.toGate.site))
+      return err;
+    if (flipDelayUs())
+      usleep(flipDelayUs());
+  }
+  return Error::success();
+}
+
+Error FlipPlan::enterAndCommit() {
+  static constexpr uint8_t one[] = {1};
+  Error err = enterGates();
+  if (!err)
+    err = target.write(commitAddr, one);
+  if (err) {
+    rollBack(); // now, while the threads are (if they are) stopped
+    return err;
+  }
+  committed = true;
+  return Error::success();
+}
+
+unsigned FlipPlan::goStraight() {
+  if (!straightPages.empty()) {
+    unsigned left = 0;
+    for (const PageWrite &w : straightPages)
+      if (Error err = target.write(w.addr, w.bytes)) {
+        consumeError(std::move(err));
+        left = flips.size(); // (at most: some pages went)
+      }
+    return left;
+  }
+  unsigned left = 0;
+  for (size_t i = 0; i < flips.size(); ++i)
+    if (Error err = retarget(flips[i], viaGate[i], straight[i], whileStopped)) {
+      consumeError(std::move(err));
+      ++left;
+    }
+  return left;
+}
+
+void FlipPlan::rollBack() {
+  if (!touched || committed || rolledBack)
+    return;
+  rolledBack = true;
+  const PrologueShape &shape = arch.prologue();
+  // Entries first: from then on no call reaches a padding we rewrite.
+  for (const FunctionFlip &f : flips)
+    if (!f.stacked)
+      consumeError(target.write(
+          f.entryAddr + f.site,
+          ArrayRef<uint8_t>(f.before).slice(shape.padBefore + f.site, shape.entryNop)));
+  for (size_t i = 0; i < flips.size(); ++i) {
+    const FunctionFlip &f = flips[i];
+    if (f.stacked)
+      consumeError(retarget(f, viaGate[i], f.before, target.stopped()));
+    else
+      consumeError(target.write(f.entryAddr - shape.padBefore, f.before));
+  }
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> FlipPlan::busyRanges(uint64_t gatesLo,
+                                                                uint64_t gatesHi) const {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const FunctionFlip &f : flips) {
+    ranges.push_back({f.entryAddr - arch.prologue().padBefore,
+                      f.entryAddr + std::max<uint64_t>(f.oldSize, 1)});
+    if (f.stacked)
+      ranges.push_back(f.previousCode);
+  }
+  ranges.push_back({gatesLo, gatesHi});
+  return ranges;
+}
+
+} // namespace hotpatch

@@ -1,0 +1,52 @@
+//===- runtime/layout.h - where a patch's parts go -----------------*- C++ -*-===//
+//
+// Pure functions of their arguments (unit-tested without a process): the
+// layout of a patch's region, and the address to put it at.
+//
+//   [code | stubs | gates]  read-execute
+//   [read-only data]        read-only
+//   [record | data | bss | slots]  read-write
+//
+// Each part starts on a page (the system's: 4 KiB, 16 KiB or 64 KiB), so
+// each is mapped once with its final protection.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HOTPATCH_RUNTIME_LAYOUT_H
+#define HOTPATCH_RUNTIME_LAYOUT_H
+
+#include "patch-file.h"
+#include "target.h"
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace hotpatch {
+
+struct PatchLayout {
+  uint64_t textOff = 0, pltOff = 0, gatesOff = 0, rxSize = 0;
+  uint64_t rodataOff = 0, roSize = 0;
+  uint64_t recordOff = 0, dataOff = 0, bssOff = 0, gotOff = 0, rwSize = 0;
+  uint64_t total = 0;
+
+  /// Where section \p s starts in the region.
+  uint64_t offsetOf(PatchSection s) const;
+};
+
+/// The layout of \p patch with \p recordSize bytes of record and one gate
+/// of \p gateSize bytes per function.
+PatchLayout planLayout(const PatchFile &patch, uint64_t recordSize, unsigned gateSize,
+                       uint64_t pageSize);
+
+/// An address for \p size bytes in a gap of \p maps (with a free page on
+/// both sides), as close to [lo, hi) as possible and within \p reach of
+/// it, so that every PC-relative reference of the patch reaches the module;
+/// nothing at or above \p addressEnd. Nullopt when no gap is near enough.
+std::optional<uint64_t> placeNear(const std::vector<Mapping> &maps, uint64_t lo,
+                                  uint64_t hi, uint64_t size, uint64_t pageSize,
+                                  uint64_t addressEnd, uint64_t reach = 1ull << 30);
+
+} // namespace hotpatch
+
+#endif

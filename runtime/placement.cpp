@@ -1,0 +1,112 @@
+//===- runtime/placement.cpp - the patch's memory in the target -----------===//
+
+#include "placement.h"
+
+#include "apply-error.h"
+#include "record.h"
+
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+
+namespace hotpatch {
+namespace {
+// Linux mmap flags (the same on x86_64 and aarch64).
+constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
+constexpr uint64_t mapPrivate = 0x02, mapFixed = 0x10, mapAnonymous = 0x20,
+                   mapFixedNoReplace = 0x100000;
+
+/// A raw system-call result that is an address: -4095..-1 are -errno.
+bool isErrno(int64_t rc) { return rc < 0 && rc >= -4095; }
+} // namespace
+
+Error Placement::map() {
+  const uint64_t flags = mapPrivate | mapAnonymous;
+  Expected<int64_t> got = target.syscall(
+      arch.sysMmap(), {at, layout.total, 0, flags | mapFixedNoReplace, uint64_t(-1), 0});
+  if (!got)
+    return got.takeError();
+  if (uint64_t(*got) != at) {
+    if (!isErrno(*got)) // somewhere else than asked: not within reach
+      (void)target.syscall(arch.sysMunmap(), {uint64_t(*got), layout.total});
+    return applyError(ApplyError::Failed,
+                      formatv("mmap in the target returned {0} for {1:x}", *got, at));
+  }
+  mapped = true;
+  struct Part {
+    uint64_t offset, size, prot;
+  };
+  const Part parts[] = {
+      {0, layout.rxSize, protRead | protExec},
+      {layout.rxSize, layout.roSize, protRead},
+      {layout.recordOff, layout.total - layout.recordOff, protRead | protWrite},
+  };
+  for (const Part &part : parts) {
+    if (!part.size)
+      continue;
+    uint64_t partAt = at + part.offset;
+    Expected<int64_t> over = target.syscall(
+        arch.sysMmap(), {partAt, part.size, part.prot, flags | mapFixed, uint64_t(-1), 0});
+    if (!over)
+      return over.takeError();
+    if (uint64_t(*over) != partAt)
+      return applyError(ApplyError::Failed,
+                        formatv("mmap in the target returned {0} for {1:x}", *over,
+                                partAt));
+  }
+  return Error::success();
+}
+
+Expected<std::unique_ptr<Placement>>
+Placement::create(Target &target, const Arch &arch, uint64_t addr,
+                  const PatchLayout &layout, IfuncChoices &ifuncs, Unwinder *warm,
+                  uint64_t &stopNs) {
+  std::unique_ptr<Placement> p(new Placement(target, arch, addr, layout));
+  Expected<StoppedThreads> borrowed = target.borrowOne();
+  if (!borrowed)
+    return applyError(ApplyError::Gone, toString(borrowed.takeError()));
+  Error err = p->map();
+  for (auto &[resolver, chosen] : ifuncs) {
+    if (err)
+      break;
+    Expected<uint64_t> r = target.call(resolver, {});
+    if (!r)
+      err = applyError(ApplyError::Failed,
+                       "running an IFUNC resolver: " + toString(r.takeError()));
+    else
+      chosen = *r;
+  }
+  if (err && p->mapped) {
+    (void)target.syscall(arch.sysMunmap(), {addr, layout.total});
+    p->mapped = false;
+  }
+  if (!err && warm) {
+    std::vector<uint64_t> pcs;
+    consumeError(warm->backtrace(target.borrowedThread(), pcs)); // the check will say
+  }
+  stopNs = borrowed->resume() - borrowed->startNs();
+  if (err)
+    return asApplyError(ApplyError::Failed, std::move(err));
+  return std::move(p);
+}
+
+Placement::~Placement() {
+  if (kept || !mapped)
+    return;
+  if (reachable) {
+    uint8_t state[8];
+    support::endian::write64le(state, uint64_t(RecordState::Reverted));
+    consumeError(target.write(at + layout.recordOff + RecordLayout::stateOffset, state));
+    return;
+  }
+  Expected<StoppedThreads> borrowed = target.borrowOne();
+  if (!borrowed) {
+    consumeError(borrowed.takeError());
+    return;
+  }
+  if (Expected<int64_t> rc = target.syscall(arch.sysMunmap(), {at, layout.total}); !rc)
+    consumeError(rc.takeError());
+}
+
+} // namespace hotpatch

@@ -1,0 +1,124 @@
+//===- runtime/revert.cpp - take an applied patch back --------------------===//
+//
+// The saved bytes go back with every thread stopped: first every redirect
+// through its gate and the commit byte cleared (every function back at
+// once, however hp-apply dies after), then each entry (new calls take the
+// old code again), then the padding. The patch stays mapped, code
+// included: a thread may still be running it, and pointers into it (a
+// string literal, a callback, a vtable the new code stored in a global)
+// may outlive the revert; no stack check sees those. Its record stays, for
+// --list.
+//
+//===----------------------------------------------------------------------===//
+
+#include "loader.h"
+
+#include "arch.h"
+
+#include "llvm/Support/Endian.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+
+namespace hotpatch {
+namespace {
+
+/// Refuses reverting \p id unless it is active and the newest active patch
+/// of each of its functions (stacked patches revert last first).
+Expected<const AppliedPatch &> revertible(const Target &target,
+                                          const std::vector<AppliedPatch> &all,
+                                          uint32_t id) {
+  auto patch = llvm::find_if(all, [&](const AppliedPatch &p) { return p.id == id; });
+  if (patch == all.end())
+    return applyError(ApplyError::Refused,
+                      formatv("process {0} has no patch {1}", target.pid(), id));
+  if (!patch->active())
+    return applyError(ApplyError::Refused, formatv("patch {0} is already reverted", id));
+  for (const AppliedPatch &p : all)
+    if (p.active() && p.id > id)
+      for (const RecordedFunction &a : p.functions)
+        for (const RecordedFunction &b : patch->functions)
+          if (a.entryAddr == b.entryAddr)
+            return applyError(ApplyError::Refused,
+                              formatv("patch {0} also replaces '{1}'; revert it "
+                                      "first (last applied, first reverted)",
+                                      p.id, a.name));
+  return *patch;
+}
+
+/// One function's writes, made before the stop.
+struct Restore {
+  uint64_t padAddr, siteAddr;
+  ArrayRef<uint8_t> saved, savedSite; ///< all saved bytes; the entry NOP's
+  Arch::Redirect toGate;
+};
+
+Error restore(Target &target, const AppliedPatch &patch,
+              const std::vector<Restore> &restores) {
+  if (patch.gatesOffset) {
+    for (const Restore &r : restores) {
+      if (Error err = target.write(r.padAddr, r.toGate.pad))
+        return err;
+      if (Error err = target.write(r.siteAddr, r.toGate.site))
+        return err;
+    }
+    static constexpr uint8_t zero[] = {0};
+    if (Error err = target.write(patch.recordAddr + RecordLayout::commitOffset, zero))
+      return err;
+  }
+  for (const Restore &r : restores)
+    if (Error err = target.write(r.siteAddr, r.savedSite))
+      return err;
+  for (const Restore &r : restores)
+    if (Error err = target.write(r.padAddr, r.saved))
+      return err;
+  uint8_t state[8];
+  support::endian::write64le(state, uint64_t(RecordState::Reverted));
+  return target.write(patch.recordAddr + RecordLayout::stateOffset, state);
+}
+
+} // namespace
+
+Expected<RevertReport> revertPatch(Target &target, uint32_t id,
+                                   const ApplyOptions &opts) {
+  Expected<std::vector<AppliedPatch>> all = listPatches(target);
+  if (!all)
+    return all.takeError();
+  Expected<const AppliedPatch &> patch = revertible(target, *all, id);
+  if (!patch)
+    return patch.takeError();
+  Expected<const Arch &> arch = patch->eMachine ? getArch(patch->eMachine) : hostArch();
+  if (!arch)
+    return applyError(ApplyError::Refused, toString(arch.takeError()));
+  const PrologueShape &shape = arch->prologue();
+  std::vector<Restore> restores;
+  for (size_t i = 0; i < patch->functions.size(); ++i) {
+    const RecordedFunction &fn = patch->functions[i];
+    if (fn.saved.size() < shape.padBefore + fn.site + shape.entryNop)
+      return applyError(ApplyError::Failed,
+                        formatv("patch {0}: corrupt record for '{1}'", id, fn.name));
+    uint64_t gate = patch->regionAddr + patch->gatesOffset + i * arch->gateSize();
+    restores.push_back({fn.entryAddr - shape.padBefore, fn.entryAddr + fn.site,
+                        fn.saved,
+                        ArrayRef<uint8_t>(fn.saved).slice(shape.padBefore + fn.site,
+                                                          shape.entryNop),
+                        arch->encodeRedirect(fn.entryAddr, fn.site, gate)});
+  }
+  RevertReport report;
+  report.id = id;
+  for (const RecordedFunction &fn : patch->functions)
+    report.functions.push_back(fn.name);
+  if (opts.dryRun)
+    return report;
+
+  Expected<StoppedThreads> stopped = target.holdAll();
+  if (!stopped)
+    return applyError(ApplyError::Gone, toString(stopped.takeError()));
+  Error err = restore(target, *patch, restores);
+  report.pauseNs = stopped->resume() - stopped->startNs();
+  if (err)
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  return report;
+}
+
+} // namespace hotpatch

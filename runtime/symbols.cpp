@@ -1,0 +1,92 @@
+//===- runtime/symbols.cpp - what a patch's symbols are in the target -----===//
+
+#include "symbols.h"
+
+#include "apply-error.h"
+
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace llvm;
+
+namespace hotpatch {
+namespace {
+
+/// \p addr, or what its resolver picked when it is an IFUNC of \p m.
+uint64_t throughIfunc(const Module &m, uint64_t addr, IfuncChoices &ifuncs) {
+  if (!m.symbols.ifuncs.count(addr))
+    return addr;
+  auto [it, inserted] = ifuncs.try_emplace(addr, 0); // to be resolved
+  return inserted || !it->second ? addr : it->second;
+}
+
+/// The symbol in the patched module; nullopt when it has no such global.
+Expected<std::optional<uint64_t>> inModule(const PatchSymbol &s, SymbolContext &ctx) {
+  Module &mod = ctx.module;
+  if (s.refOffset != unresolvedOffset)
+    return mod.base + s.refOffset;
+  if (!s.refSource.empty()) {
+    auto it = mod.symbols.locals.find({s.refSource, s.refName});
+    if (it == mod.symbols.locals.end())
+      return applyError(ApplyError::Refused,
+                        formatv("{0} has no file-local symbol '{1}' from {2}",
+                                mod.path, s.refName, s.refSource));
+    if (it->second.size() > 1)
+      return applyError(ApplyError::Refused,
+                        formatv("{0} has {1} file-local symbols '{2}' from "
+                                "files named {3}; patch with --target to "
+                                "resolve them exactly",
+                                mod.path, it->second.size(), s.refName,
+                                s.refSource));
+    return it->second.front();
+  }
+  auto it = mod.symbols.globals.find(s.refName);
+  if (it != mod.symbols.globals.end())
+    return throughIfunc(mod, it->second, ctx.ifuncs);
+  return std::nullopt;
+}
+
+/// The symbol among the dynamic symbols of the other modules.
+std::optional<uint64_t> inLibraries(const PatchSymbol &s, SymbolContext &ctx) {
+  for (Module &other : ctx.modules) {
+    if (&other == &ctx.module)
+      continue;
+    loadModule(other, ctx.maps);
+    auto hit = other.symbols.dynamic.find(s.refName);
+    if (hit != other.symbols.dynamic.end())
+      return throughIfunc(other, hit->second, ctx.ifuncs);
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+Expected<std::vector<uint64_t>> resolveSymbols(const PatchFile &patch, SymbolContext ctx,
+                                               const std::vector<uint64_t> &sectionAddr) {
+  std::vector<uint64_t> addr(patch.symbols.size(), 0);
+  for (size_t i = 0; i < patch.symbols.size(); ++i) {
+    const PatchSymbol &s = patch.symbols[i];
+    if (s.defined) {
+      addr[i] = sectionAddr[unsigned(s.section)] + s.value;
+      continue;
+    }
+    Expected<std::optional<uint64_t>> local = inModule(s, ctx);
+    if (!local)
+      return local.takeError();
+    if (*local) {
+      addr[i] = **local;
+      continue;
+    }
+    std::optional<uint64_t> outside;
+    if (!s.refInModule)
+      outside = inLibraries(s, ctx);
+    if (!outside)
+      return applyError(ApplyError::Refused,
+                        formatv("symbol '{0}' the patch needs is not in {1}{2}",
+                                s.refName, ctx.module.path,
+                                s.refInModule ? "" : " or any loaded library"));
+    addr[i] = *outside;
+  }
+  return addr;
+}
+
+} // namespace hotpatch

@@ -1,0 +1,40 @@
+//===- runtime/symbols.h - what a patch's symbols are in the target -*- C++ -*-===//
+//
+// A patch names what it uses: its own sections, or symbols of the module
+// it patches (by offset when hp-diff read the target build, by file-local
+// name with its source file, by global name), or of any library the
+// process has loaded. An IFUNC (strlen, memcpy) resolves to what its
+// resolver picks for this CPU: the resolver runs in the target, in the
+// placement stop, so the first resolution only collects them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef HOTPATCH_RUNTIME_SYMBOLS_H
+#define HOTPATCH_RUNTIME_SYMBOLS_H
+
+#include "module.h"
+
+#include <map>
+
+namespace hotpatch {
+
+/// IFUNC resolver address -> the implementation it picked (0 until run).
+using IfuncChoices = std::map<uint64_t, uint64_t>;
+
+struct SymbolContext {
+  Module &module;                  ///< the patched module
+  std::vector<Module> &modules;    ///< every module, for outside references
+  const std::vector<Mapping> &maps;
+  IfuncChoices &ifuncs;
+};
+
+/// The address of every symbol of \p patch, its sections placed at
+/// \p sectionAddr (indexed by PatchSection). Refuses (ApplyError) naming
+/// the first symbol the target does not have.
+llvm::Expected<std::vector<uint64_t>>
+resolveSymbols(const PatchFile &patch, SymbolContext ctx,
+               const std::vector<uint64_t> &sectionAddr);
+
+} // namespace hotpatch
+
+#endif
