@@ -460,6 +460,7 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
   };
 
   PatchFile patch;
+  patch.checksum = stored;
   patch.eMachine = le::read16le(meta->data() + mMachine);
   if (patch.eMachine != ehdr.e_machine)
     return st.bad("e_machine and .hp.meta disagree");

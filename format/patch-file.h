@@ -68,6 +68,9 @@ struct FunctionMapEntry {
 };
 
 struct PatchFile {
+  /// Set by readPatch: the file's checksum, which tells one patch from
+  /// another (hp-apply records it, to know a process already runs it).
+  uint64_t checksum = 0;
   uint16_t eMachine = 0;
   std::string buildId;    ///< hex; empty when the target was not given
   std::string targetName; ///< informational: the module's file name

@@ -88,6 +88,7 @@ AppliedPatch newRecord(const PatchFile &patch, StringRef patchName,
   r.name = sys::path::filename(patchName).str();
   r.buildId = patch.buildId;
   r.eMachine = patch.eMachine;
+  r.patchDigest = uint32_t(patch.checksum);
   r.moduleBase = view.module->base;
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
@@ -95,6 +96,16 @@ AppliedPatch newRecord(const PatchFile &patch, StringRef patchName,
   for (const FunctionFlip &f : flips)
     r.functions.push_back({f.name, f.entryAddr, 0, f.site, f.before});
   return r;
+}
+
+/// The newest active record of this very patch, or null.
+const AppliedPatch *samePatch(const std::vector<AppliedPatch> &earlier,
+                              const PatchFile &patch) {
+  const AppliedPatch *found = nullptr;
+  for (const AppliedPatch &p : earlier)
+    if (p.active() && p.patchDigest && p.patchDigest == uint32_t(patch.checksum))
+      found = &p;
+  return found;
 }
 
 /// Writes the region's image and reads it back.
@@ -200,6 +211,24 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return std::move(err);
   report.module = view.module->path;
   report.moduleBase = view.module->base;
+  // Applied already (a second run over a fleet, a child forked after its
+  // parent was patched): done. Interrupted (its hp-apply died, or a child
+  // was forked mid-apply): the old code runs; take it away, then apply.
+  if (const AppliedPatch *same = samePatch(view.earlier, patch)) {
+    if (same->committed || opts.dryRun) { // (a dry run cannot look past it)
+      for (const RecordedFunction &f : same->functions)
+        report.functions.push_back(f.name);
+      report.id = same->id;
+      (same->committed ? report.alreadyApplied : report.completedInterrupted) = same->id;
+      return report;
+    }
+    report.completedInterrupted = same->id;
+    if (Expected<RevertReport> undone = revertPatch(target, same->id, opts); !undone)
+      return undone.takeError();
+    view = TargetView();
+    if (Error err = readTarget(target, patch, view))
+      return std::move(err);
+  }
   Expected<std::vector<FunctionFlip>> flips =
       locateFunctions(target, patch, *view.module, *arch, view.earlier);
   if (!flips)

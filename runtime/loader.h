@@ -64,6 +64,12 @@ struct ApplyReport {
   unsigned tries = 0;          ///< strict: stack checks made
   unsigned viaGate = 0;        ///< functions left going through their gate
   bool dryRun = false;
+  /// The process already ran this very patch (its record's id): nothing
+  /// was changed. 0 otherwise.
+  uint32_t alreadyApplied = 0;
+  /// An earlier apply of this patch was interrupted (its hp-apply died
+  /// before the commit); it was reverted first (its id). 0 otherwise.
+  uint32_t completedInterrupted = 0;
 };
 
 llvm::Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,

@@ -23,12 +23,12 @@ constexpr char magic[8] = {'H', 'P', 'R', 'E', 'C', '0', '0', '1'};
 constexpr uint32_t idAt = 8, countAt = 12, regionAddrAt = 24, regionSizeAt = 32,
                    appliedAtAt = 40, nameAt = 48, nameSize = 64, buildIdAt = 112,
                    buildIdSize = 48, moduleBaseAt = 160, gatesAt = 176,
-                   machineAt = 184;
+                   machineAt = 184, digestAt = 188;
 // Entry fields.
 constexpr uint32_t entryAddrAt = 0, newAddrAt = 8, siteAt = 16, savedCountAt = 17,
                    savedAt = 24, nameRefAt = 56;
 static_assert(savedAt + RecordLayout::maxSaved <= nameRefAt, "saved bytes overlap");
-static_assert(machineAt + 2 <= RecordLayout::headerSize, "header overflows");
+static_assert(digestAt + 4 <= RecordLayout::headerSize, "header overflows");
 
 std::string fixedString(ArrayRef<uint8_t> field) {
   const char *s = reinterpret_cast<const char *>(field.data());
@@ -65,6 +65,7 @@ std::vector<uint8_t> encodeRecord(const AppliedPatch &p) {
   rec[RecordLayout::commitOffset] = p.committed;
   le::write64le(&rec[gatesAt], p.gatesOffset);
   le::write16le(&rec[machineAt], p.eMachine);
+  le::write32le(&rec[digestAt], p.patchDigest);
   uint32_t names = RecordLayout::headerSize + p.functions.size() * RecordLayout::entrySize;
   for (size_t i = 0; i < p.functions.size(); ++i) {
     const RecordedFunction &f = p.functions[i];
@@ -104,6 +105,7 @@ std::optional<AppliedPatch> decodeRecordHeader(ArrayRef<uint8_t> head,
   p.moduleBase = le::read64le(&head[moduleBaseAt]);
   p.gatesOffset = le::read64le(&head[gatesAt]);
   p.eMachine = le::read16le(&head[machineAt]);
+  p.patchDigest = le::read32le(&head[digestAt]);
   // (Before gates, an active patch was in effect.)
   p.committed = p.gatesOffset ? head[RecordLayout::commitOffset] != 0 : p.active();
   return p;

@@ -17,6 +17,7 @@
 //   168  commit byte: the gates run the new code when non-zero
 //   176  gates: offset in the region (0: a patch made before gates)
 //   184  e_machine (u16; 0: made before it was recorded: the host's)
+//   188  the patch: the low 32 bits of its checksum (0: not recorded)
 //   then the names, NUL-terminated.
 //
 // The state and the commit byte are the only fields written after the
@@ -72,6 +73,7 @@ struct AppliedPatch {
   bool committed = false;
   uint64_t gatesOffset = 0; ///< in its region; 0: made before gates
   uint16_t eMachine = 0;    ///< 0: not recorded (the host's)
+  uint32_t patchDigest = 0; ///< which patch (0: not recorded)
   uint64_t recordAddr = 0, regionAddr = 0, regionSize = 0;
   uint64_t moduleBase = 0;
   uint64_t appliedAtNs = 0; ///< CLOCK_REALTIME

@@ -21,6 +21,7 @@ AppliedPatch sample() {
   p.committed = true;
   p.gatesOffset = 0x1a0;
   p.eMachine = ELF::EM_AARCH64;
+  p.patchDigest = 0xfeedbeef;
   p.regionAddr = 0x7f0000000000;
   p.regionSize = 3 * 4096;
   p.moduleBase = 0x555555554000;
@@ -46,6 +47,7 @@ TEST(Record, RoundTrips) {
   EXPECT_EQ(back->committed, p.committed);
   EXPECT_EQ(back->gatesOffset, p.gatesOffset);
   EXPECT_EQ(back->eMachine, p.eMachine);
+  EXPECT_EQ(back->patchDigest, p.patchDigest);
   EXPECT_EQ(back->regionAddr, p.regionAddr);
   EXPECT_EQ(back->regionSize, p.regionSize);
   EXPECT_EQ(back->moduleBase, p.moduleBase);

@@ -1,16 +1,19 @@
-//===- tools/hp-apply/main.cpp - load a patch into a running process ------===//
+//===- tools/hp-apply/main.cpp - load a patch into running processes ------===//
 //
-// hp-apply -p PID [--policy strict|entry-only|none] [--dry-run] [--json] fix.hp
-// hp-apply -p PID --list [--json]
-// hp-apply -p PID --revert ID | --revert-all [--json]
+// hp-apply WHO [--policy strict|entry-only|none] [--dry-run] [--json] fix.hp
+// hp-apply WHO --list [--json]
+// hp-apply WHO --revert ID | --revert-all [--json]
+//   WHO: -p PID[,PID...] (repeatable) | --exe PATH | --tree PID
 //
-// Exit codes (docs/hp-apply.md): 0 done, 1 refused or failed (the target is
-// unchanged), 2 bad usage, 3 strict policy gave up (a thread stayed in a
-// function being replaced), 4 the process is gone or may not be traced.
+// Exit codes (docs/hp-apply.md): one process: 0 done, 1 refused or failed
+// (the target is unchanged), 2 bad usage, 3 strict policy gave up (a thread
+// stayed in a function being replaced), 4 the process is gone or may not
+// be traced. Several: 0 all done, 5 some, 6 none.
 //
 //===----------------------------------------------------------------------===//
 
 #include "loader.h"
+#include "processes.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -20,12 +23,19 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/WithColor.h"
 
+#include <set>
+
 using namespace llvm;
 using namespace hotpatch;
 
 static cl::OptionCategory category("hp-apply options");
-static cl::opt<int> pid("p", cl::desc("the process to patch"), cl::value_desc("PID"),
-                        cl::cat(category));
+static cl::list<int> pids("p", cl::desc("the process to patch (repeat, or PID,PID,...)"),
+                          cl::value_desc("PID"), cl::CommaSeparated, cl::cat(category));
+static cl::opt<std::string>
+    exePath("exe", cl::desc("every process running this program (same build-id)"),
+            cl::value_desc("PATH"), cl::cat(category));
+static cl::opt<int> treeRoot("tree", cl::desc("a process and all its descendants"),
+                             cl::value_desc("PID"), cl::init(0), cl::cat(category));
 static cl::opt<std::string> patchPath(cl::Positional, cl::desc("fix.hp"),
                                       cl::cat(category));
 static cl::opt<std::string>
@@ -46,40 +56,267 @@ static cl::opt<bool> revertAll("revert-all", cl::desc("revert every patch, last 
                                cl::cat(category));
 static cl::opt<bool> jsonOut("json", cl::desc("print JSON"), cl::cat(category));
 
-static int fail(Error err) {
-  int code = 1;
+namespace {
+
+/// What happened to one process: its exit code (as if it were alone) and
+/// its JSON object. Its lines for people are printed as they come.
+struct Outcome {
+  int code = 0;
+  json::Object json;
+};
+
+std::string micros(uint64_t ns) { return formatv("{0:f1} us", ns / 1000.0).str(); }
+
+Outcome failure(Error err) {
+  Outcome o;
+  o.code = 1;
+  std::string message;
   handleAllErrors(
       std::move(err),
       [&](const ApplyError &e) {
-        code = e.kind == ApplyError::Busy ? 3 : e.kind == ApplyError::Gone ? 4 : 1;
-        if (jsonOut)
-          outs() << formatv("{0}", json::Value(json::Object{
-                                       {"ok", false}, {"error", e.message}}))
-                 << "\n";
-        WithColor::error(errs(), "hp-apply") << e.message << '\n';
+        o.code = e.kind == ApplyError::Busy ? 3 : e.kind == ApplyError::Gone ? 4 : 1;
+        message = e.message;
       },
-      [&](const ErrorInfoBase &e) {
-        if (jsonOut)
-          outs() << formatv("{0}", json::Value(json::Object{
-                                       {"ok", false}, {"error", e.message()}}))
-                 << "\n";
-        WithColor::error(errs(), "hp-apply") << e.message() << '\n';
-      });
+      [&](const ErrorInfoBase &e) { message = e.message(); });
+  WithColor::error(errs(), "hp-apply") << message << '\n';
+  o.json = json::Object{{"ok", false}, {"error", message}};
+  return o;
+}
+
+Outcome listIn(Target &target, int pid) {
+  Expected<std::vector<AppliedPatch>> patches = listPatches(target);
+  if (!patches)
+    return failure(patches.takeError());
+  json::Array out;
+  for (const AppliedPatch &p : *patches) {
+    json::Array fns;
+    SmallVector<std::string, 4> names;
+    for (const RecordedFunction &fn : p.functions) {
+      fns.push_back(fn.name);
+      names.push_back(fn.name);
+    }
+    out.push_back(json::Object{{"id", int64_t(p.id)},
+                               {"name", p.name},
+                               {"active", p.active()},
+                               {"committed", p.committed},
+                               {"build_id", p.buildId},
+                               {"functions", std::move(fns)},
+                               {"address", int64_t(p.regionAddr)}});
+    // Active but not committed: an hp-apply died before the commit store;
+    // the old code runs; --revert clears it away.
+    StringRef state = !p.active() ? "reverted" : p.committed ? "active" : "interrupted";
+    if (!jsonOut)
+      outs() << formatv("{0,3}  {1,-11}  {2}  at {3:x}: {4}\n", p.id, state, p.name,
+                        p.regionAddr, join(names, ", "));
+  }
+  if (!jsonOut && patches->empty())
+    outs() << "process " << pid << ": no patches applied\n";
+  Outcome o;
+  o.json = json::Object{{"ok", true}, {"pid", int64_t(pid)}, {"patches", std::move(out)}};
+  return o;
+}
+
+Outcome revertIn(Target &target, int pid, const ApplyOptions &opts) {
+  std::vector<uint32_t> ids;
+  if (revertAll) {
+    Expected<std::vector<AppliedPatch>> patches = listPatches(target);
+    if (!patches)
+      return failure(patches.takeError());
+    for (auto it = patches->rbegin(); it != patches->rend(); ++it)
+      if (it->active())
+        ids.push_back(it->id);
+  } else {
+    ids.push_back(revertId);
+  }
+  json::Array done;
+  for (uint32_t id : ids) {
+    Expected<RevertReport> r = revertPatch(target, id, opts);
+    if (!r)
+      return failure(r.takeError());
+    done.push_back(json::Object{{"id", int64_t(r->id)}, {"pause_ns", int64_t(r->pauseNs)}});
+    if (!jsonOut)
+      outs() << formatv("hp-apply: reverted patch {0} in process {1} ({2}); pause {3}\n",
+                        r->id, pid, join(r->functions, ", "), micros(r->pauseNs));
+  }
+  if (!jsonOut && ids.empty())
+    outs() << "hp-apply: process " << pid << " has no active patch\n";
+  Outcome o;
+  o.json = json::Object{{"ok", true}, {"pid", int64_t(pid)}, {"reverted", std::move(done)}};
+  return o;
+}
+
+void describe(const ApplyReport &r, int pid, uint64_t wallNs) {
+  if (r.alreadyApplied) {
+    outs() << formatv("hp-apply: process {0} already runs this patch (patch {1}: "
+                      "{2}); nothing was changed\n",
+                      pid, r.alreadyApplied, join(r.functions, ", "));
+    return;
+  }
+  if (r.dryRun) {
+    outs() << formatv("hp-apply: dry run: patch {0} would replace {1} in {2} "
+                      "(process {3}){4}; nothing was changed\n",
+                      r.id, join(r.functions, ", "), r.module, pid,
+                      r.completedInterrupted
+                          ? formatv(", after reverting its interrupted apply {0}",
+                                    r.completedInterrupted).str()
+                          : "");
+    return;
+  }
+  if (r.completedInterrupted)
+    outs() << formatv("hp-apply: process {0}: patch {1}, an interrupted apply of "
+                      "this patch, was reverted first\n",
+                      pid, r.completedInterrupted);
+  outs() << formatv("hp-apply: applied patch {0} to process {1}: {2} in {3}\n", r.id,
+                    pid, join(r.functions, ", "), r.module);
+  if (r.threadsStopped == 0)
+    outs() << formatv("  flip: no thread stopped ({0} running; entry-only); "
+                      "placing the patch borrowed one thread for {1}\n",
+                      r.threads, micros(r.placeStopNs));
+  else
+    outs() << formatv("  pause: {0} for the flip ({1} threads stopped, {2} "
+                      "{3}); placing the patch borrowed one thread for {4}\n",
+                      micros(r.pauseNs), r.threadsStopped, r.tries,
+                      r.tries == 1 ? "try" : "tries", micros(r.placeStopNs));
+  if (r.viaGate)
+    outs() << formatv("  {0} function(s) still reach the new code through "
+                      "their gate (one jump more)\n", r.viaGate);
+  outs() << formatv("  wall time: {0:f2} ms\n", wallNs / 1e6);
+}
+
+Outcome applyIn(std::unique_ptr<Target> &target, int pid, const PatchFile &patch,
+                const ApplyOptions &opts, uint64_t wall0) {
+  Expected<ApplyReport> r = applyPatch(*target, patch, patchPath, opts);
+  if (!r)
+    return failure(r.takeError());
+  target.reset(); // let go of the target before measuring the wall time
+  uint64_t wallNs = monotonicNs() - wall0;
+  if (!jsonOut)
+    describe(*r, pid, wallNs);
+  json::Array functions;
+  for (const std::string &fn : r->functions)
+    functions.push_back(fn);
+  Outcome o;
+  o.json = json::Object{
+      {"ok", true},
+      {"dry_run", r->dryRun},
+      {"pid", int64_t(pid)},
+      {"id", int64_t(r->id)},
+      {"module", r->module},
+      {"patch_address", int64_t(r->patchAddr)},
+      {"functions", std::move(functions)},
+      {"policy", policy.getValue()},
+      {"threads", int64_t(r->threads)},
+      {"threads_stopped", int64_t(r->threadsStopped)},
+      {"pause_ns", int64_t(r->pauseNs)},
+      {"pause_stop_ns", int64_t(r->stopNs)},
+      {"pause_unwind_ns", int64_t(r->unwindNs)},
+      {"place_stop_ns", int64_t(r->placeStopNs)},
+      {"tries", int64_t(r->tries)},
+      {"via_gate", int64_t(r->viaGate)},
+      {"already_applied", int64_t(r->alreadyApplied)},
+      {"completed_interrupted", int64_t(r->completedInterrupted)},
+      {"wall_ns", int64_t(wallNs)},
+  };
+  return o;
+}
+
+/// One process, one transaction: attach, do, detach.
+Outcome runOn(int pid, const PatchFile &patch, const ApplyOptions &opts) {
+  uint64_t wall0 = monotonicNs();
+  Expected<std::unique_ptr<Target>> target = Target::attach(pid);
+  if (!target) {
+    Outcome o = failure(target.takeError());
+    o.code = 4;
+    return o;
+  }
+  if (list)
+    return listIn(**target, pid);
+  if (revertId > 0 || revertAll)
+    return revertIn(**target, pid, opts);
+  return applyIn(*target, pid, patch, opts, wall0);
+}
+
+/// The processes --exe or --tree name now.
+Expected<std::vector<int>> selected() {
+  if (!exePath.empty())
+    return processesRunning(exePath);
+  return processTree(treeRoot);
+}
+
+/// Several processes: each its own transaction, reported as it ends; with
+/// --exe and --tree, processes that appear meanwhile (a pre-forking server
+/// forks on) are taken too, for a few rounds.
+int runOnMany(std::vector<int> initial, const PatchFile &patch, const ApplyOptions &opts) {
+  bool follow = !exePath.empty() || treeRoot > 0;
+  std::set<int> seen;
+  json::Array results;
+  unsigned done = 0, failed = 0, gone = 0;
+  std::vector<int> round = std::move(initial);
+  for (unsigned r = 0; !round.empty(); ++r) {
+    for (int pid : round) {
+      seen.insert(pid);
+      Outcome o = runOn(pid, patch, opts);
+      // One that exited meanwhile (a worker ending its life) needs no patch,
+      // whatever the failure it caused.
+      if (o.code && processGone(pid)) {
+        o.json["gone"] = true;
+        ++gone;
+      } else if (o.code)
+        ++failed;
+      else
+        ++done;
+      o.json.try_emplace("pid", int64_t(pid));
+      results.push_back(std::move(o.json));
+    }
+    round.clear();
+    if (!follow || r == 4)
+      break;
+    Expected<std::vector<int>> now = selected();
+    if (!now) {
+      consumeError(now.takeError()); // (the root exited: its tree is done)
+      break;
+    }
+    for (int pid : *now)
+      if (!seen.count(pid))
+        round.push_back(pid);
+    if (!round.empty() && !jsonOut)
+      outs() << formatv("hp-apply: {0} more process(es) appeared meanwhile\n",
+                        round.size());
+  }
+  unsigned total = done + failed;
+  int code = failed == 0 ? 0 : done ? 5 : 6;
+  StringRef verb = list ? "listed" : revertId > 0 || revertAll ? "reverted in" : "patched";
+  if (jsonOut)
+    outs() << formatv("{0:2}", json::Value(json::Object{
+                                   {"ok", code == 0},
+                                   {"processes", std::move(results)},
+                                   {"done", int64_t(done)},
+                                   {"failed", int64_t(failed)},
+                                   {"gone", int64_t(gone)}}))
+           << "\n";
+  else
+    outs() << formatv("hp-apply: {0} {1} of {2} process(es){3}\n", verb, done, total,
+                      gone ? formatv("; {0} exited meanwhile", gone).str() : "");
   return code;
 }
 
-static std::string micros(uint64_t ns) { return formatv("{0:f1} us", ns / 1000.0).str(); }
+int usage(const Twine &why) {
+  WithColor::error(errs(), "hp-apply") << why << " (try --help)\n";
+  return 2;
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(argc, argv, "hp-apply: patch a running process\n");
-  auto usage = [](const Twine &why) {
-    WithColor::error(errs(), "hp-apply") << why << " (try --help)\n";
-    return 2;
-  };
-  if (pid <= 0)
-    return usage("which process? -p PID");
+  cl::ParseCommandLineOptions(argc, argv, "hp-apply: patch running processes\n");
+  int who = !pids.empty() + !exePath.empty() + (treeRoot > 0);
+  if (who != 1)
+    return usage("which processes? one of -p PID, --exe PATH, --tree PID");
+  for (int pid : pids)
+    if (pid <= 0)
+      return usage(formatv("-p {0}: not a process id", pid));
   int actions = list + (revertId > 0) + revertAll + !patchPath.empty();
   if (actions != 1)
     return usage("give exactly one of: a patch file, --list, --revert ID, --revert-all");
@@ -99,154 +336,39 @@ int main(int argc, char **argv) {
   if (!patchPath.empty()) {
     ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
         patchPath, /*IsText=*/false, /*RequiresNullTerminator=*/false);
-    if (!buf)
-      return fail(createStringError(buf.getError(), "%s: %s", patchPath.c_str(),
-                                    buf.getError().message().c_str()));
     Expected<PatchFile> read =
-        readPatch(arrayRefFromStringRef((*buf)->getBuffer()), patchPath);
-    if (!read)
-      return fail(read.takeError());
+        buf ? readPatch(arrayRefFromStringRef((*buf)->getBuffer()), patchPath)
+            : Expected<PatchFile>(createStringError(buf.getError(), "%s: %s",
+                                                    patchPath.c_str(),
+                                                    buf.getError().message().c_str()));
+    if (!read) {
+      Outcome o = failure(read.takeError());
+      if (jsonOut)
+        outs() << formatv("{0}", json::Value(std::move(o.json))) << "\n";
+      return 1;
+    }
     patch = std::move(*read);
   }
 
-  uint64_t wall0 = monotonicNs();
-  Expected<std::unique_ptr<Target>> target = Target::attach(pid);
-  if (!target) {
-    handleAllErrors(target.takeError(), [&](const ErrorInfoBase &e) {
-      WithColor::error(errs(), "hp-apply") << e.message() << '\n';
-    });
-    return 4;
-  }
-
-  if (list) {
-    Expected<std::vector<AppliedPatch>> patches = listPatches(**target);
-    if (!patches)
-      return fail(patches.takeError());
-    if (jsonOut) {
-      json::Array out;
-      for (const AppliedPatch &p : *patches) {
-        json::Array fns;
-        for (const RecordedFunction &fn : p.functions)
-          fns.push_back(fn.name);
-        out.push_back(json::Object{{"id", int64_t(p.id)},
-                                   {"name", p.name},
-                                   {"active", p.active()},
-                                   {"committed", p.committed},
-                                   {"build_id", p.buildId},
-                                   {"functions", std::move(fns)},
-                                   {"address", int64_t(p.regionAddr)}});
-      }
-      outs() << formatv("{0:2}", json::Value(json::Object{
-                                     {"ok", true}, {"pid", int64_t(pid)},
-                                     {"patches", std::move(out)}}))
-             << "\n";
-      return 0;
-    }
-    if (patches->empty())
-      outs() << "process " << pid << ": no patches applied\n";
-    for (const AppliedPatch &p : *patches) {
-      SmallVector<std::string, 4> names;
-      for (const RecordedFunction &fn : p.functions)
-        names.push_back(fn.name);
-      // Active but not committed: an hp-apply died before the commit
-      // store; the old code runs; --revert clears it away.
-      StringRef state = !p.active() ? "reverted"
-                        : p.committed ? "active"
-                                      : "interrupted";
-      outs() << formatv("{0,3}  {1,-11}  {2}  at {3:x}: {4}\n", p.id, state,
-                        p.name, p.regionAddr, join(names, ", "));
-    }
-    return 0;
-  }
-
-  if (revertId > 0 || revertAll) {
-    std::vector<uint32_t> ids;
-    if (revertAll) {
-      Expected<std::vector<AppliedPatch>> patches = listPatches(**target);
-      if (!patches)
-        return fail(patches.takeError());
-      for (auto it = patches->rbegin(); it != patches->rend(); ++it)
-        if (it->active())
-          ids.push_back(it->id);
-    } else {
-      ids.push_back(revertId);
-    }
-    json::Array done;
-    for (uint32_t id : ids) {
-      Expected<RevertReport> r = revertPatch(**target, id, opts);
-      if (!r)
-        return fail(r.takeError());
-      if (jsonOut)
-        done.push_back(json::Object{{"id", int64_t(r->id)},
-                                    {"pause_ns", int64_t(r->pauseNs)}});
-      else
-        outs() << formatv("hp-apply: reverted patch {0} in process {1} ({2}); "
-                          "pause {3}\n",
-                          r->id, pid.getValue(), join(r->functions, ", "),
-                          micros(r->pauseNs));
-    }
+  if (pids.size() == 1) { // one process: its own output and exit code
+    Outcome o = runOn(pids.front(), patch, opts);
     if (jsonOut)
-      outs() << formatv("{0:2}", json::Value(json::Object{
-                                     {"ok", true}, {"reverted", std::move(done)}}))
-             << "\n";
-    else if (ids.empty())
-      outs() << "hp-apply: process " << pid << " has no active patch\n";
-    return 0;
+      outs() << formatv(o.code ? "{0}" : "{0:2}", json::Value(std::move(o.json))) << "\n";
+    return o.code;
   }
-
-  Expected<ApplyReport> r = applyPatch(**target, patch, patchPath, opts);
-  if (!r)
-    return fail(r.takeError());
-  target->reset(); // let go of the target before measuring the wall time
-  uint64_t wallNs = monotonicNs() - wall0;
-  if (jsonOut) {
-    json::Array functions;
-    for (const std::string &fn : r->functions)
-      functions.push_back(fn);
-    outs() << formatv(
-                  "{0:2}",
-                  json::Value(json::Object{
-                      {"ok", true},
-                      {"dry_run", r->dryRun},
-                      {"pid", int64_t(pid)},
-                      {"id", int64_t(r->id)},
-                      {"module", r->module},
-                      {"patch_address", int64_t(r->patchAddr)},
-                      {"functions", std::move(functions)},
-                      {"policy", policy.getValue()},
-                      {"threads", int64_t(r->threads)},
-                      {"threads_stopped", int64_t(r->threadsStopped)},
-                      {"pause_ns", int64_t(r->pauseNs)},
-                      {"pause_stop_ns", int64_t(r->stopNs)},
-                      {"pause_unwind_ns", int64_t(r->unwindNs)},
-                      {"place_stop_ns", int64_t(r->placeStopNs)},
-                      {"tries", int64_t(r->tries)},
-                      {"via_gate", int64_t(r->viaGate)},
-                      {"wall_ns", int64_t(wallNs)},
-                  }))
-           << "\n";
-    return 0;
+  std::vector<int> initial(pids.begin(), pids.end());
+  if (initial.empty()) {
+    Expected<std::vector<int>> now = selected();
+    if (!now) {
+      WithColor::error(errs(), "hp-apply") << toString(now.takeError()) << '\n';
+      return 6;
+    }
+    if (now->empty()) {
+      WithColor::error(errs(), "hp-apply")
+          << "no process runs " << exePath << "; nothing was changed\n";
+      return 6;
+    }
+    initial = std::move(*now);
   }
-  if (r->dryRun) {
-    outs() << formatv("hp-apply: dry run: patch {0} would replace {1} in {2} "
-                      "(process {3}); nothing was changed\n",
-                      r->id, join(r->functions, ", "), r->module, pid.getValue());
-    return 0;
-  }
-  outs() << formatv("hp-apply: applied patch {0} to process {1}: {2} in {3}\n",
-                    r->id, pid.getValue(), join(r->functions, ", "), r->module);
-  if (r->threadsStopped == 0)
-    outs() << formatv("  flip: no thread stopped ({0} running; entry-only); "
-                      "placing the patch borrowed one thread for {1}\n",
-                      r->threads, micros(r->placeStopNs));
-  else
-    outs() << formatv("  pause: {0} for the flip ({1} threads stopped, {2} "
-                      "{3}); placing the patch borrowed one thread for {4}\n",
-                      micros(r->pauseNs), r->threadsStopped, r->tries,
-                      r->tries == 1 ? "try" : "tries", micros(r->placeStopNs));
-  if (r->viaGate)
-    outs() << formatv("  {0} function(s) still reach the new code through "
-                      "their gate (one jump more)\n", r->viaGate);
-  outs() << formatv("  wall time: {0:f2} ms\n", wallNs / 1e6);
-  return 0;
+  return runOnMany(std::move(initial), patch, opts);
 }
