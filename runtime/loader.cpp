@@ -128,6 +128,88 @@ Error writeState(Target &target, uint64_t recordAddr, RecordState state) {
   return Error::success();
 }
 
+/// Handles a process that has this very patch already: applied (a second
+/// run over a fleet, a child forked after its parent was patched): \p done,
+/// nothing to change. Interrupted (its hp-apply died, or a child was forked
+/// in the middle of its parent's apply: the old code runs): reverted, and
+/// \p view read again, so that the patch is applied afresh.
+Error settleSamePatch(Target &target, const PatchFile &patch, const ApplyOptions &opts,
+                      TargetView &view, ApplyReport &report, bool &done) {
+  const AppliedPatch *same = samePatch(view.earlier, patch);
+  if (!same)
+    return Error::success();
+  report.id = same->id;
+  if (same->committed || opts.dryRun) { // (a dry run cannot look past it)
+    for (const RecordedFunction &f : same->functions)
+      report.functions.push_back(f.name);
+    (same->committed ? report.alreadyApplied : report.completedInterrupted) = same->id;
+    done = true;
+    return Error::success();
+  }
+  report.completedInterrupted = same->id;
+  if (Expected<RevertReport> undone = revertPatch(target, same->id, opts); !undone)
+    return undone.takeError();
+  view = TargetView();
+  return readTarget(target, patch, view);
+}
+
+/// Where the patch goes and how it is laid out.
+struct Region {
+  uint64_t addr = 0;
+  PatchLayout layout;
+  uint64_t recordAddr() const { return addr + layout.recordOff; }
+  uint64_t commitAddr() const { return recordAddr() + RecordLayout::commitOffset; }
+  uint64_t gatesAddr() const { return addr + layout.gatesOff; }
+};
+
+/// The layout, an address within reach of the module, and every symbol
+/// resolved against it: what is missing is refused before anything is
+/// mapped, and the IFUNC resolvers the placement must run are found.
+Expected<Region> planRegion(const PatchFile &patch, const Arch &arch,
+                            const TargetView &view, const AppliedPatch &record,
+                            SymbolContext &symbols) {
+  const uint64_t page = systemPageSize();
+  Region r;
+  r.layout = planLayout(patch, encodedRecordSize(record), arch.gateSize(), page);
+  std::optional<uint64_t> where =
+      placeNear(view.maps, view.module->start, view.module->end, r.layout.total, page,
+                arch.userAddressEnd());
+  if (!where)
+    return applyError(ApplyError::Failed,
+                      formatv("no free address range within reach of {0}",
+                              view.module->path));
+  r.addr = *where;
+  Expected<std::vector<uint64_t>> planned =
+      resolveSymbols(patch, symbols, sectionAddresses(r.layout, r.addr));
+  if (!planned)
+    return planned.takeError();
+  return r;
+}
+
+/// The placed region filled: symbols resolved (IFUNCs now chosen), the
+/// redirects and gates encoded, the record completed, the image written
+/// and read back.
+Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
+                  const Region &region, SymbolContext &symbols,
+                  std::vector<FunctionFlip> &flips, AppliedPatch &record) {
+  Expected<std::vector<uint64_t>> symAddr =
+      resolveSymbols(patch, symbols, sectionAddresses(region.layout, region.addr));
+  if (!symAddr)
+    return symAddr.takeError();
+  planRedirects(flips, arch, patch, *symAddr, region.gatesAddr());
+  record.regionAddr = region.addr;
+  record.regionSize = region.layout.total;
+  record.gatesOffset = region.layout.gatesOff;
+  for (size_t i = 0; i < flips.size(); ++i)
+    record.functions[i].newAddr = flips[i].newAddr;
+  Expected<std::vector<uint8_t>> image =
+      buildImage(patch, arch, region.layout, region.addr, *symAddr, flips,
+                 region.commitAddr(), encodeRecord(record));
+  if (!image)
+    return image.takeError();
+  return writeImage(target, region.addr, *image);
+}
+
 /// `entry-only`: the flip with every thread running.
 Error flipRunning(FlipPlan &plan, ApplyReport &report) {
   if (Error err = plan.enterAndCommit())
@@ -211,24 +293,11 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return std::move(err);
   report.module = view.module->path;
   report.moduleBase = view.module->base;
-  // Applied already (a second run over a fleet, a child forked after its
-  // parent was patched): done. Interrupted (its hp-apply died, or a child
-  // was forked mid-apply): the old code runs; take it away, then apply.
-  if (const AppliedPatch *same = samePatch(view.earlier, patch)) {
-    if (same->committed || opts.dryRun) { // (a dry run cannot look past it)
-      for (const RecordedFunction &f : same->functions)
-        report.functions.push_back(f.name);
-      report.id = same->id;
-      (same->committed ? report.alreadyApplied : report.completedInterrupted) = same->id;
-      return report;
-    }
-    report.completedInterrupted = same->id;
-    if (Expected<RevertReport> undone = revertPatch(target, same->id, opts); !undone)
-      return undone.takeError();
-    view = TargetView();
-    if (Error err = readTarget(target, patch, view))
-      return std::move(err);
-  }
+  bool done = false;
+  if (Error err = settleSamePatch(target, patch, opts, view, report, done))
+    return std::move(err);
+  if (done)
+    return report;
   Expected<std::vector<FunctionFlip>> flips =
       locateFunctions(target, patch, *view.module, *arch, view.earlier);
   if (!flips)
@@ -238,25 +307,13 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   AppliedPatch record = newRecord(patch, patchName, view, *flips);
   report.id = record.id;
 
-  // 2. The plan: layout, an address in reach, every symbol resolvable
-  //    there (which also finds the IFUNC resolvers to run in the target).
-  const uint64_t page = systemPageSize();
-  PatchLayout layout =
-      planLayout(patch, encodedRecordSize(record), arch->gateSize(), page);
-  std::optional<uint64_t> where =
-      placeNear(view.maps, view.module->start, view.module->end, layout.total, page,
-                arch->userAddressEnd());
-  if (!where)
-    return applyError(ApplyError::Failed,
-                      formatv("no free address range within reach of {0}",
-                              view.module->path));
-  report.patchAddr = *where;
+  // 2. The plan: the region's layout and address; every symbol resolvable.
   IfuncChoices ifuncs;
   SymbolContext symbols{*view.module, view.modules, view.maps, ifuncs};
-  if (Expected<std::vector<uint64_t>> planned =
-          resolveSymbols(patch, symbols, sectionAddresses(layout, *where));
-      !planned)
-    return planned.takeError();
+  Expected<Region> region = planRegion(patch, *arch, view, record, symbols);
+  if (!region)
+    return region.takeError();
+  report.patchAddr = region->addr;
   std::unique_ptr<Unwinder> unwinder;
   if (opts.policy == Policy::Strict) {
     Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.procId());
@@ -268,43 +325,28 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return report;
 
   // 3. Placed, relocated, written: nothing a thread runs has changed yet.
-  Expected<std::unique_ptr<Placement>> placement = Placement::create(
-      target, *arch, *where, layout, ifuncs, unwinder.get(), report.placeStopNs);
+  Expected<std::unique_ptr<Placement>> placement =
+      Placement::create(target, *arch, region->addr, region->layout, ifuncs,
+                        unwinder.get(), report.placeStopNs);
   if (!placement)
     return placement.takeError();
-  Expected<std::vector<uint64_t>> symAddr =
-      resolveSymbols(patch, symbols, sectionAddresses(layout, *where));
-  if (!symAddr)
-    return symAddr.takeError();
-  planRedirects(*flips, *arch, patch, *symAddr, *where + layout.gatesOff);
-  record.regionAddr = *where;
-  record.regionSize = layout.total;
-  record.gatesOffset = layout.gatesOff;
-  for (size_t i = 0; i < flips->size(); ++i)
-    record.functions[i].newAddr = (*flips)[i].newAddr;
-  uint64_t recordAddr = *where + layout.recordOff;
-  uint64_t commitAddr = recordAddr + RecordLayout::commitOffset;
-  Expected<std::vector<uint8_t>> image = buildImage(
-      patch, *arch, layout, *where, *symAddr, *flips, commitAddr, encodeRecord(record));
-  if (!image)
-    return image.takeError();
-  if (Error err = writeImage(target, *where, *image))
+  if (Error err = writeRegion(target, patch, *arch, *region, symbols, *flips, record))
     return std::move(err);
 
   // 4. The flip (flip.h). The record says active before anything leads
   //    into the region: if hp-apply dies from here on, --list shows the
   //    patch (uncommitted: the old code runs) and --revert takes every
   //    redirect away.
-  FlipPlan plan(target, *arch, **placement, *flips, commitAddr,
+  FlipPlan plan(target, *arch, **placement, *flips, region->commitAddr(),
                 /*whileStopped=*/opts.policy != Policy::EntryOnly);
-  if (Error err = writeState(target, recordAddr, RecordState::Active))
+  if (Error err = writeState(target, region->recordAddr(), RecordState::Active))
     return std::move(err);
   if (Error err = plan.toGates())
     return applyError(ApplyError::Failed, toString(std::move(err)));
   std::optional<StackCheck> check;
   if (unwinder)
-    check.emplace(*unwinder, plan.busyRanges(*where + layout.gatesOff,
-                                             *where + layout.gatesOff +
+    check.emplace(*unwinder, plan.busyRanges(region->gatesAddr(),
+                                             region->gatesAddr() +
                                                  flips->size() * arch->gateSize()));
   Error flipped = opts.policy == Policy::EntryOnly
                       ? flipRunning(plan, report)

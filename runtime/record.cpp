@@ -152,8 +152,22 @@ Expected<AppliedPatch> decodeRecord(ArrayRef<uint8_t> bytes) {
   return std::move(*p);
 }
 
-Expected<std::vector<AppliedPatch>> readRecords(const Target &target,
-                                                const std::vector<Mapping> &maps) {
+namespace {
+
+/// A record found in the target, read in three batched steps.
+struct Found {
+  const Mapping *m = nullptr;
+  AppliedPatch p;
+  uint32_t count = 0;
+  std::vector<uint8_t> entries, names;
+  std::vector<uint32_t> nameOffsets; // in the record, one per entry
+  uint64_t namesAt = 0;              // offset of names[0] in the record
+  bool corrupt = false;
+};
+
+/// Step 1: the header of every anonymous writable mapping, in one read;
+/// those holding a record of a finished apply.
+std::vector<Found> findHeaders(const Target &target, const std::vector<Mapping> &maps) {
   const uint64_t page = systemPageSize();
   std::vector<const Mapping *> candidates;
   for (const Mapping &m : maps)
@@ -164,15 +178,6 @@ Expected<std::vector<AppliedPatch>> readRecords(const Target &target,
   for (size_t i = 0; i < candidates.size(); ++i)
     pieces.push_back({candidates[i]->start, heads[i]});
   std::vector<bool> got = target.readMany(pieces);
-
-  struct Found {
-    const Mapping *m;
-    AppliedPatch p;
-    uint32_t count;
-    std::vector<uint8_t> entries, names;
-    uint64_t namesAt = 0; // offset of names[0] in the record
-    bool corrupt = false;
-  };
   std::vector<Found> found;
   for (size_t i = 0; i < candidates.size(); ++i) {
     const Mapping &m = *candidates[i];
@@ -181,67 +186,92 @@ Expected<std::vector<AppliedPatch>> readRecords(const Target &target,
     if (got[i])
       p = decodeRecordHeader(heads[i], count);
     // (A record is a few pages: anything bigger is not one of ours.)
-    if (!p || uint64_t(count) * RecordLayout::entrySize + RecordLayout::headerSize > m.end - m.start)
+    uint64_t size = RecordLayout::headerSize + uint64_t(count) * RecordLayout::entrySize;
+    if (!p || size > m.end - m.start)
       continue;
     p->recordAddr = m.start;
-    found.push_back({&m, std::move(*p), count,
-                     std::vector<uint8_t>(size_t(count) * RecordLayout::entrySize), {}});
+    Found f;
+    f.m = &m;
+    f.p = std::move(*p);
+    f.count = count;
+    f.entries.resize(size_t(count) * RecordLayout::entrySize);
+    found.push_back(std::move(f));
   }
-  pieces.clear();
+  return found;
+}
+
+/// Step 2: every record's entries, in one read.
+Error readEntries(const Target &target, std::vector<Found> &found) {
+  std::vector<MemoryPiece> pieces;
   for (Found &f : found)
     pieces.push_back({f.m->start + RecordLayout::headerSize, f.entries});
-  got = target.readMany(pieces);
-  for (size_t i = 0; i < found.size(); ++i)
-    if (!got[i])
-      return createStringError(std::errc::io_error,
-                               "process %d: cannot read the patch record at %llx",
-                               target.pid(), (unsigned long long)found[i].m->start);
-
-  // The entries, then every record's names in one piece (each name read up
-  // to 127 bytes).
-  constexpr uint64_t maxName = 127;
-  std::vector<std::vector<uint32_t>> nameOffsets(found.size());
-  pieces.clear();
+  std::vector<bool> got = target.readMany(pieces);
   for (size_t k = 0; k < found.size(); ++k) {
     Found &f = found[k];
-    uint64_t size = f.m->end - f.m->start, lo = size, hi = 0;
-    for (uint32_t i = 0; i < f.count; ++i) {
+    if (!got[k])
+      return createStringError(std::errc::io_error,
+                               "process %d: cannot read the patch record at %llx",
+                               target.pid(), (unsigned long long)f.m->start);
+    for (uint32_t i = 0; i < f.count && !f.corrupt; ++i) {
       uint32_t off = 0;
       Expected<RecordedFunction> fn = decodeRecordEntry(
-          ArrayRef<uint8_t>(f.entries).slice(i * RecordLayout::entrySize, RecordLayout::entrySize), off);
+          ArrayRef<uint8_t>(f.entries).slice(i * RecordLayout::entrySize,
+                                             RecordLayout::entrySize),
+          off);
       if (!fn) { // not one of ours after all (or overwritten): not listed
         consumeError(fn.takeError());
         f.corrupt = true;
         break;
       }
       f.p.functions.push_back(std::move(*fn));
-      nameOffsets[k].push_back(off);
+      f.nameOffsets.push_back(off);
+    }
+  }
+  return Error::success();
+}
+
+/// Step 3: every record's names, in one read: from the first name to the
+/// end of the last (each read up to 127 bytes).
+void readNames(const Target &target, std::vector<Found> &found) {
+  constexpr uint64_t maxName = 127;
+  std::vector<MemoryPiece> pieces;
+  for (Found &f : found) {
+    uint64_t size = f.m->end - f.m->start, lo = size, hi = 0;
+    for (uint32_t off : f.nameOffsets)
       if (off < size) {
         lo = std::min<uint64_t>(lo, off);
         hi = std::max(hi, std::min(off + maxName, size));
       }
-    }
     f.namesAt = lo;
     f.names.resize(lo < hi && hi - lo <= (1u << 20) ? hi - lo : 0);
     pieces.push_back({f.m->start + lo, f.names});
   }
-  got = target.readMany(pieces);
-
-  std::vector<AppliedPatch> out;
+  std::vector<bool> got = target.readMany(pieces);
   for (size_t k = 0; k < found.size(); ++k) {
     Found &f = found[k];
-    if (f.corrupt)
-      continue;
     if (!got[k])
-      f.names.clear(); // (nameless, but listed)
-    for (uint32_t i = 0; i < f.count; ++i) {
-      uint64_t off = nameOffsets[k][i];
+      continue; // (nameless, but listed)
+    for (size_t i = 0; i < f.nameOffsets.size(); ++i) {
+      uint64_t off = f.nameOffsets[i];
       if (off >= f.namesAt && off - f.namesAt < f.names.size())
         f.p.functions[i].name =
             fixedString(ArrayRef<uint8_t>(f.names).drop_front(off - f.namesAt));
     }
-    out.push_back(std::move(f.p));
   }
+}
+
+} // namespace
+
+Expected<std::vector<AppliedPatch>> readRecords(const Target &target,
+                                                const std::vector<Mapping> &maps) {
+  std::vector<Found> found = findHeaders(target, maps);
+  if (Error err = readEntries(target, found))
+    return std::move(err);
+  readNames(target, found);
+  std::vector<AppliedPatch> out;
+  for (Found &f : found)
+    if (!f.corrupt)
+      out.push_back(std::move(f.p));
   llvm::sort(out, [](const AppliedPatch &a, const AppliedPatch &b) { return a.id < b.id; });
   return out;
 }
