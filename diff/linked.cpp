@@ -1,4 +1,4 @@
-//===- tools/hp-diff/linked.cpp - a linked binary, cut back into its TUs --===//
+//===- diff/linked.cpp - a linked binary, cut back into its TUs -----------===//
 //
 // A binary linked with --emit-relocs still says, for every instruction and
 // datum the linker filled in, which symbol it meant. With the fingerprint
@@ -21,122 +21,40 @@
 //    relaxations undone.
 //
 // On x86 a PC-relative field counts from the end of its instruction, so the
-// address meant is S + A plus the bytes from the field to that end: LLVM's
-// disassembler measures the instruction.
+// address meant is S + A plus the bytes from the field to that end: the
+// Arch measures the instruction (Arch::CodeReader).
 //
 //===----------------------------------------------------------------------===//
 
-#include "objects.h"
+#include "object.h"
 
 #include "arch.h"
-#include "differ.h"
+#include "elf-reader.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
-#include "llvm/MC/MCAsmInfo.h"
-#include "llvm/MC/MCContext.h"
-#include "llvm/MC/MCDisassembler/MCDisassembler.h"
-#include "llvm/MC/MCInst.h"
-#include "llvm/MC/MCRegisterInfo.h"
-#include "llvm/MC/MCSubtargetInfo.h"
-#include "llvm/MC/MCTargetOptions.h"
-#include "llvm/MC/TargetRegistry.h"
-#include "llvm/Object/ELF.h"
 #include "llvm/Support/FormatVariadic.h"
-#include "llvm/Support/TargetSelect.h"
-#include "llvm/TargetParser/Triple.h"
 
 #include <map>
-#include <mutex>
 #include <set>
 
 using namespace llvm;
-using namespace llvm::object;
 
 namespace hotpatch {
 namespace {
 
-using ELFT = ELF64LE;
+/// A section of the binary, its relocations' offsets virtual addresses.
+using OutSection = ElfSection;
 
-struct OutSection {
-  StringRef name;
-  uint32_t type = 0;
-  uint64_t flags = 0, addr = 0, size = 0, align = 1;
-  ArrayRef<uint8_t> data;
-  std::vector<Reloc> relocs; // offset: virtual address; symbol: binary's
-  bool contains(uint64_t a) const {
-    return (flags & ELF::SHF_ALLOC) && a >= addr && a < addr + size;
-  }
-};
+bool holds(const OutSection &sec, uint64_t a) {
+  return (sec.flags & ELF::SHF_ALLOC) && a >= sec.addr && a < sec.addr + sec.size;
+}
 
 /// A sized function or object of the binary, by address.
 struct Extent {
   uint64_t start, end;
   uint32_t symbol;
-};
-
-/// Measures instructions: the end of the one holding a given byte.
-class InstructionEnds {
-public:
-  static Expected<std::unique_ptr<InstructionEnds>> create(StringRef tripleName) {
-    static std::once_flag once; // two binaries may be read at once
-    std::call_once(once, [] {
-      LLVMInitializeX86TargetInfo();
-      LLVMInitializeX86TargetMC();
-      LLVMInitializeX86Disassembler();
-    });
-    auto me = std::make_unique<InstructionEnds>();
-    Triple triple(tripleName);
-    std::string error;
-    const Target *target = TargetRegistry::lookupTarget(tripleName.str(), error);
-    if (!target)
-      return createStringError(std::errc::not_supported, "%s", error.c_str());
-    me->regs.reset(target->createMCRegInfo(tripleName));
-    MCTargetOptions options;
-    me->asmInfo.reset(target->createMCAsmInfo(*me->regs, tripleName, options));
-    me->subtarget.reset(target->createMCSubtargetInfo(tripleName, "", ""));
-    if (!me->regs || !me->asmInfo || !me->subtarget)
-      return createStringError(std::errc::not_supported,
-                               "no disassembler for %s", tripleName.str().c_str());
-    me->context = std::make_unique<MCContext>(triple, me->asmInfo.get(),
-                                              me->regs.get(), me->subtarget.get());
-    me->disassembler.reset(target->createMCDisassembler(*me->subtarget, *me->context));
-    if (!me->disassembler)
-      return createStringError(std::errc::not_supported,
-                               "no disassembler for %s", tripleName.str().c_str());
-    return me;
-  }
-
-  /// Instruction ends of \p code (a whole function, decoded from its first
-  /// byte), cached by \p key.
-  const std::vector<uint32_t> *ends(uint64_t key, ArrayRef<uint8_t> code) {
-    auto [it, inserted] = cache.try_emplace(key);
-    if (!inserted)
-      return it->second.empty() && !code.empty() ? nullptr : &it->second;
-    std::vector<uint32_t> &out = it->second;
-    for (uint64_t pc = 0; pc < code.size();) {
-      MCInst inst;
-      uint64_t size = 0;
-      if (disassembler->getInstruction(inst, size, code.slice(pc), key + pc,
-                                       nulls()) != MCDisassembler::Success ||
-          size == 0) {
-        out.clear();
-        return nullptr;
-      }
-      pc += size;
-      out.push_back(pc);
-    }
-    return &out;
-  }
-
-private:
-  std::unique_ptr<MCRegisterInfo> regs;
-  std::unique_ptr<MCAsmInfo> asmInfo;
-  std::unique_ptr<MCSubtargetInfo> subtarget;
-  std::unique_ptr<MCContext> context;
-  std::unique_ptr<MCDisassembler> disassembler;
-  std::map<uint64_t, std::vector<uint32_t>> cache;
 };
 
 /// The whole binary, as read once for all its TUs.
@@ -158,7 +76,7 @@ struct Binary {
   DenseMap<uint32_t, const Extent *> extentOf; // symbol -> its extent
   uint64_t tlsStart = 0;
   std::vector<TableRecord> records;
-  std::unique_ptr<InstructionEnds> decoder; // when the arch needs one
+  std::unique_ptr<Arch::CodeReader> code; // measures instructions
   std::set<uint64_t> pieceStarts; // every address known to start unnamed data
 
   /// The sized symbol holding \p a, if any.
@@ -203,128 +121,65 @@ struct Binary {
   }
   int sectionAt(uint64_t a) const {
     for (size_t i = 0; i < sections.size(); ++i)
-      if (sections[i].contains(a) && !(sections[i].flags & ELF::SHF_TLS))
+      if (holds(sections[i], a) && !(sections[i].flags & ELF::SHF_TLS))
         return int(i);
     return -1;
   }
 };
 
-Expected<Binary> readBinary(StringRef path) {
-  Binary bin;
-  bin.path = path.str();
-  bin.label = sys::path::filename(path).str();
-  ErrorOr<std::unique_ptr<MemoryBuffer>> buf =
-      MemoryBuffer::getFile(path, /*IsText=*/false, /*RequiresNullTerminator=*/false);
-  if (!buf)
-    return createStringError(buf.getError(), "%s: %s", path.str().c_str(),
-                             buf.getError().message().c_str());
-  bin.buf = std::shared_ptr<MemoryBuffer>(std::move(*buf));
-  StringRef bytes = bin.buf->getBuffer();
-  if (bytes.size() < 16 || !bytes.starts_with("\x7f" "ELF") ||
-      uint8_t(bytes[4]) != ELF::ELFCLASS64 || uint8_t(bytes[5]) != ELF::ELFDATA2LSB)
-    return refuse(path, "not a 64-bit little-endian ELF file");
-  Expected<ELFFile<ELFT>> file = ELFFile<ELFT>::create(bytes);
-  if (!file)
-    return refuse(path, "unreadable ELF: " + toString(file.takeError()));
-  const auto &hdr = file->getHeader();
-  if (hdr.e_type != ELF::ET_EXEC && hdr.e_type != ELF::ET_DYN)
+/// What makes a readable ELF file a binary hp-diff can cut into TUs.
+Error checkCuttable(const ElfImage &image) {
+  StringRef path = image.path;
+  if (image.type != ELF::ET_EXEC && image.type != ELF::ET_DYN)
     return refuse(path, "not a linked executable or shared library");
-  bin.machine = hdr.e_machine;
-  Expected<const Arch &> arch = getArch(bin.machine);
-  if (!arch)
-    return refuse(path, toString(arch.takeError()));
-  bin.arch = &*arch;
-
-  if (Expected<typename ELFT::PhdrRange> phdrs = file->program_headers()) {
-    for (const auto &ph : *phdrs)
-      if (ph.p_type == ELF::PT_TLS)
-        bin.tlsStart = ph.p_vaddr;
-  } else {
-    return refuse(path, "unreadable program headers: " + toString(phdrs.takeError()));
-  }
-  Expected<typename ELFT::ShdrRange> shdrs = file->sections();
-  if (!shdrs)
-    return refuse(path, "unreadable sections: " + toString(shdrs.takeError()));
-  bin.sections.resize(shdrs->size());
-  const typename ELFT::Shdr *symtab = nullptr;
-  for (size_t i = 0; i < shdrs->size(); ++i) {
-    const auto &sh = (*shdrs)[i];
-    OutSection &sec = bin.sections[i];
-    Expected<StringRef> name = file->getSectionName(sh);
-    if (!name)
-      return refuse(path, "unreadable section name: " + toString(name.takeError()));
-    sec.name = *name;
-    sec.type = sh.sh_type;
-    sec.flags = sh.sh_flags;
-    sec.addr = sh.sh_addr;
-    sec.size = sh.sh_size;
-    sec.align = std::max<uint64_t>(1, sh.sh_addralign);
-    if (sh.sh_type == ELF::SHT_SYMTAB)
-      symtab = &sh;
-    if (sh.sh_type != ELF::SHT_NOBITS && sh.sh_type != ELF::SHT_NULL) {
-      Expected<ArrayRef<uint8_t>> data = file->getSectionContents(sh);
-      if (!data)
-        return refuse(path, "truncated section " + sec.name + ": " +
-                                toString(data.takeError()));
-      sec.data = *data;
-    }
-  }
-  for (const OutSection &sec : bin.sections)
-    if (sec.name == fingerprintSectionName) {
-      Expected<std::vector<TableRecord>> records = decodeRecords(sec.data, path);
-      if (!records)
-        return records.takeError();
-      for (TableRecord &r : *records)
-        bin.records.push_back(std::move(r));
-    }
-  if (!symtab)
+  if (!image.hasSymbolTable)
     return refuse(path, "has no symbol table (stripped); hp-diff needs the "
                         "unstripped build, the running copy may be stripped");
-  if (bin.records.empty())
+  if (image.records.empty())
     return refuse(path, "no fingerprint table (section .hotpatch.fp): it was "
                         "not built with -fplugin=hotpatch.so, or a strip "
                         "removed it");
+  if (llvm::any_of(image.sections, [](const ElfSection &s) { return s.hasRel; }))
+    return refuse(path, "kept REL relocations, which hp-diff does not read");
+  bool kept = llvm::any_of(image.sections, [](const ElfSection &s) {
+    return (s.flags & ELF::SHF_EXECINSTR) && !s.relocs.empty();
+  });
+  if (!kept)
+    return refuse(path, "has no relocations kept by the linker; link it with "
+                        "-Wl,--emit-relocs (hp-diff reads what each instruction "
+                        "refers to from them), or diff its objects instead");
+  return Error::success();
+}
 
-  Expected<typename ELFT::SymRange> syms = file->symbols(symtab);
-  if (!syms)
-    return refuse(path, "unreadable symbols: " + toString(syms.takeError()));
-  Expected<StringRef> strtab = file->getStringTableForSymtab(*symtab);
-  if (!strtab)
-    return refuse(path, "unreadable symbol names: " + toString(strtab.takeError()));
-  bin.symbols.reserve(syms->size());
-  for (const auto &s : *syms) {
-    Symbol sym;
-    Expected<StringRef> name = s.getName(*strtab);
-    if (!name)
-      return refuse(path, "unreadable symbol name: " + toString(name.takeError()));
-    sym.name = *name;
-    sym.binding = s.getBinding();
-    sym.type = s.getType();
-    sym.shndx = s.st_shndx;
-    sym.value = s.st_value;
-    sym.size = s.st_size;
-    uint32_t index = bin.symbols.size();
-    if (sym.type == ELF::STT_FILE) {
-      if (!bin.groups.empty())
-        bin.groups.back().last = index;
+/// Checks that symbol \p sym lies inside its section: the cut sections are
+/// slices of the file.
+Error checkInside(const Binary &bin, const Symbol &sym) {
+  if (sym.shndx == ELF::SHN_UNDEF || sym.shndx >= ELF::SHN_LORESERVE ||
+      sym.type == ELF::STT_FILE)
+    return Error::success();
+  if (sym.shndx >= bin.sections.size())
+    return badInput(bin.path, formatv("symbol '{0}' names section {1}, which "
+                                      "does not exist", sym.name, sym.shndx));
+  const OutSection &in = bin.sections[sym.shndx];
+  uint64_t addr = sym.value + (sym.type == ELF::STT_TLS ? bin.tlsStart : 0);
+  if ((in.flags & ELF::SHF_ALLOC) && sym.type != ELF::STT_SECTION &&
+      (addr < in.addr || addr + sym.size < addr ||
+       addr + sym.size > in.addr + in.size))
+    return badInput(bin.path, formatv("symbol '{0}' lies outside its section "
+                                      "{1}: the file is damaged", sym.name,
+                                      in.name));
+  return Error::success();
+}
+
+/// Groups the file-local symbols by STT_FILE, and indexes the globals and
+/// the sized symbols by address.
+Error indexSymbols(Binary &bin, uint32_t firstGlobal) {
+  for (uint32_t index = 0; index < bin.symbols.size(); ++index) {
+    const Symbol &sym = bin.symbols[index];
+    if (sym.type == ELF::STT_FILE)
       bin.groups.push_back({sym.name, index + 1, index + 1});
-    }
-    // A symbol in a section must lie inside it: the cut sections are
-    // slices of the file.
-    if (sym.shndx != ELF::SHN_UNDEF && sym.shndx < ELF::SHN_LORESERVE &&
-        sym.type != ELF::STT_FILE) {
-      if (sym.shndx >= bin.sections.size())
-        return refuse(path, formatv("symbol '{0}' names section {1}, which "
-                                    "does not exist", sym.name, sym.shndx));
-      const OutSection &in = bin.sections[sym.shndx];
-      uint64_t addr = sym.value + (sym.type == ELF::STT_TLS ? bin.tlsStart : 0);
-      if ((in.flags & ELF::SHF_ALLOC) && sym.type != ELF::STT_SECTION &&
-          (addr < in.addr || addr + sym.size < addr ||
-           addr + sym.size > in.addr + in.size))
-        return refuse(path, formatv("symbol '{0}' lies outside its section "
-                                    "{1}: the file is damaged", sym.name,
-                                    in.name));
-    }
+    if (Error err = checkInside(bin, sym))
+      return err;
     if (sym.binding != ELF::STB_LOCAL && sym.shndx != ELF::SHN_UNDEF)
       bin.globals.try_emplace(sym.name, index);
     bool sized = sym.size > 0 && sym.shndx != ELF::SHN_UNDEF &&
@@ -332,10 +187,8 @@ Expected<Binary> readBinary(StringRef path) {
                  (sym.type == ELF::STT_FUNC || sym.type == ELF::STT_OBJECT);
     if (sized)
       bin.extents.push_back({sym.value, sym.value + sym.size, index});
-    bin.symbols.push_back(std::move(sym));
   }
   // A group ends at the next STT_FILE or the first non-local symbol.
-  uint32_t firstGlobal = symtab->sh_info;
   for (size_t g = 0; g < bin.groups.size(); ++g) {
     uint32_t end = g + 1 < bin.groups.size() ? bin.groups[g + 1].first - 1
                                              : firstGlobal;
@@ -347,48 +200,53 @@ Expected<Binary> readBinary(StringRef path) {
   });
   for (const Extent &e : bin.extents)
     bin.extentOf[e.symbol] = &e;
+  return Error::success();
+}
 
-  bool kept = false;
-  for (size_t i = 0; i < shdrs->size(); ++i) {
-    const auto &sh = (*shdrs)[i];
-    if (sh.sh_type == ELF::SHT_REL && !(sh.sh_flags & ELF::SHF_ALLOC))
-      return refuse(path, "kept REL relocations, which hp-diff does not read");
-    if (sh.sh_type != ELF::SHT_RELA || (sh.sh_flags & ELF::SHF_ALLOC) ||
-        sh.sh_info == 0 || sh.sh_info >= bin.sections.size())
-      continue;
-    OutSection &target = bin.sections[sh.sh_info];
-    if (!(target.flags & ELF::SHF_ALLOC))
-      continue; // debug information: nothing a patch copies
-    if (target.flags & ELF::SHF_EXECINSTR)
-      kept = true;
-    Expected<typename ELFT::RelaRange> relas = file->relas(sh);
-    if (!relas)
-      return refuse(path, "unreadable relocations: " + toString(relas.takeError()));
-    for (const auto &r : *relas) {
-      uint32_t symIndex = r.getSymbol(false);
-      if (symIndex >= bin.symbols.size())
-        return refuse(path, "relocation names a symbol past the symbol table");
-      if (r.r_offset < target.addr || r.r_offset >= target.addr + target.size)
-        return refuse(path, formatv("a relocation of {0} lies outside it: the "
-                                    "file is damaged", target.name));
-      target.relocs.push_back(Reloc{r.r_offset, r.getType(false), symIndex, r.r_addend});
-    }
-    llvm::sort(target.relocs, [](const Reloc &a, const Reloc &b) {
+/// Checks that every relocation lies inside its section (one outside was
+/// dropped, and the code copied with the linker's value in it), and sorts
+/// them by address.
+Error sortRelocations(Binary &bin) {
+  for (OutSection &sec : bin.sections) {
+    for (const Reloc &r : sec.relocs)
+      if (r.offset < sec.addr || r.offset >= sec.addr + sec.size)
+        return badInput(bin.path, formatv("a relocation of {0} lies outside "
+                                          "it: the file is damaged", sec.name));
+    llvm::sort(sec.relocs, [](const Reloc &a, const Reloc &b) {
       return a.offset < b.offset;
     });
   }
-  if (!kept)
-    return refuse(path, "has no relocations kept by the linker; link it with "
-                        "-Wl,--emit-relocs (hp-diff reads what each instruction "
-                        "refers to from them), or diff its objects instead");
-  if (bin.arch->pcRelativeFromInstructionEnd()) {
-    Expected<std::unique_ptr<InstructionEnds>> decoder =
-        InstructionEnds::create(bin.arch->triple());
-    if (!decoder)
-      return refuse(path, toString(decoder.takeError()));
-    bin.decoder = std::move(*decoder);
-  }
-  return bin;
+  return Error::success();
+}
+
+Expected<Binary> readBinary(StringRef path) {
+  Expected<ElfImage> image = readElf(path, ElfKind::Linked);
+  if (!image)
+    return image.takeError();
+  if (Error err = checkCuttable(*image))
+    return std::move(err);
+  Binary bin;
+  bin.path = path.str();
+  bin.label = sys::path::filename(path).str();
+  bin.machine = image->machine;
+  Expected<const Arch &> arch = getArch(bin.machine);
+  if (!arch)
+    return refuse(path, toString(arch.takeError()));
+  bin.arch = &*arch;
+  bin.buf = std::move(image->buf);
+  bin.tlsStart = image->tlsStart;
+  bin.sections = std::move(image->sections);
+  bin.symbols = std::move(image->symbols);
+  bin.records = std::move(image->records);
+  if (Error err = indexSymbols(bin, image->firstGlobal))
+    return std::move(err);
+  if (Error err = sortRelocations(bin))
+    return std::move(err);
+  Expected<std::unique_ptr<Arch::CodeReader>> code = bin.arch->makeCodeReader();
+  if (!code)
+    return refuse(path, toString(code.takeError()));
+  bin.code = std::move(*code);
+  return std::move(bin);
 }
 
 /// Builds the object of one translation unit.
@@ -585,27 +443,23 @@ Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
     // counts from itself.
     return span.piece ? sa - (r.offset - span.start) : sa;
   }
-  if (!bin.decoder)
-    return sa;
-  // The field is followed by at most a 4-byte immediate: when every
-  // candidate lies in one named symbol, that names it without decoding.
-  const Extent *lo = bin.extentAt(sa + 4);
-  if (lo && lo == bin.extentAt(sa + 8))
-    return sa + 4;
-  const std::vector<uint32_t> *ends = bin.decoder->ends(
-      span.start, out.data.slice(span.start - out.addr, span.end - span.start));
-  uint64_t offset = r.offset - span.start;
-  if (!ends)
+  auto [first, last] = bin.arch->pcRelFieldReach();
+  if (first == last)
+    return sa + first;
+  // When every candidate lies in one named symbol, that names it without
+  // decoding.
+  const Extent *lo = bin.extentAt(sa + first);
+  if (lo && lo == bin.extentAt(sa + last))
+    return sa + first;
+  Expected<unsigned> reach = bin.code->fieldReach(
+      out.data.slice(span.start - out.addr, span.end - span.start), span.start,
+      r.offset - span.start);
+  if (!reach)
     return refuse(record.sourceFile,
-                  formatv("{0}+0x{1}: the disassembler cannot decode this code, "
-                          "so the address its relocations mean is unknown",
-                          out.name, utohexstr(span.start - out.addr, true)));
-  auto it = llvm::upper_bound(*ends, uint32_t(offset));
-  if (it == ends->end())
-    return refuse(record.sourceFile,
-                  formatv("{0}+0x{1}: relocation past the last instruction",
-                          out.name, utohexstr(r.offset - out.addr, true)));
-  return sa + (*it - offset);
+                  formatv("{0}+0x{1}: {2}", out.name,
+                          utohexstr(r.offset - out.addr, true),
+                          toString(reach.takeError())));
+  return sa + *reach;
 }
 
 /// Adds to the binary's piece starts every unnamed address the relocations

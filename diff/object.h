@@ -1,4 +1,4 @@
-//===- tools/hp-diff/objects.h - what hp-diff reads from a build -*- C++ -*-===//
+//===- diff/object.h - what the differ reads from a build -----*- C++ -*-===//
 //
 // The differ sees every build as translation units: each one an object with
 // sections, symbols, relocations and its fingerprint record. An object file
@@ -7,9 +7,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef HOTPATCH_TOOLS_OBJECTS_H
-#define HOTPATCH_TOOLS_OBJECTS_H
+#ifndef HOTPATCH_DIFF_OBJECT_H
+#define HOTPATCH_DIFF_OBJECT_H
 
+#include "errors.h"
 #include "fingerprint-table.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -87,9 +88,6 @@ struct Object {
     return symbols[sym].binding == llvm::ELF::STB_LOCAL;
   }
 };
-
-/// A refusal naming \p file (a RefusalError, see differ.h).
-llvm::Error refuse(llvm::StringRef file, const llvm::Twine &why);
 
 /// Fills \p obj's lookups (defined, functions, variables, knownInSection)
 /// from its symbols, sections and table.
