@@ -28,6 +28,7 @@
 
 #include "object.h"
 
+#include "address-map.h"
 #include "arch.h"
 #include "elf-reader.h"
 
@@ -47,23 +48,12 @@ namespace {
 /// A section of the binary, its relocations' offsets virtual addresses.
 using OutSection = ElfSection;
 
-bool holds(const OutSection &sec, uint64_t a) {
-  return (sec.flags & ELF::SHF_ALLOC) && a >= sec.addr && a < sec.addr + sec.size;
-}
-
-/// A sized function or object of the binary, by address.
-struct Extent {
-  uint64_t start, end;
-  uint32_t symbol;
-};
-
 /// The whole binary, as read once for all its TUs.
-struct Binary {
+struct Binary : AddressMap {
   std::string path, label;
   std::shared_ptr<MemoryBuffer> buf;
   uint16_t machine = 0;
   const Arch *arch = nullptr;
-  std::vector<OutSection> sections;
   std::vector<Symbol> symbols;
   /// Per STT_FILE: its name and the file-local symbols after it.
   struct Group {
@@ -72,59 +62,11 @@ struct Binary {
   };
   std::vector<Group> groups;
   StringMap<uint32_t> globals;  // defined non-local symbol -> index
-  std::vector<Extent> extents;  // sorted by start
   DenseMap<uint32_t, const Extent *> extentOf; // symbol -> its extent
   uint64_t tlsStart = 0;
   std::vector<TableRecord> records;
   std::unique_ptr<Arch::CodeReader> code; // measures instructions
   std::set<uint64_t> pieceStarts; // every address known to start unnamed data
-
-  /// The sized symbol holding \p a, if any.
-  const Extent *extentAt(uint64_t a) const {
-    auto it = llvm::upper_bound(extents, a, [](uint64_t v, const Extent &e) {
-      return v < e.start;
-    });
-    // Aliases and overlaps are few: look at the last starts before a.
-    for (int k = 0; k < 8 && it != extents.begin(); ++k) {
-      --it;
-      if (a >= it->start && a < it->end)
-        return &*it;
-    }
-    return nullptr;
-  }
-  /// The sized symbol ending exactly at \p a, if any.
-  const Extent *extentEndingAt(uint64_t a) const {
-    auto it = llvm::lower_bound(extents, a, [](const Extent &e, uint64_t v) {
-      return e.start < v;
-    });
-    for (int k = 0; k < 8 && it != extents.begin(); ++k) {
-      --it;
-      if (it->end == a)
-        return &*it;
-    }
-    return nullptr;
-  }
-  /// The first sized symbol starting after \p a, if any.
-  const Extent *extentAfter(uint64_t a) const {
-    auto it = llvm::upper_bound(extents, a, [](uint64_t v, const Extent &e) {
-      return v < e.start;
-    });
-    return it != extents.end() ? &*it : nullptr;
-  }
-  /// The first symbol start after \p a inside the section holding it.
-  uint64_t nextStart(uint64_t a, const OutSection &sec) const {
-    auto it = llvm::upper_bound(extents, a, [](uint64_t v, const Extent &e) {
-      return v < e.start;
-    });
-    uint64_t end = sec.addr + sec.size;
-    return it != extents.end() && it->start < end ? it->start : end;
-  }
-  int sectionAt(uint64_t a) const {
-    for (size_t i = 0; i < sections.size(); ++i)
-      if (holds(sections[i], a) && !(sections[i].flags & ELF::SHF_TLS))
-        return int(i);
-    return -1;
-  }
 };
 
 /// What makes a readable ELF file a binary hp-diff can cut into TUs.
@@ -186,7 +128,7 @@ Error indexSymbols(Binary &bin, uint32_t firstGlobal) {
                  sym.shndx < bin.sections.size() &&
                  (sym.type == ELF::STT_FUNC || sym.type == ELF::STT_OBJECT);
     if (sized)
-      bin.extents.push_back({sym.value, sym.value + sym.size, index});
+      bin.extents.push_back({sym.value, sym.value + sym.size, index, sym.shndx});
   }
   // A group ends at the next STT_FILE or the first non-local symbol.
   for (size_t g = 0; g < bin.groups.size(); ++g) {
@@ -195,9 +137,7 @@ Error indexSymbols(Binary &bin, uint32_t firstGlobal) {
     bin.groups[g].last = std::min<uint32_t>(std::max(end, bin.groups[g].first),
                                             firstGlobal);
   }
-  llvm::sort(bin.extents, [](const Extent &a, const Extent &b) {
-    return std::tie(a.start, a.end) < std::tie(b.start, b.end);
-  });
+  bin.sortExtents();
   for (const Extent &e : bin.extents)
     bin.extentOf[e.symbol] = &e;
   return Error::success();
@@ -284,20 +224,6 @@ private:
            (s.binding == ELF::STB_LOCAL || s.name.empty());
   }
   Expected<uint64_t> meant(const Reloc &r, const Span &span) const;
-
-  /// What an address met by a relocation against a section names. Inside
-  /// a variable or function: that one. Between them the address alone
-  /// cannot say: `arr + N` (the end of arr), `next - 4` (folded from
-  /// next[i - 1]) and unnamed data all look alike; the reading below is
-  /// the likely one and `alt` the other, when there is one.
-  struct Reading {
-    struct Choice {
-      const Extent *extent = nullptr; // null: unnamed data at the address
-    } primary, alt;
-    bool hasAlt = false;
-  };
-  Reading readAddress(uint64_t addr, ArrayRef<const Extent *> referenced,
-                      bool inCode) const;
 
   Binary &bin;
   TableRecord &record; // moved into obj->table at the end of finish()
@@ -483,55 +409,6 @@ Error UnitBuilder::scan(const std::vector<Span> &spans,
   return Error::success();
 }
 
-UnitBuilder::Reading
-UnitBuilder::readAddress(uint64_t addr, ArrayRef<const Extent *> referenced,
-                         bool inCode) const {
-  Reading r;
-  const Extent *in = bin.extentAt(addr);
-  int sec = bin.sectionAt(addr);
-  if (in && (bin.sections[bin.symbols[in->symbol].shndx].flags & ELF::SHF_EXECINSTR)) {
-    r.primary.extent = in; // code: a function, a jump into its body
-    return r;
-  }
-  const Extent *ending = bin.extentEndingAt(addr);
-  const Extent *next = nullptr;
-  if (const Extent *n = bin.extentAfter(addr); n && n->start - addr <= 64 &&
-                                               sec >= 0 && bin.sectionAt(n->start) == sec)
-    next = n;
-  bool writable = sec >= 0 && (bin.sections[sec].flags & ELF::SHF_WRITE);
-  auto referencedHere = [&](const Extent *e) {
-    return e && llvm::is_contained(referenced, e);
-  };
-  if (in) {
-    r.primary.extent = in;
-    // The end of the variable before, if this code uses that one too (a
-    // loop over it): both readings are likely.
-    if (referencedHere(ending)) {
-      r.alt.extent = ending;
-      r.hasAlt = true;
-    }
-    return r;
-  }
-  if (writable) {
-    // Nothing unnamed is writable: the end of the variable before, or
-    // just before the one after.
-    r.primary.extent = ending ? ending : next;
-    if (ending && next) {
-      r.alt.extent = next;
-      r.hasAlt = true;
-    }
-    return r;
-  }
-  // Read-only, between named data: unnamed data (a string, a constant),
-  // unless this code uses the variable that ends here (then: its end) or
-  // the one that starts just after (then: an index folded below it).
-  if (referencedHere(ending))
-    r.primary.extent = ending;
-  else if (inCode && referencedHere(next))
-    r.primary.extent = next; // code folds a constant index; tables do not
-  return r;
-}
-
 Error UnitBuilder::translate(uint32_t section) {
   Span span = spans[section]; // a copy: piece() below grows `spans`
   const OutSection &out = bin.sections[span.out];
@@ -575,9 +452,9 @@ Error UnitBuilder::translate(uint32_t section) {
       if (!addr)
         return addr.takeError();
       uint64_t sa = s.value + r.addend;
-      Reading reading = readAddress(*addr, referenced,
-                                    out.flags & ELF::SHF_EXECINSTR);
-      auto bind = [&](const Reading::Choice &c, uint32_t &symbol,
+      AddressReading reading = readAddress(bin, *addr, referenced,
+                                           out.flags & ELF::SHF_EXECINSTR);
+      auto bind = [&](const AddressReading::Choice &c, uint32_t &symbol,
                       int64_t &addend) -> Error {
         if (c.extent) {
           const Symbol &holder = bin.symbols[c.extent->symbol];
