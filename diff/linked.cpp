@@ -590,82 +590,98 @@ Expected<bool> isLinkedBinary(StringRef path) {
   return type == ELF::ET_EXEC || type == ELF::ET_DYN;
 }
 
+namespace {
+
+/// Code no record lists was built without the plugin: hp-diff cannot see
+/// a change in it. The C runtime's start-up files are not news.
+void warnUnlisted(const Binary &bin, std::vector<std::string> &warnings) {
+  static constexpr StringLiteral cRuntime[] = {
+      "_start", "_init", "_fini", "_dl_relocate_static_pie",
+      "__libc_csu_init", "__libc_csu_fini"};
+  StringSet<> listed;
+  for (const TableRecord &r : bin.records)
+    for (const FunctionEntry &fn : r.functions)
+      listed.insert(fn.name);
+  std::vector<StringRef> unseen;
+  for (const Symbol &s : bin.symbols)
+    if (s.type == ELF::STT_FUNC && s.size > 0 && s.binding != ELF::STB_LOCAL &&
+        s.shndx != ELF::SHN_UNDEF && !listed.count(s.name) &&
+        !llvm::is_contained(cRuntime, s.name))
+      unseen.push_back(s.name);
+  if (unseen.empty())
+    return;
+  llvm::sort(unseen);
+  size_t shown = std::min<size_t>(unseen.size(), 8);
+  std::string names = join(unseen.begin(), unseen.begin() + shown, ", ");
+  if (shown < unseen.size())
+    names += formatv(" and {0} more", unseen.size() - shown).str();
+  warnings.push_back(formatv("{0}: {1} {2} in no fingerprint table (built "
+                             "without the plugin), so a change to {3} is "
+                             "not seen: {4}", bin.label, unseen.size(),
+                             unseen.size() == 1 ? "function is" : "functions are",
+                             unseen.size() == 1 ? "it" : "them", names));
+}
+
+/// The STT_FILE group of \p record's file name that holds its file-local
+/// names (two files may share a name, one built without the plugin);
+/// among equals, the first unused one (both are in link order). Null when
+/// none holds them.
+const Binary::Group *groupOf(const Binary &bin, const TableRecord &record,
+                             std::vector<bool> &used) {
+  std::string file = sys::path::filename(record.sourceFile).str();
+  StringSet<> locals;
+  for (const FunctionEntry &fn : record.functions)
+    if (fn.flags & FnLocal)
+      locals.insert(fn.name);
+  for (const VariableEntry &var : record.variables)
+    if (var.flags & VarLocal)
+      locals.insert(var.name);
+  std::optional<size_t> best;
+  size_t bestScore = 0;
+  for (size_t g = 0; g < bin.groups.size(); ++g) {
+    if (used[g] || sys::path::filename(bin.groups[g].file) != file)
+      continue;
+    size_t score = 0;
+    for (uint32_t i = bin.groups[g].first; i < bin.groups[g].last; ++i)
+      score += locals.count(bin.symbols[i].name);
+    if (!best || score > bestScore) {
+      best = g;
+      bestScore = score;
+    }
+  }
+  if (!best || (!locals.empty() && bestScore == 0))
+    return nullptr; // none holds them: refused by UnitBuilder::define
+  used[*best] = true;
+  return &bin.groups[*best];
+}
+
+/// Runs \p step of every builder, each over all units before the next
+/// step (piece starts are the binary's, not a unit's).
+Error forEach(std::vector<std::unique_ptr<UnitBuilder>> &builders,
+              Error (UnitBuilder::*step)()) {
+  for (auto &b : builders)
+    if (Error err = (*b.*step)())
+      return err;
+  return Error::success();
+}
+
+} // namespace
+
 Expected<std::vector<std::unique_ptr<Object>>>
 loadLinked(StringRef path, std::vector<std::string> *warnings) {
   Expected<Binary> bin = readBinary(path);
   if (!bin)
     return bin.takeError();
-  if (warnings) {
-    // Code no record lists was built without the plugin: hp-diff cannot
-    // see a change in it. The C runtime's start-up files are not news.
-    static constexpr StringLiteral cRuntime[] = {
-        "_start", "_init", "_fini", "_dl_relocate_static_pie",
-        "__libc_csu_init", "__libc_csu_fini"};
-    StringSet<> listed;
-    for (const TableRecord &r : bin->records)
-      for (const FunctionEntry &fn : r.functions)
-        listed.insert(fn.name);
-    std::vector<StringRef> unseen;
-    for (const Symbol &s : bin->symbols)
-      if (s.type == ELF::STT_FUNC && s.size > 0 && s.binding != ELF::STB_LOCAL &&
-          s.shndx != ELF::SHN_UNDEF && !listed.count(s.name) &&
-          !llvm::is_contained(cRuntime, s.name))
-        unseen.push_back(s.name);
-    if (!unseen.empty()) {
-      llvm::sort(unseen);
-      size_t shown = std::min<size_t>(unseen.size(), 8);
-      std::string names = join(unseen.begin(), unseen.begin() + shown, ", ");
-      if (shown < unseen.size())
-        names += formatv(" and {0} more", unseen.size() - shown).str();
-      warnings->push_back(formatv("{0}: {1} {2} in no fingerprint table (built "
-                                  "without the plugin), so a change to {3} is "
-                                  "not seen: {4}", bin->label, unseen.size(),
-                                  unseen.size() == 1 ? "function is" : "functions are",
-                                  unseen.size() == 1 ? "it" : "them", names));
-    }
-  }
-  // Each record takes the STT_FILE group of its file name that holds its
-  // file-local names (two files may share a name, one built without the
-  // plugin); among equals, the first unused one (both are in link order).
+  if (warnings)
+    warnUnlisted(*bin, *warnings);
   std::vector<std::unique_ptr<UnitBuilder>> builders;
   std::vector<bool> used(bin->groups.size());
-  for (TableRecord &record : bin->records) {
-    std::string file = sys::path::filename(record.sourceFile).str();
-    StringSet<> locals;
-    for (const FunctionEntry &fn : record.functions)
-      if (fn.flags & FnLocal)
-        locals.insert(fn.name);
-    for (const VariableEntry &var : record.variables)
-      if (var.flags & VarLocal)
-        locals.insert(var.name);
-    const Binary::Group *group = nullptr;
-    size_t best = 0, bestScore = 0;
-    for (size_t g = 0; g < bin->groups.size(); ++g) {
-      if (used[g] || sys::path::filename(bin->groups[g].file) != file)
-        continue;
-      size_t score = 0;
-      for (uint32_t i = bin->groups[g].first; i < bin->groups[g].last; ++i)
-        score += locals.count(bin->symbols[i].name);
-      if (!group || score > bestScore) {
-        group = &bin->groups[g];
-        best = g;
-        bestScore = score;
-      }
-    }
-    if (group && !locals.empty() && bestScore == 0)
-      group = nullptr; // none holds them: refused below
-    if (group)
-      used[best] = true;
-    builders.push_back(std::make_unique<UnitBuilder>(*bin, record, group));
-  }
-  for (auto &b : builders)
-    if (Error err = b->define())
-      return std::move(err);
-  for (auto &b : builders)
-    if (Error err = b->surveyCode())
-      return std::move(err);
-  for (auto &b : builders)
-    if (Error err = b->surveyPieces())
+  for (TableRecord &record : bin->records)
+    builders.push_back(std::make_unique<UnitBuilder>(
+        *bin, record, groupOf(*bin, record, used)));
+  for (auto step : {&UnitBuilder::define, &UnitBuilder::surveyCode,
+                    &UnitBuilder::surveyPieces})
+    if (Error err = forEach(builders, step))
       return std::move(err);
   std::vector<std::unique_ptr<Object>> units;
   for (auto &b : builders) {
