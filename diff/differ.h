@@ -1,4 +1,9 @@
 //===- diff/differ.h - two builds in, one live patch out ------*- C++ -*-===//
+//
+// The diff library's entry point, what hp-diff calls: the options of one
+// run and what it makes. How it goes about it is diff/differ-state.h.
+//
+//===----------------------------------------------------------------------===//
 
 #ifndef HOTPATCH_DIFF_DIFFER_H
 #define HOTPATCH_DIFF_DIFFER_H

@@ -216,6 +216,12 @@ private:
   };
   Expected<Span> pieceSpan(uint64_t at) const;
   Error translate(uint32_t section);
+  Error referencedBy(const Span &span,
+                     SmallVectorImpl<const Extent *> &out) const;
+  Error retarget(const Reloc &r, const Span &span,
+                 ArrayRef<const Extent *> referenced, Reloc &mine);
+  Error bind(const AddressReading::Choice &choice, uint64_t addr, uint64_t sa,
+             uint32_t &symbol, int64_t &addend);
   Error scan(const std::vector<Span> &spans, std::vector<uint64_t> &found);
   /// Whether relocation \p r (binary's) is followed by address.
   bool byAddress(const Reloc &r) const {
@@ -388,18 +394,26 @@ Expected<uint64_t> UnitBuilder::meant(const Reloc &r, const Span &span) const {
   return sa + *reach;
 }
 
+/// The relocations of \p out in [\p start, \p end).
+ArrayRef<Reloc> relocsIn(const OutSection &out, uint64_t start, uint64_t end) {
+  auto first = llvm::lower_bound(out.relocs, start, [](const Reloc &r, uint64_t a) {
+    return r.offset < a;
+  });
+  auto last = std::find_if(first, out.relocs.end(),
+                           [&](const Reloc &r) { return r.offset >= end; });
+  return ArrayRef<Reloc>(out.relocs)
+      .slice(first - out.relocs.begin(), last - first);
+}
+
 /// Adds to the binary's piece starts every unnamed address the relocations
 /// of \p spans refer to; \p found receives the new ones.
 Error UnitBuilder::scan(const std::vector<Span> &spans,
                         std::vector<uint64_t> &found) {
   for (const Span &span : spans) {
-    const OutSection &out = bin.sections[span.out];
-    auto it = llvm::lower_bound(out.relocs, span.start,
-                                [](const Reloc &r, uint64_t a) { return r.offset < a; });
-    for (; it != out.relocs.end() && it->offset < span.end; ++it) {
-      if (!byAddress(*it) || bin.arch->classify(it->type) == RelocKind::None)
+    for (const Reloc &r : relocsIn(bin.sections[span.out], span.start, span.end)) {
+      if (!byAddress(r) || bin.arch->classify(r.type) == RelocKind::None)
         continue;
-      Expected<uint64_t> addr = meant(*it, span);
+      Expected<uint64_t> addr = meant(r, span);
       if (!addr)
         return addr.takeError();
       if (!bin.extentAt(*addr) && bin.pieceStarts.insert(*addr).second)
@@ -409,79 +423,89 @@ Error UnitBuilder::scan(const std::vector<Span> &spans,
   return Error::success();
 }
 
-Error UnitBuilder::translate(uint32_t section) {
-  Span span = spans[section]; // a copy: piece() below grows `spans`
-  const OutSection &out = bin.sections[span.out];
-  uint64_t start = span.start, end = span.end;
-  auto first = llvm::lower_bound(out.relocs, start, [](const Reloc &r, uint64_t a) {
-    return r.offset < a;
-  });
-  // The named data this code refers to inside (a loop's end pointer comes
-  // with a reference to the array itself).
-  SmallVector<const Extent *, 8> referenced;
-  for (auto it = first; it != out.relocs.end() && it->offset < end; ++it) {
-    if (!byAddress(*it) || bin.arch->classify(it->type) == RelocKind::None) {
-      auto d = bin.extentOf.find(it->symbol);
-      if (d != bin.extentOf.end())
-        referenced.push_back(d->second);
+/// The named data the code of \p span refers to (a loop's end pointer
+/// comes with a reference to the array itself).
+Error UnitBuilder::referencedBy(const Span &span,
+                                SmallVectorImpl<const Extent *> &out) const {
+  for (const Reloc &r : relocsIn(bin.sections[span.out], span.start, span.end)) {
+    if (!byAddress(r) || bin.arch->classify(r.type) == RelocKind::None) {
+      if (auto d = bin.extentOf.find(r.symbol); d != bin.extentOf.end())
+        out.push_back(d->second);
       continue;
     }
-    Expected<uint64_t> addr = meant(*it, span);
+    Expected<uint64_t> addr = meant(r, span);
     if (!addr)
       return addr.takeError();
     if (const Extent *e = bin.extentAt(*addr))
-      referenced.push_back(e);
+      out.push_back(e);
   }
+  return Error::success();
+}
+
+/// Names \p choice, for an address \p addr the code computes as \p sa.
+Error UnitBuilder::bind(const AddressReading::Choice &choice, uint64_t addr,
+                        uint64_t sa, uint32_t &symbol, int64_t &addend) {
+  if (choice.extent) {
+    const Symbol &holder = bin.symbols[choice.extent->symbol];
+    auto d = defined.find(choice.extent->symbol);
+    symbol = d != defined.end() ? d->second : undefined(holder.name);
+    addend = int64_t(sa - holder.value);
+    return Error::success();
+  }
+  Expected<uint32_t> p = piece(addr);
+  if (!p)
+    return p.takeError();
+  symbol = *p;
+  addend = int64_t(sa - addr);
+  return Error::success();
+}
+
+/// Relocation \p r (binary's) as the object has it: against this unit's
+/// symbol, a global by name, or what the address it means names.
+Error UnitBuilder::retarget(const Reloc &r, const Span &span,
+                            ArrayRef<const Extent *> referenced, Reloc &mine) {
+  const Symbol &s = bin.symbols[r.symbol];
+  if (auto d = defined.find(r.symbol); d != defined.end()) {
+    mine.symbol = d->second;
+    return Error::success();
+  }
+  if (!byAddress(r)) {
+    // GNU ld names what a shared library defines with its version
+    // (`puts@GLIBC_2.2.5`); the object named it plainly.
+    StringRef name = s.shndx == ELF::SHN_UNDEF ? s.name.split('@').first : s.name;
+    mine.symbol = undefined(name);
+    return Error::success();
+  }
+  // A section, an unnamed local, a local the linker made: by address.
+  Expected<uint64_t> addr = meant(r, span);
+  if (!addr)
+    return addr.takeError();
+  uint64_t sa = s.value + r.addend;
+  bool inCode = bin.sections[span.out].flags & ELF::SHF_EXECINSTR;
+  AddressReading reading = readAddress(bin, *addr, referenced, inCode);
+  if (Error err = bind(reading.primary, *addr, sa, mine.symbol, mine.addend))
+    return err;
+  int64_t unused;
+  if (reading.hasAlt)
+    return bind(reading.alt, *addr, sa, mine.alt, unused);
+  return Error::success();
+}
+
+Error UnitBuilder::translate(uint32_t section) {
+  Span span = spans[section]; // a copy: piece() below grows `spans`
+  SmallVector<const Extent *, 8> referenced;
+  if (Error err = referencedBy(span, referenced))
+    return err;
   std::vector<Reloc> relocs;
-  for (auto it = first; it != out.relocs.end() && it->offset < end; ++it) {
-    const Reloc &r = *it;
+  for (const Reloc &r : relocsIn(bin.sections[span.out], span.start, span.end)) {
     if (bin.arch->classify(r.type) == RelocKind::None)
       continue;
-    const Symbol &s = bin.symbols[r.symbol];
-    Reloc mine{r.offset - start, r.type, 0, r.addend};
-    if (auto d = defined.find(r.symbol); d != defined.end()) {
-      mine.symbol = d->second;
-    } else if (!byAddress(r)) {
-      // GNU ld names what a shared library defines with its version
-      // (`puts@GLIBC_2.2.5`); the object named it plainly.
-      StringRef name = s.shndx == ELF::SHN_UNDEF ? s.name.split('@').first : s.name;
-      mine.symbol = undefined(name);
-    } else {
-      // A section, an unnamed local, a local the linker made: by address.
-      Expected<uint64_t> addr = meant(r, span);
-      if (!addr)
-        return addr.takeError();
-      uint64_t sa = s.value + r.addend;
-      AddressReading reading = readAddress(bin, *addr, referenced,
-                                           out.flags & ELF::SHF_EXECINSTR);
-      auto bind = [&](const AddressReading::Choice &c, uint32_t &symbol,
-                      int64_t &addend) -> Error {
-        if (c.extent) {
-          const Symbol &holder = bin.symbols[c.extent->symbol];
-          auto d = defined.find(c.extent->symbol);
-          symbol = d != defined.end() ? d->second : undefined(holder.name);
-          addend = int64_t(sa - holder.value);
-          return Error::success();
-        }
-        Expected<uint32_t> p = piece(*addr);
-        if (!p)
-          return p.takeError();
-        symbol = *p;
-        addend = int64_t(sa - *addr);
-        return Error::success();
-      };
-      if (Error err = bind(reading.primary, mine.symbol, mine.addend))
-        return err;
-      if (reading.hasAlt) {
-        int64_t unused;
-        if (Error err = bind(reading.alt, mine.alt, unused))
-          return err;
-      }
-    }
+    Reloc mine{r.offset - span.start, r.type, 0, r.addend};
+    if (Error err = retarget(r, span, referenced, mine))
+      return err;
     relocs.push_back(mine);
   }
-  Section &sec = obj->sections[section];
-  sec.relocs = std::move(relocs);
+  obj->sections[section].relocs = std::move(relocs);
   return Error::success();
 }
 

@@ -93,7 +93,9 @@ struct Object {
 /// from its symbols, sections and table.
 void indexObject(Object &obj);
 
-/// Reads one relocatable object (.o) with its fingerprint table.
+/// Reads one relocatable object (.o) with its fingerprint table. Fails
+/// with an InputError when it cannot be read, a refusal when it is not an
+/// object hp-diff can compare (linked, no table).
 llvm::Expected<std::unique_ptr<Object>> loadObject(llvm::StringRef path);
 
 /// True when \p path is a linked executable or shared library (ET_EXEC or
@@ -105,7 +107,8 @@ llvm::Expected<bool> isLinkedBinary(llvm::StringRef path);
 /// variable, and per piece of unnamed data its code refers to, with the
 /// relocations the linker kept, rewritten as the compiler wrote them.
 /// \p warnings, when given, receives what hp-diff cannot see (functions
-/// built without the plugin).
+/// built without the plugin). Fails with an InputError when the binary is
+/// damaged, a refusal when it cannot be cut (stripped, no kept relocations).
 llvm::Expected<std::vector<std::unique_ptr<Object>>>
 loadLinked(llvm::StringRef path, std::vector<std::string> *warnings = nullptr);
 
