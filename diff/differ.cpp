@@ -89,8 +89,9 @@ Error Differ::load() {
   if (!loaded)
     return loaded.takeError();
   for (auto &[o, n] : *loaded) {
-    refusals.add(checkComparable(o.get(), *n));
-    if (n->machine != loaded->front().second->machine)
+    if (Error err = checkComparable(o.get(), *n))
+      refusals.add(std::move(err));
+    else if (n->machine != loaded->front().second->machine)
       addRefusal(n->label(), "the objects are for different machines");
   }
   if (!refusals.empty())
