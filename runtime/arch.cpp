@@ -14,6 +14,7 @@ using namespace llvm;
 namespace hotpatch {
 
 Arch::~Arch() = default;
+Arch::CodeReader::~CodeReader() = default;
 
 std::string Arch::relocName(uint32_t type) const {
   StringRef name = object::getELFRelocationTypeName(eMachine(), type);

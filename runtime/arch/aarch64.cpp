@@ -413,6 +413,23 @@ public:
   uint64_t sysMmap() const override { return 222; }
   uint64_t sysMunmap() const override { return 215; }
 
+  // === hp-diff: reading linked code ===
+  // ADR, ADRP, B, BL and literal loads count from their own instruction,
+  // which the field is part of: S + A is the address meant, no decoding.
+  std::pair<unsigned, unsigned> pcRelFieldReach() const override {
+    return {0, 0};
+  }
+  class FixedReach final : public CodeReader {
+  public:
+    Expected<unsigned> fieldReach(ArrayRef<uint8_t>, uint64_t,
+                                  uint64_t) override {
+      return 0;
+    }
+  };
+  Expected<std::unique_ptr<CodeReader>> makeCodeReader() const override {
+    return std::make_unique<FixedReach>();
+  }
+  // === end hp-diff block ===
 };
 
 } // namespace

@@ -21,6 +21,21 @@
 
 #include <optional>
 
+// hp-diff block: LLVM's disassembler measures instructions.
+#include "llvm/MC/MCAsmInfo.h"
+#include "llvm/MC/MCContext.h"
+#include "llvm/MC/MCDisassembler/MCDisassembler.h"
+#include "llvm/MC/MCInst.h"
+#include "llvm/MC/MCRegisterInfo.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/MCTargetOptions.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/TargetParser/Triple.h"
+
+#include <map>
+#include <mutex>
+
 using namespace llvm;
 
 namespace hotpatch {
@@ -274,7 +289,102 @@ public:
   uint64_t sysMmap() const override { return 9; }
   uint64_t sysMunmap() const override { return 11; }
 
+  // === hp-diff: reading linked code (the reader is below the class) ===
+  // A 4-byte PC-relative field counts from its instruction's end: right
+  // after it, or after a 1-, 2- or 4-byte immediate that follows it.
+  std::pair<unsigned, unsigned> pcRelFieldReach() const override {
+    return {4, 8};
+  }
+  Expected<std::unique_ptr<CodeReader>> makeCodeReader() const override;
+  // === end hp-diff block ===
 };
+
+// === hp-diff: reading linked code =====================================
+// Instructions have any length, so the end of the one holding a field is
+// found by decoding its function from the start, with LLVM's disassembler.
+class X86CodeReader final : public Arch::CodeReader {
+public:
+  static Expected<std::unique_ptr<X86CodeReader>> create(StringRef tripleName) {
+    static std::once_flag once; // two binaries may be read at once
+    std::call_once(once, [] {
+      LLVMInitializeX86TargetInfo();
+      LLVMInitializeX86TargetMC();
+      LLVMInitializeX86Disassembler();
+    });
+    auto me = std::make_unique<X86CodeReader>();
+    Triple triple(tripleName);
+    std::string error;
+    const Target *target = TargetRegistry::lookupTarget(tripleName.str(), error);
+    if (!target)
+      return createStringError(std::errc::not_supported, "%s", error.c_str());
+    me->regs.reset(target->createMCRegInfo(tripleName));
+    MCTargetOptions options;
+    me->asmInfo.reset(target->createMCAsmInfo(*me->regs, tripleName, options));
+    me->subtarget.reset(target->createMCSubtargetInfo(tripleName, "", ""));
+    if (!me->regs || !me->asmInfo || !me->subtarget)
+      return createStringError(std::errc::not_supported,
+                               "no disassembler for %s", tripleName.str().c_str());
+    me->context = std::make_unique<MCContext>(triple, me->asmInfo.get(),
+                                              me->regs.get(), me->subtarget.get());
+    me->disassembler.reset(target->createMCDisassembler(*me->subtarget, *me->context));
+    if (!me->disassembler)
+      return createStringError(std::errc::not_supported,
+                               "no disassembler for %s", tripleName.str().c_str());
+    return me;
+  }
+
+  Expected<unsigned> fieldReach(ArrayRef<uint8_t> code, uint64_t codeAddr,
+                                uint64_t fieldOffset) override {
+    const std::vector<uint32_t> *ends = endsOf(codeAddr, code);
+    if (!ends)
+      return createStringError(std::errc::illegal_byte_sequence,
+                               "the disassembler cannot decode this code, so "
+                               "the address its relocations mean is unknown");
+    auto it = llvm::upper_bound(*ends, uint32_t(fieldOffset));
+    if (it == ends->end())
+      return createStringError(std::errc::invalid_argument,
+                               "relocation past the last instruction");
+    return unsigned(*it - fieldOffset);
+  }
+
+private:
+  /// Instruction ends of \p code, cached by its address; null when some
+  /// of it does not decode.
+  const std::vector<uint32_t> *endsOf(uint64_t codeAddr, ArrayRef<uint8_t> code) {
+    auto [it, inserted] = cache.try_emplace(codeAddr);
+    if (!inserted)
+      return it->second.empty() && !code.empty() ? nullptr : &it->second;
+    std::vector<uint32_t> &out = it->second;
+    for (uint64_t pc = 0; pc < code.size();) {
+      MCInst inst;
+      uint64_t size = 0;
+      if (disassembler->getInstruction(inst, size, code.slice(pc), codeAddr + pc,
+                                       nulls()) != MCDisassembler::Success ||
+          size == 0) {
+        out.clear();
+        return nullptr;
+      }
+      pc += size;
+      out.push_back(pc);
+    }
+    return &out;
+  }
+
+  std::unique_ptr<MCRegisterInfo> regs;
+  std::unique_ptr<MCAsmInfo> asmInfo;
+  std::unique_ptr<MCSubtargetInfo> subtarget;
+  std::unique_ptr<MCContext> context;
+  std::unique_ptr<MCDisassembler> disassembler;
+  std::map<uint64_t, std::vector<uint32_t>> cache;
+};
+
+Expected<std::unique_ptr<Arch::CodeReader>> X86_64::makeCodeReader() const {
+  Expected<std::unique_ptr<X86CodeReader>> reader = X86CodeReader::create(triple());
+  if (!reader)
+    return reader.takeError();
+  return std::unique_ptr<CodeReader>(std::move(*reader));
+}
+// === end hp-diff block ================================================
 
 } // namespace
 

@@ -10,15 +10,17 @@
 //===----------------------------------------------------------------------===//
 
 #include "differ.h"
-#include "objects.h"
+#include "object.h"
+#include "pairing.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/WithColor.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <optional>
 
 using namespace llvm;
 using namespace hotpatch;
@@ -66,12 +68,18 @@ static int usage(const Twine &why) {
   return 2;
 }
 
-int main(int argc, char **argv) {
-  InitLLVM init(argc, argv);
-  cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(argc, argv,
-                              "hp-diff: make a live patch from two builds\n");
-  DiffOptions opts;
+/// Every error, one line each, `FILE: what`. The differ fails with an
+/// InputError per build input it could not read (then nothing was
+/// compared), or else with every refusal of every stage.
+static int fail(Error err) {
+  handleAllErrors(std::move(err), [](const ErrorInfoBase &e) {
+    WithColor::error(errs(), "hp-diff") << e.message() << '\n';
+  });
+  return 1;
+}
+
+/// The inputs as the differ takes them, or a usage error (exit code 2).
+static std::optional<int> readInputs(DiffOptions &opts) {
   if (output.empty())
     return usage("no output file: -o fix.hp");
   if (oldDir.empty() != newDir.empty())
@@ -80,10 +88,8 @@ int main(int argc, char **argv) {
     if (!inputs.empty())
       return usage("give object pairs or --old-dir/--new-dir, not both");
     auto pairs = pairDirectories(oldDir, newDir);
-    if (!pairs) {
-      WithColor::error(errs(), "hp-diff") << toString(pairs.takeError()) << '\n';
-      return 1;
-    }
+    if (!pairs)
+      return fail(pairs.takeError());
     opts.pairs = std::move(*pairs);
   } else if (inputs.size() == 2 && isBinary(inputs[0]) && isBinary(inputs[1])) {
     opts.oldBinary = inputs[0];
@@ -107,76 +113,68 @@ int main(int argc, char **argv) {
   opts.target = target;
   opts.acceptChangedInit.assign(acceptInit.begin(), acceptInit.end());
   opts.includeLineNumberChanges = includeLines;
+  return std::nullopt;
+}
 
-  Expected<DiffResult> result = diffBuilds(opts);
-  if (!result) {
-    handleAllErrors(result.takeError(), [](const ErrorInfoBase &e) {
-      WithColor::error(errs(), "hp-diff") << e.message() << '\n';
-    });
-    return 1;
-  }
-  for (const std::string &w : result->warnings)
-    WithColor::warning(errs(), "hp-diff") << w << '\n';
+static std::string listed(const std::vector<std::string> &names) {
+  return names.empty() ? std::string() : " (" + join(names, ", ") + ")";
+}
 
-  Expected<std::vector<uint8_t>> bytes = writePatch(result->patch);
-  if (!bytes) {
-    WithColor::error(errs(), "hp-diff") << toString(bytes.takeError()) << '\n';
-    return 1;
-  }
-  // Write beside the destination and rename: a reader never sees half a file.
-  std::string temp = output + ".tmp";
-  {
-    std::error_code ec;
-    raw_fd_ostream os(temp, ec);
-    if (ec) {
-      WithColor::error(errs(), "hp-diff") << temp << ": " << ec.message() << '\n';
-      return 1;
-    }
-    os.write(reinterpret_cast<const char *>(bytes->data()), bytes->size());
-    os.close();
-    if (os.has_error()) {
-      WithColor::error(errs(), "hp-diff") << temp << ": write failed\n";
-      sys::fs::remove(temp);
-      return 1;
-    }
-  }
-  if (std::error_code ec = sys::fs::rename(temp, output)) {
-    WithColor::error(errs(), "hp-diff") << output << ": " << ec.message() << '\n';
-    sys::fs::remove(temp);
-    return 1;
-  }
-  if (quiet)
-    return 0;
-  const PatchFile &p = result->patch;
-  auto list = [](const std::vector<std::string> &names) {
-    return names.empty() ? std::string() : " (" + join(names, ", ") + ")";
-  };
+static void printSummary(const DiffResult &result) {
+  const PatchFile &p = result.patch;
   auto sayLineNumbersOnly = [&] {
-    if (!result->lineNumbersOnly.empty())
+    if (!result.lineNumbersOnly.empty())
       outs() << "hp-diff: left out, line numbers only"
-             << list(result->lineNumbersOnly)
+             << listed(result.lineNumbersOnly)
              << "; --include-line-number-changes patches them too\n";
   };
-  if (p.functions.empty() && result->added.empty() && result->newData.empty()) {
+  if (p.functions.empty() && result.added.empty() && result.newData.empty()) {
     outs() << "hp-diff: nothing to patch: the builds have the same code; wrote "
               "an empty patch to " << output << "\n";
     sayLineNumbersOnly();
-    return 0;
+    return;
   }
   size_t moduleRefs = 0, libraryRefs = 0;
   for (const PatchSymbol &s : p.symbols)
     if (!s.defined)
       ++(s.refInModule ? moduleRefs : libraryRefs);
   outs() << "hp-diff: wrote " << output << ": " << p.functions.size()
-         << " replaced" << list(result->replaced) << ", " << result->added.size()
-         << " new" << list(result->added) << ", " << result->newData.size()
-         << " new or changed data" << list(result->newData) << "; "
+         << " replaced" << listed(result.replaced) << ", " << result.added.size()
+         << " new" << listed(result.added) << ", " << result.newData.size()
+         << " new or changed data" << listed(result.newData) << "; "
          << moduleRefs << " references to the running module, " << libraryRefs
          << " to other libraries"
          << (p.buildId.empty() ? "" : "; target build-id " + p.buildId) << "\n";
-  for (const auto &[name, why] : result->reasons)
+  for (const auto &[name, why] : result.reasons)
     if (!why.empty())
       outs() << "  " << name << ": " << why << "\n";
   sayLineNumbersOnly();
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "hp-diff: make a live patch from two builds\n");
+  DiffOptions opts;
+  if (std::optional<int> exitCode = readInputs(opts))
+    return *exitCode;
+  Expected<DiffResult> result = diffBuilds(opts);
+  if (!result)
+    return fail(result.takeError());
+  for (const std::string &w : result->warnings)
+    WithColor::warning(errs(), "hp-diff") << w << '\n';
+  Expected<std::vector<uint8_t>> bytes = writePatch(result->patch);
+  if (!bytes)
+    return fail(bytes.takeError());
+  // Written beside the destination and renamed: a reader never sees half
+  // a file.
+  if (Error err = writeToOutput(output, [&](raw_ostream &os) {
+        os.write(reinterpret_cast<const char *>(bytes->data()), bytes->size());
+        return Error::success();
+      }))
+    return fail(std::move(err));
+  if (!quiet)
+    printSummary(*result);
   return 0;
 }

@@ -2,7 +2,9 @@
 
 #include "inspect.h"
 
+#include "classify.h"
 #include "explain.h"
+#include "pairing.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -150,92 +152,157 @@ json::Value tablesToJson(StringRef path, const std::vector<ObjectTables> &files)
   return json::Object{{"file", path.str()}, {"objects", std::move(objects)}};
 }
 
+namespace {
+
+/// A symbol of one build: functions and variables by name, file-local
+/// ones also by the pair of TUs they belong to.
+using SymbolKey = std::tuple<bool /*variable*/, std::string /*name*/,
+                             std::string /*TU shown*/, size_t /*TU pair*/>;
+constexpr size_t global = ~size_t(0);
+
+struct SymbolFacts {
+  Fingerprint fp;
+  const VariableEntry *var = nullptr;
+  const FunctionEntry *fn = nullptr;
+  const TableRecord *record = nullptr;
+  std::string runningName; ///< a static the compiler renumbered: its old name
+};
+
+using SymbolMap = std::map<SymbolKey, SymbolFacts>;
+
+std::vector<const TableRecord *>
+recordsOf(const std::vector<ObjectTables> &files) {
+  std::vector<const TableRecord *> out;
+  for (const ObjectTables &file : files)
+    for (const TableRecord &r : file.records)
+      out.push_back(&r);
+  return out;
+}
+
+std::vector<std::string> sourcesOf(ArrayRef<const TableRecord *> records) {
+  std::vector<std::string> out;
+  for (const TableRecord *r : records)
+    out.push_back(r->sourceFile);
+  return out;
+}
+
+std::set<uint64_t> optionsOf(ArrayRef<const TableRecord *> records) {
+  std::set<uint64_t> out;
+  for (const TableRecord *r : records)
+    out.insert(r->optionsHash);
+  return out;
+}
+
+void collect(const TableRecord &r, const std::string &label, size_t unit,
+             SymbolMap &out) {
+  for (const FunctionEntry &fn : r.functions) {
+    bool local = fn.flags & FnLocal;
+    out[{false, fn.name, local ? label : "", local ? unit : global}] =
+        SymbolFacts{fn.fingerprint, nullptr, &fn, &r, ""};
+  }
+  for (const VariableEntry &var : r.variables) {
+    bool local = var.flags & VarLocal;
+    out[{true, var.name, local ? label : "", local ? unit : global}] =
+        SymbolFacts{var.fingerprint, &var, nullptr, &r, ""};
+  }
+}
+
+/// hp-diff's reading of renumbered statics (diff/classify.h): the old
+/// build's entry moves under the new name, so the two are compared.
+void followRenumbering(const TableRecord &before, const TableRecord &after,
+                       const std::string &label, size_t unit, SymbolMap &old) {
+  for (const StaticMatch::Renumbered &r : matchStatics(before, after).renumbered) {
+    auto it = old.find({true, r.oldName, label, unit});
+    if (it == old.end())
+      continue;
+    SymbolFacts facts = it->second;
+    facts.runningName = r.oldName;
+    old.erase(it);
+    old[{true, r.newName, label, unit}] = facts;
+  }
+}
+
+std::string variableDetail(const VariableEntry &o, const VariableEntry &n) {
+  SmallVector<std::string, 3> parts;
+  if (o.sizeBytes != n.sizeBytes)
+    parts.push_back(formatv("size {0} -> {1} bytes", o.sizeBytes, n.sizeBytes));
+  if (o.typeHash != n.typeHash)
+    parts.push_back("type");
+  if (o.initHash != n.initHash)
+    parts.push_back("initializer");
+  if (o.alignBytes != n.alignBytes)
+    parts.push_back(formatv("alignment {0} -> {1}", o.alignBytes, n.alignBytes));
+  if (o.flags != n.flags)
+    parts.push_back("flags");
+  return join(parts, ", ");
+}
+
+/// What changed between \p before and \p after of one symbol, in hp-diff's
+/// words for a function.
+std::string changeDetail(const SymbolFacts &before, const SymbolFacts &after) {
+  if (before.var && after.var)
+    return variableDetail(*before.var, *after.var);
+  if (before.fn && after.fn)
+    return classifyFunction(before.fn, *after.fn, *before.record, *after.record)
+        .describe();
+  return "";
+}
+
+SymbolChange verdict(const SymbolKey &key, SymbolChange::Status status,
+                     std::string detail) {
+  return SymbolChange{status, !std::get<0>(key), std::get<1>(key),
+                      std::get<2>(key), std::move(detail)};
+}
+
+} // namespace
+
 std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFiles,
                                         const std::vector<ObjectTables> &newFiles,
                                         bool &optionsDiffer) {
-  // File-local symbols are told apart by their TU. Two single-TU builds pair
-  // their one record whatever its path (old/x.c vs new/x.c); otherwise TUs
-  // pair by the source file's name.
-  auto countRecords = [](const std::vector<ObjectTables> &files) {
-    size_t n = 0;
-    for (const ObjectTables &file : files)
-      n += file.records.size();
-    return n;
-  };
-  bool singleTU = countRecords(oldFiles) == 1 && countRecords(newFiles) == 1;
-  auto tuKey = [&](const TableRecord &r) -> std::string {
-    return singleTU ? "" : sys::path::filename(r.sourceFile).str();
-  };
-
-  // Key: (is-variable, name, TU for file-local symbols).
-  using Key = std::tuple<bool, std::string, std::string>;
-  struct Sym {
-    Fingerprint fp;
-    const VariableEntry *var = nullptr;
-    const FunctionEntry *fn = nullptr;
-    const TableRecord *record = nullptr;
-  };
-  auto collect = [&](const std::vector<ObjectTables> &files,
-                     std::map<Key, Sym> &out, std::set<uint64_t> &options) {
-    for (const ObjectTables &file : files)
-      for (const TableRecord &r : file.records) {
-        options.insert(r.optionsHash);
-        for (const FunctionEntry &fn : r.functions)
-          out[{false, fn.name, fn.flags & FnLocal ? tuKey(r) : ""}] =
-              Sym{fn.fingerprint, nullptr, &fn, &r};
-        for (const VariableEntry &var : r.variables)
-          out[{true, var.name, var.flags & VarLocal ? tuKey(r) : ""}] =
-              Sym{var.fingerprint, &var};
-      }
-  };
-  std::map<Key, Sym> before, after;
-  std::set<uint64_t> optionsBefore, optionsAfter;
-  collect(oldFiles, before, optionsBefore);
-  collect(newFiles, after, optionsAfter);
-  optionsDiffer = optionsBefore != optionsAfter;
-
-  std::vector<std::pair<Key, SymbolChange>> changes;
-  auto add = [&](const Key &key, SymbolChange::Status status, std::string detail) {
-    changes.emplace_back(key, SymbolChange{status, !std::get<0>(key),
-                                           std::get<1>(key), std::get<2>(key),
-                                           std::move(detail)});
-  };
-  for (const auto &[key, sym] : before) {
-    auto it = after.find(key);
-    if (it == after.end()) {
-      add(key, SymbolChange::Removed, "");
-      continue;
-    }
-    if (sym.fp == it->second.fp) {
-      add(key, SymbolChange::Same, "");
-      continue;
-    }
-    std::string detail;
-    if (const VariableEntry *o = sym.var) {
-      const VariableEntry *n = it->second.var;
-      SmallVector<std::string, 3> parts;
-      if (o->sizeBytes != n->sizeBytes)
-        parts.push_back(formatv("size {0} -> {1} bytes", o->sizeBytes, n->sizeBytes));
-      if (o->typeHash != n->typeHash)
-        parts.push_back("type");
-      if (o->initHash != n->initHash)
-        parts.push_back("initializer");
-      if (o->alignBytes != n->alignBytes)
-        parts.push_back(formatv("alignment {0} -> {1}", o->alignBytes, n->alignBytes));
-      if (o->flags != n->flags)
-        parts.push_back("flags");
-      detail = join(parts, ", ");
-    } else if (sym.fn && it->second.fn) {
-      // The same reading as hp-diff's (format/explain.h).
-      detail = classifyFunction(sym.fn, *it->second.fn, *sym.record,
-                                *it->second.record)
-                   .describe();
-    }
-    add(key, SymbolChange::Changed, detail);
+  std::vector<const TableRecord *> olds = recordsOf(oldFiles);
+  std::vector<const TableRecord *> news = recordsOf(newFiles);
+  optionsDiffer = optionsOf(olds) != optionsOf(news);
+  // TUs pair as hp-diff pairs them (diff/pairing.h); two single-TU builds
+  // pair whatever their paths (old/x.c vs new/x.c), and then need no name.
+  std::vector<UnitPair> units =
+      pairUnits(sourcesOf(olds), sourcesOf(news), /*lonePair=*/true);
+  bool singleTU = olds.size() == 1 && news.size() == 1;
+  SymbolMap before, after;
+  for (size_t k = 0; k < units.size(); ++k) {
+    const TableRecord *o = units[k].before ? olds[*units[k].before] : nullptr;
+    const TableRecord *n = units[k].after ? news[*units[k].after] : nullptr;
+    std::string label =
+        singleTU ? "" : sys::path::filename((n ? n : o)->sourceFile).str();
+    if (o)
+      collect(*o, label, k, before);
+    if (n)
+      collect(*n, label, k, after);
+    if (o && n)
+      followRenumbering(*o, *n, label, k, before);
   }
-  for (const auto &[key, sym] : after)
-    if (!before.count(key))
-      add(key, SymbolChange::Added, "");
+  std::vector<std::pair<SymbolKey, SymbolChange>> changes;
+  for (const auto &[key, sym] : after) {
+    auto it = before.find(key);
+    if (it == before.end()) {
+      changes.emplace_back(key, verdict(key, SymbolChange::Added, ""));
+      continue;
+    }
+    std::string renumbered =
+        it->second.runningName.empty()
+            ? ""
+            : formatv("the running '{0}', renumbered by the compiler",
+                      it->second.runningName).str();
+    bool same = it->second.fp == sym.fp;
+    std::string detail = same ? "" : changeDetail(it->second, sym);
+    if (!renumbered.empty())
+      detail = detail.empty() ? renumbered : renumbered + "; " + detail;
+    changes.emplace_back(
+        key, verdict(key, same ? SymbolChange::Same : SymbolChange::Changed,
+                     std::move(detail)));
+  }
+  for (const auto &[key, sym] : before)
+    if (!after.count(key))
+      changes.emplace_back(key, verdict(key, SymbolChange::Removed, ""));
   // Functions first, then variables; each by name, then TU.
   llvm::sort(changes, [](const auto &a, const auto &b) { return a.first < b.first; });
   std::vector<SymbolChange> out;

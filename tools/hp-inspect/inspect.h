@@ -27,7 +27,10 @@ struct SymbolChange {
 };
 
 /// Correlates the symbols of two builds by name (file-local ones by name and
-/// TU) and compares their fingerprints. Sorted by name, functions first.
+/// TU, the TUs paired as hp-diff pairs them, a static the compiler
+/// renumbered by hp-diff's matching) and compares their fingerprints,
+/// saying why a function changed as hp-diff does. Sorted by name,
+/// functions first.
 /// \p optionsDiffer is set when the builds' compiler or options differ.
 std::vector<SymbolChange> compareTables(const std::vector<ObjectTables> &oldFiles,
                                         const std::vector<ObjectTables> &newFiles,

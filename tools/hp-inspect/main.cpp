@@ -37,6 +37,72 @@ static bool report(Error err) {
   return false;
 }
 
+/// Prints each patch; 1 at the first that cannot be read.
+static int showPatches(std::vector<std::unique_ptr<MemoryBuffer>> &buffers) {
+  json::Array patches;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!buffers[i]) {
+      std::error_code ec = MemoryBuffer::getFile(inputs[i]).getError();
+      WithColor::error(errs(), "hp-inspect")
+          << inputs[i] << ": " << ec.message() << '\n';
+      return 1;
+    }
+    ArrayRef<uint8_t> bytes = arrayRefFromStringRef(buffers[i]->getBuffer());
+    Expected<PatchFile> patch = readPatch(bytes, inputs[i]);
+    if (!patch) {
+      report(patch.takeError());
+      return 1;
+    }
+    if (jsonOut)
+      patches.push_back(patchToJson(inputs[i], *patch, bytes.size()));
+    else
+      printPatch(outs(), inputs[i], *patch, bytes.size());
+  }
+  if (jsonOut)
+    outs() << formatv("{0:2}", json::Value(json::Object{
+                                   {"format", "hotpatch-inspect"},
+                                   {"version", 1},
+                                   {"patches", std::move(patches)}}))
+           << '\n';
+  return 0;
+}
+
+/// Prints the tables of every file, or compares the two (--compare).
+static int showTables() {
+  std::vector<std::vector<ObjectTables>> read;
+  for (const std::string &path : inputs) {
+    Expected<std::vector<ObjectTables>> tables = readFingerprintTables(path);
+    if (!tables) {
+      report(tables.takeError());
+      return 1;
+    }
+    read.push_back(std::move(*tables));
+  }
+  if (compare) {
+    bool optionsDiffer = false;
+    std::vector<SymbolChange> changes = compareTables(read[0], read[1], optionsDiffer);
+    if (jsonOut)
+      outs() << formatv("{0:2}", changesToJson(changes, optionsDiffer)) << '\n';
+    else
+      printChanges(outs(), changes, optionsDiffer);
+    return 0;
+  }
+  if (!jsonOut) {
+    for (const std::vector<ObjectTables> &tables : read)
+      printTables(outs(), tables);
+    return 0;
+  }
+  json::Array all;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    all.push_back(tablesToJson(inputs[i], read[i]));
+  outs() << formatv("{0:2}", json::Value(json::Object{
+                                 {"format", "hotpatch-inspect"},
+                                 {"version", 1},
+                                 {"files", std::move(all)}}))
+         << '\n';
+  return 0;
+}
+
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -49,7 +115,6 @@ int main(int argc, char **argv) {
         << '\n';
     return 2;
   }
-
   // A .hp patch is shown as a patch, never as an object with no table.
   size_t numPatches = 0;
   std::vector<std::unique_ptr<MemoryBuffer>> buffers;
@@ -70,66 +135,5 @@ int main(int argc, char **argv) {
     WithColor::error(errs(), "hp-inspect") << "--compare takes objects\n";
     return 2;
   }
-  if (numPatches) {
-    json::Array patches;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      if (!buffers[i]) {
-        std::error_code ec = MemoryBuffer::getFile(inputs[i]).getError();
-        WithColor::error(errs(), "hp-inspect")
-            << inputs[i] << ": " << ec.message() << '\n';
-        return 1;
-      }
-      ArrayRef<uint8_t> bytes = arrayRefFromStringRef(buffers[i]->getBuffer());
-      Expected<PatchFile> patch = readPatch(bytes, inputs[i]);
-      if (!patch) {
-        report(patch.takeError());
-        return 1;
-      }
-      if (jsonOut)
-        patches.push_back(patchToJson(inputs[i], *patch, bytes.size()));
-      else
-        printPatch(outs(), inputs[i], *patch, bytes.size());
-    }
-    if (jsonOut)
-      outs() << formatv("{0:2}", json::Value(json::Object{
-                                     {"format", "hotpatch-inspect"},
-                                     {"version", 1},
-                                     {"patches", std::move(patches)}}))
-             << '\n';
-    return 0;
-  }
-
-  std::vector<std::vector<ObjectTables>> read;
-  for (const std::string &path : inputs) {
-    Expected<std::vector<ObjectTables>> tables = readFingerprintTables(path);
-    if (!tables) {
-      report(tables.takeError());
-      return 1;
-    }
-    read.push_back(std::move(*tables));
-  }
-
-  if (compare) {
-    bool optionsDiffer = false;
-    std::vector<SymbolChange> changes = compareTables(read[0], read[1], optionsDiffer);
-    if (jsonOut)
-      outs() << formatv("{0:2}", changesToJson(changes, optionsDiffer)) << '\n';
-    else
-      printChanges(outs(), changes, optionsDiffer);
-    return 0;
-  }
-  if (jsonOut) {
-    json::Array all;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      all.push_back(tablesToJson(inputs[i], read[i]));
-    outs() << formatv("{0:2}", json::Value(json::Object{
-                                   {"format", "hotpatch-inspect"},
-                                   {"version", 1},
-                                   {"files", std::move(all)}}))
-           << '\n';
-    return 0;
-  }
-  for (const std::vector<ObjectTables> &tables : read)
-    printTables(outs(), tables);
-  return 0;
+  return numPatches ? showPatches(buffers) : showTables();
 }

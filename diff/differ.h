@@ -1,8 +1,14 @@
-//===- tools/hp-diff/differ.h - two builds in, one live patch out -*- C++ -*-===//
+//===- diff/differ.h - two builds in, one live patch out ------*- C++ -*-===//
+//
+// The diff library's entry point, what hp-diff calls: the options of one
+// run and what it makes. How it goes about it is diff/differ-state.h.
+//
+//===----------------------------------------------------------------------===//
 
-#ifndef HOTPATCH_TOOLS_DIFFER_H
-#define HOTPATCH_TOOLS_DIFFER_H
+#ifndef HOTPATCH_DIFF_DIFFER_H
+#define HOTPATCH_DIFF_DIFFER_H
 
+#include "errors.h"
 #include "patch-file.h"
 
 #include "llvm/Support/Error.h"
@@ -42,27 +48,9 @@ struct DiffResult {
   std::vector<std::pair<std::string, std::string>> reasons;
 };
 
-/// A change a running process cannot take, with the file it is in. hp-diff
-/// gathers every one before it fails, and writes nothing.
-class RefusalError : public llvm::ErrorInfo<RefusalError> {
-public:
-  static char ID;
-  std::string file, why;
-  RefusalError(std::string file, std::string why)
-      : file(std::move(file)), why(std::move(why)) {}
-  void log(llvm::raw_ostream &os) const override { os << file << ": " << why; }
-  std::error_code convertToErrorCode() const override {
-    return std::make_error_code(std::errc::not_supported);
-  }
-};
-
-/// Pairs the objects of two build trees by their path relative to each
-/// root. Fails when a directory is missing or holds no object.
-llvm::Expected<std::vector<std::pair<std::string, std::string>>>
-pairDirectories(llvm::StringRef oldDir, llvm::StringRef newDir);
-
-/// Compares the builds and makes the patch. Every refusal is returned (as
-/// RefusalErrors joined) rather than the first one only.
+/// Compares the builds and makes the patch. Fails with every InputError
+/// when an input cannot be read, else with every refusal of every stage
+/// (RefusalErrors joined), each thing refused once.
 llvm::Expected<DiffResult> diffBuilds(const DiffOptions &opts);
 
 } // namespace hotpatch

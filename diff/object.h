@@ -1,4 +1,4 @@
-//===- tools/hp-diff/objects.h - what hp-diff reads from a build -*- C++ -*-===//
+//===- diff/object.h - what the differ reads from a build -----*- C++ -*-===//
 //
 // The differ sees every build as translation units: each one an object with
 // sections, symbols, relocations and its fingerprint record. An object file
@@ -7,9 +7,10 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef HOTPATCH_TOOLS_OBJECTS_H
-#define HOTPATCH_TOOLS_OBJECTS_H
+#ifndef HOTPATCH_DIFF_OBJECT_H
+#define HOTPATCH_DIFF_OBJECT_H
 
+#include "errors.h"
 #include "fingerprint-table.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -88,14 +89,13 @@ struct Object {
   }
 };
 
-/// A refusal naming \p file (a RefusalError, see differ.h).
-llvm::Error refuse(llvm::StringRef file, const llvm::Twine &why);
-
 /// Fills \p obj's lookups (defined, functions, variables, knownInSection)
 /// from its symbols, sections and table.
 void indexObject(Object &obj);
 
-/// Reads one relocatable object (.o) with its fingerprint table.
+/// Reads one relocatable object (.o) with its fingerprint table. Fails
+/// with an InputError when it cannot be read, a refusal when it is not an
+/// object hp-diff can compare (linked, no table).
 llvm::Expected<std::unique_ptr<Object>> loadObject(llvm::StringRef path);
 
 /// True when \p path is a linked executable or shared library (ET_EXEC or
@@ -107,7 +107,8 @@ llvm::Expected<bool> isLinkedBinary(llvm::StringRef path);
 /// variable, and per piece of unnamed data its code refers to, with the
 /// relocations the linker kept, rewritten as the compiler wrote them.
 /// \p warnings, when given, receives what hp-diff cannot see (functions
-/// built without the plugin).
+/// built without the plugin). Fails with an InputError when the binary is
+/// damaged, a refusal when it cannot be cut (stripped, no kept relocations).
 llvm::Expected<std::vector<std::unique_ptr<Object>>>
 loadLinked(llvm::StringRef path, std::vector<std::string> *warnings = nullptr);
 
