@@ -86,10 +86,6 @@ public:
 
   /// The LLVM triple that decodes this machine's code ("x86_64-linux-gnu").
   virtual llvm::StringRef triple() const = 0;
-  /// True when a PC-relative field in code counts from the end of its
-  /// instruction (x86: the target is not S + A but S + A + the bytes from
-  /// the field to the instruction's end); false when S + A is the target.
-  virtual bool pcRelativeFromInstructionEnd() const = 0;
   /// A binary linked with --emit-relocs keeps each relocation, but its
   /// bytes hold the linker's work: the value stored, and instructions the
   /// linker rewrote ("relaxed": a GOT load made a direct address). Puts back
@@ -98,6 +94,32 @@ public:
   /// Fails, naming the rewrite, where it cannot be undone.
   virtual llvm::Error asCompiled(uint32_t type, llvm::MutableArrayRef<uint8_t> code,
                                  uint64_t offset) const = 0;
+
+  /// A relocation kept in a linked binary gives S + A; the address the code
+  /// means is S + A plus the bytes from the field to the point the machine
+  /// counts from. Those bytes, as a range [first, last] over every
+  /// instruction: x86
+  /// counts from the end of the instruction, after the 4-byte field and at
+  /// most a 4-byte immediate ([4, 8]); aarch64 from the instruction itself
+  /// ([0, 0]). When first == last, no code needs decoding.
+  virtual std::pair<unsigned, unsigned> pcRelFieldReach() const = 0;
+
+  /// Measures instructions of linked code. One per binary read: it keeps
+  /// what it decoded, and is not shared between threads.
+  class CodeReader {
+  public:
+    virtual ~CodeReader();
+    /// The bytes from the field at \p fieldOffset of \p code (a whole
+    /// function at \p codeAddr, decoded from its first byte) to the point
+    /// its instruction counts from. Fails when the code cannot be decoded,
+    /// or the field lies past its last instruction.
+    virtual llvm::Expected<unsigned> fieldReach(llvm::ArrayRef<uint8_t> code,
+                                                uint64_t codeAddr,
+                                                uint64_t fieldOffset) = 0;
+  };
+  /// A reader for this machine's code; fails when LLVM has no disassembler
+  /// for it.
+  virtual llvm::Expected<std::unique_ptr<CodeReader>> makeCodeReader() const = 0;
 
   /// "R_X86_64_PC32", or "relocation type N" when unknown.
   std::string relocName(uint32_t type) const;
@@ -143,34 +165,6 @@ public:
   virtual uint64_t sysMmap() const = 0;
   virtual uint64_t sysMunmap() const = 0;
 
-  // === hp-diff: where a PC-relative field of linked code counts from ====
-  // (One block, for merging.) A relocation kept in a linked binary gives
-  // S + A; the address the code means is S + A plus the bytes from the
-  // field to the point the machine counts from.
-
-  /// Those bytes, as a range [first, last] over every instruction: x86
-  /// counts from the end of the instruction, after the 4-byte field and at
-  /// most a 4-byte immediate ([4, 8]); aarch64 from the instruction itself
-  /// ([0, 0]). When first == last, no code needs decoding.
-  virtual std::pair<unsigned, unsigned> pcRelFieldReach() const = 0;
-
-  /// Measures instructions of linked code. One per binary read: it keeps
-  /// what it decoded, and is not shared between threads.
-  class CodeReader {
-  public:
-    virtual ~CodeReader();
-    /// The bytes from the field at \p fieldOffset of \p code (a whole
-    /// function at \p codeAddr, decoded from its first byte) to the point
-    /// its instruction counts from. Fails when the code cannot be decoded,
-    /// or the field lies past its last instruction.
-    virtual llvm::Expected<unsigned> fieldReach(llvm::ArrayRef<uint8_t> code,
-                                                uint64_t codeAddr,
-                                                uint64_t fieldOffset) = 0;
-  };
-  /// A reader for this machine's code; fails when LLVM has no disassembler
-  /// for it.
-  virtual llvm::Expected<std::unique_ptr<CodeReader>> makeCodeReader() const = 0;
-  // === end hp-diff block ================================================
 };
 
 /// Host-only (the backend of the machine hp-apply runs on implements them):

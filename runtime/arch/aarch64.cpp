@@ -112,7 +112,6 @@ public:
   }
 
   StringRef triple() const override { return "aarch64-linux-gnu"; }
-  bool pcRelativeFromInstructionEnd() const override { return false; }
 
   Error asCompiled(uint32_t type, MutableArrayRef<uint8_t> code,
                    uint64_t offset) const override {

@@ -130,7 +130,6 @@ public:
   }
 
   StringRef triple() const override { return "x86_64-linux-gnu"; }
-  bool pcRelativeFromInstructionEnd() const override { return true; }
 
   Error asCompiled(uint32_t type, MutableArrayRef<uint8_t> code,
                    uint64_t offset) const override {
