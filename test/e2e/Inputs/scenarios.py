@@ -7,79 +7,9 @@ import threading
 import time
 
 from harness import Failure, check, main
+from shared import (ALTSTACK, ALTSTACK_REPLY, STRESS, STRESS_REPLY, TICK_REPLY,
+                    patch_between_linked_binaries as linked_binary_pair, program, tick_v)
 
-# A target that answers commands on stdin: the REPL is shared, the part a
-# scenario changes is {body}. Line-buffered stdout.
-REPL = r'''
-#include <errno.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-{body}
-__attribute__((noinline)) static void reply(const char *line);
-int main(void) {
-  char line[256];
-  setvbuf(stdout, NULL, _IOLBF, 0);
-  while (fgets(line, sizeof line, stdin)) {
-    line[strcspn(line, "\n")] = 0;
-    if (!strcmp(line, "quit")) break;
-    reply(line);
-  }
-  return 0;
-}
-'''
-
-
-def program(body, reply):
-    # reply() is never inlined into main(): main runs the REPL loop for the
-    # whole life of the target, so a change inlined into it could never be
-    # applied under the strict policy.
-    return REPL.replace("{body}", body) + "\n__attribute__((noinline)) static void reply(const char *line) {\n" + reply + "\n}\n"
-
-
-TICK_REPLY = r'''
-  if (!strcmp(line, "tick")) printf("%d\n", tick());
-  else printf("?\n");
-'''
-
-
-def tick_v(step):
-    return "__attribute__((noinline)) int tick(void) { static int count; return count += %d; }" % step
-
-
-def body_fix(env):
-    old, old_objs = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
-    _, new_objs = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
-    patch = env.diff(old_objs, new_objs, env.path("fix.hp"), target=old)
-    t = env.spawn(old)
-    check(t.ask("tick") == "1" and t.ask("tick") == "2", "old code")
-    report = env.apply(t.pid, patch)
-    check(report["ok"] and report["functions"] == ["tick"], "report: %r" % report)
-    check(report["pause_ns"] > 0 and report["threads_stopped"] >= 1, "pause reported")
-    got = t.ask("tick")
-    check(got == "12", "new code on the kept state: wanted 12, got %s" % got)
-    check(t.alive(), "target died")
-
-
-def helper_and_global(env):
-    v1 = tick_v(1)
-    v2 = r'''
-int calls;
-__attribute__((noinline)) static int bonus(int n) { return n % 3 == 0 ? 100 : 0; }
-__attribute__((noinline)) int tick(void) { static int count; ++calls; count += 1; return count + bonus(calls); }
-'''
-    old, o = env.build("old", {"app.c": program(v1, TICK_REPLY)})
-    _, n = env.build("new", {"app.c": program(v2, TICK_REPLY)})
-    patch = env.diff(o, n, env.path("fix.hp"), target=old)
-    t = env.spawn(old)
-    check(t.ask("tick") == "1", "old")
-    env.apply(t.pid, patch)
-    got = [t.ask("tick") for _ in range(3)]
-    check(got == ["2", "3", "104"], "new helper and global: %r" % got)
 
 
 def changed_string(env):
@@ -163,48 +93,6 @@ def shared_library(env):
     check(t.ask("7") == "21", "new library code")
 
 
-def no_pie(env):
-    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)},
-                       cflags=["-fno-pic"], ldflags=["-no-pie"])
-    _, n = env.build("new", {"app.c": program(tick_v(7), TICK_REPLY)},
-                     cflags=["-fno-pic"], ldflags=["-no-pie"])
-    check(env.run(["llvm-readelf", "-h", old]).stdout.find("EXEC") >= 0, "not PIE")
-    patch = env.diff(o, n, env.path("fix.hp"), target=old)
-    t = env.spawn(old)
-    check(t.ask("tick") == "1", "old")
-    env.apply(t.pid, patch)
-    check(t.ask("tick") == "8", "non-PIE executable patched")
-
-
-STRESS = r'''
-static volatile int stop_all;
-static long wrong, calls;
-__attribute__((noinline)) long compute(long x) { return x * {k}; }
-static void *worker(void *arg) {
-  long x = (long)arg, mine_wrong = 0, mine_calls = 0;
-  while (!stop_all) {
-    long r = compute(x);
-    if (r != x * 3 && r != x * 5) ++mine_wrong;
-    ++mine_calls;
-  }
-  __atomic_add_fetch(&wrong, mine_wrong, __ATOMIC_SEQ_CST);
-  __atomic_add_fetch(&calls, mine_calls, __ATOMIC_SEQ_CST);
-  return NULL;
-}
-static pthread_t threads[8];
-'''
-STRESS_REPLY = r'''
-  if (!strcmp(line, "start")) {
-    for (long i = 0; i < 8; ++i) pthread_create(&threads[i], NULL, worker, (void *)(i + 1));
-    printf("started\n");
-  } else if (!strcmp(line, "stop")) {
-    stop_all = 1;
-    for (int i = 0; i < 8; ++i) pthread_join(threads[i], NULL);
-    printf("%ld %ld\n", wrong, calls);
-  } else printf("%ld\n", compute(atol(line)));
-'''
-
-
 def threads_apply_revert_cycles(env):
     old, o = env.build("old", {"app.c": program(STRESS.replace("{k}", "3"), STRESS_REPLY)})
     _, n = env.build("new", {"app.c": program(STRESS.replace("{k}", "5"), STRESS_REPLY)})
@@ -276,29 +164,6 @@ def blocked_threads_see_no_eintr(env):
           "a blocked read or sleep saw the patch: %s" % got)
 
 
-def stacked_and_reverted(env):
-    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
-    _, n2 = env.build("v2", {"app.c": program(tick_v(10), TICK_REPLY)})
-    _, n3 = env.build("v3", {"app.c": program(tick_v(100), TICK_REPLY)})
-    p1 = env.diff(o, n2, env.path("p1.hp"), target=old)
-    p2 = env.diff(o, n3, env.path("p2.hp"), target=old)
-    t = env.spawn(old)
-    check(t.ask("tick") == "1", "old")
-    env.apply(t.pid, p1)
-    check(t.ask("tick") == "11", "first patch")
-    env.apply(t.pid, p2)
-    check(t.ask("tick") == "111", "second patch stacked")
-    listed = env.apply(t.pid, "--list")["patches"]
-    check([p["id"] for p in listed] == [1, 2] and all(p["active"] for p in listed),
-          "list: %r" % listed)
-    r = env.apply(t.pid, "--revert", "1", expect=1)
-    check("revert it first" in r["error"], "last first: %r" % r)
-    env.apply(t.pid, "--revert", "2")
-    check(t.ask("tick") == "121", "second reverted")
-    env.apply(t.pid, "--revert", "1")
-    check(t.ask("tick") == "122", "original restored, state kept")
-
-
 ESCAPES_OLD = r'''
 const char *status = "old";
 int (*hook)(int);
@@ -363,30 +228,6 @@ def strict_refuses_while_inside(env):
     check(t.ask("release") == "1", "the running frame kept old code, untouched")
     env.apply(t.pid, patch)
     check(t.ask("call") == "2", "applies once the thread left")
-
-
-ALTSTACK = r'''
-static {storage} char alt[1 << 16];
-static void on_usr1(int sig) { (void)sig; for (;;) pause(); } /* never returns */
-__attribute__((noinline)) void poke(void) { raise(SIGUSR1); }
-__attribute__((noinline)) int stuck(void) { poke(); return {v}; }
-__attribute__((noinline)) static void arm(void) { /* (unchanged by the fix) */
-  stack_t ss = {.ss_sp = alt, .ss_size = sizeof alt};
-  sigaltstack(&ss, NULL);
-  struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_ONSTACK};
-  sigaction(SIGUSR1, &sa, NULL);
-}
-static void *sleeper(void *arg) {
-  (void)arg;
-  arm();
-  return (void *)(long)stuck();
-}
-'''
-ALTSTACK_REPLY = r'''
-  static pthread_t t;
-  if (!strcmp(line, "start")) { pthread_create(&t, NULL, sleeper, NULL); usleep(100000); printf("started\n"); }
-  else printf("?\n");
-'''
 
 
 def strict_sees_through_alternate_stack(env, storage=""):
@@ -554,18 +395,6 @@ def no_write_execute(env):
         check(t.alive(), "target died")
 
 
-def wrong_build_refused(env):
-    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
-    other, _ = env.build("other", {"app.c": program(tick_v(2), TICK_REPLY)})
-    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
-    patch = env.diff(o, n, env.path("fix.hp"), target=old)
-    t = env.spawn(other)
-    check(t.ask("tick") == "2", "other build")
-    r = env.apply(t.pid, patch, expect=1)
-    check("build-id" in r["error"], "refusal names the build-id: %r" % r)
-    check(t.ask("tick") == "4", "untouched")
-
-
 def pending_signal_delivered(env):
     body = r'''
 static volatile int got_usr1;
@@ -594,28 +423,6 @@ __attribute__((noinline)) int version(void) { return {v}; }
     env.apply(t.pid, patch)
     check(t.ask("v") == "2", "patched")
     check(t.ask("unblock") == "got 1", "the pending signal was delivered once")
-
-
-def dead_pid_refused(env):
-    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
-    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
-    patch = env.diff(o, n, env.path("fix.hp"), target=old)
-    t = env.spawn(old)
-    t.ask("quit") if False else None
-    t.kill()
-    r = env.run([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid), patch], expect=4)
-    check("does not exist" in r.stderr or "exited" in r.stderr, "dead pid: %r" % r.stderr)
-
-
-def dry_run_changes_nothing(env):
-    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
-    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
-    patch = env.diff(o, n, env.path("fix.hp"), target=old)
-    t = env.spawn(old)
-    r = env.apply(t.pid, patch, "--dry-run")
-    check(r["ok"] and r["dry_run"], "dry run ok")
-    check(t.ask("tick") == "1", "unchanged")
-    check(env.apply(t.pid, "--list")["patches"] == [], "no record")
 
 
 SPAWNER = r"""
@@ -757,27 +564,6 @@ def hp_apply_killed_midway(env):
     check(t.alive(), "target died")
 
 
-def traced_by_another_refused(env):
-    """A process another debugger traces cannot be patched: one clear line,
-    exit 4, and the target is untouched."""
-    import ctypes
-    old, o = env.build("old", {"app.c": program(tick_v(1), TICK_REPLY)})
-    _, n = env.build("new", {"app.c": program(tick_v(10), TICK_REPLY)})
-    patch = env.diff(o, n, env.path("fix.hp"), target=old)
-    t = env.spawn(old)
-    check(t.ask("tick") == "1", "old")
-    libc = ctypes.CDLL(None, use_errno=True)
-    PTRACE_SEIZE, PTRACE_DETACH = 0x4206, 17
-    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    check(libc.ptrace(PTRACE_SEIZE, t.pid, None, None) == 0, "the harness traces the target")
-    try:
-        r = env.run([os.path.join(env.bin, "hp-apply"), "-p", str(t.pid), patch], expect=4)
-        check("not allowed to trace" in r.stderr, "refusal: %r" % r.stderr)
-    finally:
-        libc.ptrace(PTRACE_DETACH, t.pid, None, None)
-    check(t.ask("tick") == "2", "untouched")
-
-
 def zero_stop_under_load(env):
     """entry-only under 8 busy threads: no thread is stopped for the flip,
     every result is the old or the new one, and one thread was borrowed
@@ -795,51 +581,6 @@ def zero_stop_under_load(env):
     check(wrong == 0 and calls > 0, "%d wrong of %d" % (wrong, calls))
 
 
-LINKED_A = r'''
-#include <stdio.h>
-static int counter;   /* same name as b.c's: each file keeps its own */
-__attribute__((noinline)) const char *grade(int n) {
-  switch (n % 6) {
-  case 0: return "zero"; case 1: return "one"; case 2: return "two";
-  case 3: return "three"; case 4: return "four"; default: return "{five}";
-  }
-}
-__attribute__((noinline)) int bump_a(void) { return counter += {step}; }
-'''
-LINKED_B = r'''
-static int counter;
-__attribute__((noinline)) int bump_b(void) { return counter += 100; }
-'''
-LINKED_REPLY = r'''
-  int a = bump_a(), b = bump_b();
-  printf("%d %d %s\n", a, b, grade(atoi(line)));
-'''
-
-
-def linked_binary_pair(env, ldflags):
-    """hp-diff on the two linked executables (--emit-relocs), no objects:
-    a body fix on a file-local counter whose name another file shares, a
-    switch through a jump table, a changed string; state kept."""
-    decl = "int bump_a(void); int bump_b(void); const char *grade(int);"
-    def build(version, step, five):
-        a = LINKED_A.replace("{step}", step).replace("{five}", five)
-        return env.build(version, {"app.c": program(decl, LINKED_REPLY), "a.c": a,
-                                   "b.c": LINKED_B},
-                         ldflags=["-Wl,--emit-relocs"] + ldflags)[0]
-    old = build("old", "1", "five")
-    new = build("new", "2", "FIVE!")
-    patch = env.path("fix.hp")
-    env.run([os.path.join(env.bin, "hp-diff"), old, new, "-o", patch])
-    t = env.spawn(old)
-    check(t.ask("5") == "1 100 five" and t.ask("2") == "2 200 two", "old code")
-    report = env.apply(t.pid, patch)
-    check(sorted(report["functions"]) == ["bump_a", "grade"], "report: %r" % report)
-    got = [t.ask(str(n)) for n in (5, 3, 0)]
-    check(got == ["4 300 FIVE!", "6 400 three", "8 500 zero"],
-          "new code on both kept counters: %r" % got)
-    check(t.alive(), "target died")
-
-
 def linked_binaries(env):
     linked_binary_pair(env, [])
 
@@ -849,13 +590,10 @@ def linked_binaries_lld_no_pie(env):
 
 
 SCENARIOS = {f.__name__.replace("_", "-"): f for f in [
-    body_fix, helper_and_global, changed_string, libc_call,
-    cxx_member_virtual_template, shared_library, no_pie,
-    threads_apply_revert_cycles, blocked_threads_see_no_eintr,
-    stacked_and_reverted, strict_refuses_while_inside, wrong_build_refused,
-    pending_signal_delivered, dead_pid_refused, dry_run_changes_nothing,
-    threads_created_during_attach, target_exits_during_apply,
-    hp_apply_killed_midway, traced_by_another_refused, zero_stop_under_load,
+    changed_string, libc_call,
+    cxx_member_virtual_template, shared_library, threads_apply_revert_cycles, blocked_threads_see_no_eintr,
+    strict_refuses_while_inside, pending_signal_delivered, threads_created_during_attach, target_exits_during_apply,
+    hp_apply_killed_midway, zero_stop_under_load,
     linked_binaries, linked_binaries_lld_no_pie,
     strict_sees_through_alternate_stack, strict_sees_through_alternate_stack_in_tls,
     strict_refuses_when_walk_stops_short, revert_keeps_what_escaped,
