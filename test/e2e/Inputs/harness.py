@@ -270,13 +270,6 @@ def run_scenario(scenario, name=None):
     print("PASS %s" % name)
 
 
-def main(scenarios):
-    """Temporary, while scenarios.py still holds scenarios: OBJROOT NAME."""
-    objroot, name = sys.argv[1:3]
-    sys.argv[1:] = [objroot, "clang-19", "clang++-19"]
-    run_scenario(scenarios[name], name)
-
-
 def check_patch_spares(env, patch, running, wanted):
     """The patch replaces exactly `wanted`, and none of `running` (the
     functions that hold a loop the target never leaves: under strict they
