@@ -6,6 +6,7 @@
 #   %opt               opt with hotpatch-passes.so loaded
 #   %plugin            path of hotpatch.so
 #   %cmake, %python, %srcroot, %objroot
+# HP_E2E_KEEP and HP_E2E_CYCLES reach the e2e scenarios (e2e/Inputs/harness.py).
 import os
 import sys
 import lit.formats
@@ -23,7 +24,7 @@ opt = os.path.join(config.llvm_bin_dir, "opt")
 
 config.environment["PATH"] = os.pathsep.join(
     [config.hotpatch_bin_dir, config.llvm_bin_dir, config.environment.get("PATH", "")])
-for var in ["HOME", "TMPDIR", "LANG"]:
+for var in ["HOME", "TMPDIR", "LANG", "HP_E2E_KEEP", "HP_E2E_CYCLES"]:
     if var in os.environ:
         config.environment[var] = os.environ[var]
 

@@ -1,7 +1,42 @@
 """End-to-end harness: build real programs with hotpatch, run them, patch them
-while they work, and check what they do. Used by the scenarios in
-scenarios.py, and by the .test files that are their own scenario (run with
-run_scenario); every check raises Failure with a one-line reason."""
+while they work, and check what they do.
+
+Each scenario is one .test file that lit runs as a Python script. A scenario
+is a function of an Env; every check raises Failure with a one-line reason:
+
+    # A one-line fix reaches a running target, which keeps its state.
+    # RUN: %python %s %objroot %clang %clangxx | FileCheck %s
+    # CHECK: PASS body-fix
+    import os, sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "Inputs"))
+    from harness import check, run_scenario
+    from shared import tick_program
+
+    def body_fix(env):
+        old, patch = env.old_and_patch({"app.c": tick_program(1)}, {"app.c": tick_program(10)})
+        t = env.spawn(old)
+        check(t.ask("tick") == "1", "old code")
+        check(env.apply(t.pid, patch)["ok"], "applied")
+        check(t.ask("tick") == "11", "new code on the kept count")
+
+    run_scenario(body_fix)
+
+run_scenario(f) takes OBJROOT CC CXX from the command line (lit's %objroot,
+%clang, %clangxx: the compilers CMake configured), makes an Env with a fresh
+work directory hp-e2e-XXXX in TMPDIR, runs f(env), and prints `PASS NAME`
+(NAME: f's name with '-' for '_'), or `FAIL NAME: reason` and exits 1. Then,
+whatever happened (a pass, a failed check, a Python error, SIGTERM), it kills
+every process started with env.spawn and removes the work directory.
+
+HP_E2E_KEEP=1 keeps the work directory of a scenario that fails, and the FAIL
+line names it. Under lit also set LIT_PRESERVES_TMP=1, or lit removes its own
+TMPDIR, and the kept directory with it:
+    LIT_PRESERVES_TMP=1 HP_E2E_KEEP=1 lit.py -sv build/test --filter e2e/NAME
+
+Target programs and steps that several scenarios use are in shared.py; see
+../README.md for how to add a scenario.
+"""
+import ctypes
 import json
 import os
 import select
@@ -10,11 +45,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import traceback
 
 
 class Failure(Exception):
-    pass
+    """A check that did not hold; its message is the FAIL line's reason."""
 
 
 def check(cond, what):
@@ -23,22 +58,26 @@ def check(cond, what):
 
 
 class Env:
-    def __init__(self, objroot, cc=None, cxx=None, clean=False):
-        """cc, cxx: the compilers (default clang-19, clang++-19). clean: close()
-        removes the work directory (opt-in; by default it is left in TMPDIR)."""
+    """One scenario's work directory, compilers, tools and targets."""
+
+    def __init__(self, objroot, cc, cxx):
         self.objroot = objroot
         self.plugin = os.path.join(objroot, "lib", "hotpatch.so")
         self.bin = os.path.join(objroot, "bin")
-        self.cc = cc or "clang-19"
-        self.cxx = cxx or "clang++-19"
+        self.cc = cc
+        self.cxx = cxx
         self.work = tempfile.mkdtemp(prefix="hp-e2e-")
         self.procs = []
-        self.clean = clean
 
     def path(self, *parts):
         return os.path.join(self.work, *parts)
 
+    def tool(self, name):
+        """The path of a hotpatch tool of this build (hp-apply, hp-diff...)."""
+        return os.path.join(self.bin, name)
+
     def run(self, argv, expect=0, timeout=120, **kw):
+        """Runs argv to its end; fails unless it exits `expect` (None: any)."""
         try:
             r = subprocess.run(argv, capture_output=True, text=True,
                                timeout=timeout, **kw)
@@ -78,7 +117,7 @@ class Env:
         return out, objs
 
     def diff(self, old_objs, new_objs, patch, target=None, extra=()):
-        argv = [os.path.join(self.bin, "hp-diff")]
+        argv = [self.tool("hp-diff")]
         for o, n in zip(old_objs, new_objs):
             argv += [o, n]
         if target:
@@ -87,8 +126,17 @@ class Env:
         self.run(argv)
         return patch
 
+    def old_and_patch(self, old_sources, new_sources, **build_args):
+        """The usual first step: builds old/ and new/ from their sources (with
+        the same build() arguments), diffs their objects into fix.hp for the
+        old binary. Returns (old binary, patch)."""
+        old, old_objs = self.build("old", old_sources, **build_args)
+        _, new_objs = self.build("new", new_sources, **build_args)
+        return old, self.diff(old_objs, new_objs, self.path("fix.hp"), target=old)
+
     def apply(self, pid, *args, expect=0):
-        argv = [os.path.join(self.bin, "hp-apply"), "-p", str(pid), "--json"]
+        """Runs hp-apply -p PID --json ARGS; returns its JSON report."""
+        argv = [self.tool("hp-apply"), "-p", str(pid), "--json"]
         argv += list(args)
         r = self.run(argv, expect=expect)
         try:
@@ -98,7 +146,7 @@ class Env:
 
     def inspect_patch(self, patch):
         """The patch as `hp-inspect --json` shows it (one patch's object)."""
-        r = self.run([os.path.join(self.bin, "hp-inspect"), "--json", patch])
+        r = self.run([self.tool("hp-inspect"), "--json", patch])
         try:
             return json.loads(r.stdout)["patches"][0]
         except (ValueError, KeyError, IndexError):
@@ -107,7 +155,7 @@ class Env:
     def table_functions(self, obj):
         """{name: function} from the fingerprint table of an object or
         binary, as `hp-inspect --json` shows them."""
-        r = self.run([os.path.join(self.bin, "hp-inspect"), "--json", obj])
+        r = self.run([self.tool("hp-inspect"), "--json", obj])
         try:
             files = json.loads(r.stdout)["files"]
             return {f["name"]: f for file in files for o in file["objects"]
@@ -120,15 +168,30 @@ class Env:
         return sorted(f["name"] for f in self.inspect_patch(patch)["replaced_functions"])
 
     def spawn(self, binary, *args, env=None):
+        """Starts a target; close() kills it."""
         p = Target(binary, args, env)
         self.procs.append(p)
         return p
 
-    def close(self):
+    def close(self, remove=True):
+        """Kills every target still alive; removes the work directory unless
+        told to keep it."""
         for p in self.procs:
             p.kill()
-        if self.clean:
+        if remove:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent():
+    # Runs in the target between fork and exec: if the harness itself is
+    # SIGKILLed (no finally runs then), the kernel kills the target too. A
+    # target that reads stdin on a thread other than main, or ignores EOF,
+    # would otherwise run on for ever.
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 class Target:
@@ -137,13 +200,17 @@ class Target:
     def __init__(self, binary, args, env):
         self.proc = subprocess.Popen([binary] + list(args), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, bufsize=1,
-                                     env=env)
+                                     env=env, preexec_fn=_die_with_parent)
         self.pid = self.proc.pid
+
+    def send(self, line):
+        """Writes one line, reads no answer."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def ask(self, line, timeout=10):
         check(self.alive(), "the target died before '%s'" % line)
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
+        self.send(line)
         return self.read(timeout)
 
     def read(self, timeout=10):
@@ -169,42 +236,37 @@ class Target:
             self.proc.wait()
 
 
-def main(scenarios):
-    objroot, name = sys.argv[1], sys.argv[2]
-    env = Env(objroot)
-    try:
-        scenarios[name](env)
-    except Failure as e:
-        print("FAIL %s: %s" % (name, e))
-        sys.exit(1)
-    finally:
-        env.close()
-    print("PASS %s" % name)
-
-
 def run_scenario(scenario, name=None):
-    """main() for a .test file that is its own scenario:
-    `%python %s %objroot [CC CXX]`. Prints PASS NAME or FAIL NAME: reason
-    (exit 1). Every target is killed whatever happens (SIGTERM included);
-    the work directory is removed after a pass and kept, and named, after a
-    failure (HP_E2E_KEEP=1 keeps it always)."""
+    """The main() of a scenario's .test file: `%python %s %objroot %clang
+    %clangxx`. See the module's docstring."""
     name = name or scenario.__name__.replace("_", "-")
-    objroot = sys.argv[1]
-    cc = sys.argv[2] if len(sys.argv) > 2 else None
-    cxx = sys.argv[3] if len(sys.argv) > 3 else None
-    env = Env(objroot, cc, cxx)
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    if len(sys.argv) != 4:
+        sys.exit("usage: %s OBJROOT CC CXX" % sys.argv[0])
+    objroot, cc, cxx = sys.argv[1:]
     keep = os.environ.get("HP_E2E_KEEP") == "1"
+    # SIGTERM (a user, a runner's timeout) becomes an exit, so the finally
+    # below still kills the targets and removes the work directory.
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    env = Env(objroot, cc, cxx)
+    reason = "interrupted"
     try:
         scenario(env)
+        reason = None
     except Failure as e:
-        env.clean = False
-        print("FAIL %s: %s (work directory %s)" % (name, e, env.work))
-        sys.exit(1)
-    else:
-        env.clean = not keep
+        reason = str(e)
+    except Exception as e:
+        # A bug in the scenario (or an answer it could not parse) fails it
+        # too, with the traceback on stderr.
+        traceback.print_exc()
+        reason = "%s: %s" % (type(e).__name__, e)
     finally:
-        env.close()
+        kept = keep and reason is not None
+        env.close(remove=not kept)
+    if reason is not None:
+        where = ("work directory kept: %s" % env.work if kept else
+                 "HP_E2E_KEEP=1 keeps its work directory")
+        print("FAIL %s: %s (%s)" % (name, reason, where))
+        sys.exit(1)
     print("PASS %s" % name)
 
 
