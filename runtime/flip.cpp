@@ -45,15 +45,6 @@ FlipPlan::FlipPlan(Target &target, const Arch &arch, Placement &placement,
     viaGate.push_back(redirected(f, f.toGate, shape));
     straight.push_back(redirected(f, f.redirect, shape));
   }
-  if (!whileStopped)
-    return; // each entry must be one store a running thread sees whole
-  entryPages = batch([&](const FunctionFlip &f) { return f.entryAddr + f.site; },
-                     [&](size_t i) -> ArrayRef<uint8_t> { return flips[i].toGate.site; },
-                     /*skipStacked=*/true);
-  straightPages = batch(
-      [&](const FunctionFlip &f) { return f.entryAddr - shape.padBefore; },
-      [&](size_t i) -> ArrayRef<uint8_t> { return straight[i]; },
-      /*skipStacked=*/false);
 }
 
 FlipPlan::~FlipPlan() {
@@ -124,6 +115,19 @@ Error FlipPlan::toGates() {
     if (err)
       return err;
   }
+  if (!whileStopped)
+    return Error::success(); // each entry must be one store seen whole
+  // The stopped steps' page writes, read now that step 1 is in place: the
+  // bytes between two entries (another function's padding) are written
+  // back as they are after it.
+  const PrologueShape &shape = arch.prologue();
+  entryPages = batch([&](const FunctionFlip &f) { return f.entryAddr + f.site; },
+                     [&](size_t i) -> ArrayRef<uint8_t> { return flips[i].toGate.site; },
+                     /*skipStacked=*/true);
+  straightPages = batch(
+      [&](const FunctionFlip &f) { return f.entryAddr - shape.padBefore; },
+      [&](size_t i) -> ArrayRef<uint8_t> { return straight[i]; },
+      /*skipStacked=*/false);
   return Error::success();
 }
 

@@ -62,7 +62,8 @@ public:
   FlipPlan(const FlipPlan &) = delete;
   FlipPlan &operator=(const FlipPlan &) = delete;
 
-  /// Step 1 (threads running).
+  /// Step 1 (threads running); then, for the stopped steps, the page
+  /// writes are read.
   llvm::Error toGates();
   /// Steps 2 and 3: entries to their gates, then the commit. After it the
   /// patch is in effect and nothing is undone.
