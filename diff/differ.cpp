@@ -136,10 +136,11 @@ Expected<Differ::ObjectPairs> Differ::loadBinaryPairs() {
   // The two binaries are read at once: most of the time is decoding code.
   std::future<Expected<Units>> reading = std::async(
       std::launch::async, [&] { return loadLinked(opts.oldBinary); });
+  Expected<Units> newer = loadLinked(opts.newBinary, &result.warnings);
   Units before, after;
   Error bad = Error::success();
-  collect(reading.get(), before, bad);
-  collect(loadLinked(opts.newBinary, &result.warnings), after, bad);
+  collect(reading.get(), before, bad); // (only now: the two overlap)
+  collect(std::move(newer), after, bad);
   if (bad)
     return std::move(bad);
   std::vector<std::string> oldKeys, newKeys;
