@@ -83,13 +83,13 @@ PY
 load &
 load_pid=$!
 sleep 0.5
-echo "strict policy (the default): no thread may be inside a function being replaced."
-echo "serve() runs each connection's loop, so while clients are connected:"
+echo "strict policy (the default): every thread stopped for microseconds, and only"
+echo "when none is inside compute_tax(), the one function the fix replaces (the"
+echo "connection loops that call it keep running and take the new code):"
 hp-apply -p "$service_pid" "$work/fix.hp" || echo "(exit $?: refused, nothing changed)"
 echo
-echo "entry-only policy: nothing is stopped for the flip; running frames finish the"
-echo "old serve(), every new call (price_with_tax, compute_tax, new connections) is new:"
-hp-apply -p "$service_pid" "$work/fix.hp" --policy entry-only
+echo "run again, it sees the process already runs this patch:"
+hp-apply -p "$service_pid" "$work/fix.hp"
 wait "$load_pid" && echo "load: every request during the patch was answered"
 python3 examples/counter-service/client.py "$port" "price 10000" "price 250" "stats"
 echo "the tax is right now, and 'served' kept counting from before the patch."
@@ -98,8 +98,9 @@ step "8. The patch as the process records it, and reverting it"
 hp-apply -p "$service_pid" --list
 hp-apply -p "$service_pid" --revert-all
 python3 examples/counter-service/client.py "$port" "price 10000" "stats"
-echo "(the bug is back: reverted) -- and once more, for good, with no client connected:"
-hp-apply -p "$service_pid" "$work/fix.hp"
+echo "(the bug is back: reverted) -- and once more, for good, with the entry-only"
+echo "policy: no thread is stopped for the flip; a running call finishes the old code:"
+hp-apply -p "$service_pid" "$work/fix.hp" --policy entry-only
 python3 examples/counter-service/client.py "$port" "price 10000"
 kill -0 "$service_pid" && echo "pid $service_pid is alive; it never restarted"
 echo

@@ -173,9 +173,10 @@ void describe(const ApplyReport &r, int pid, uint64_t wallNs) {
                       "placing the patch borrowed one thread for {1}\n",
                       r.threads, micros(r.placeStopNs));
   else
-    outs() << formatv("  pause: {0} for the flip ({1} threads stopped, {2} "
-                      "{3}); placing the patch borrowed one thread for {4}\n",
-                      micros(r.pauseNs), r.threadsStopped, r.tries,
+    outs() << formatv("  pause: {0} for the flip ({1} {2} stopped, {3} "
+                      "{4}); placing the patch borrowed one thread for {5}\n",
+                      micros(r.pauseNs), r.threadsStopped,
+                      r.threadsStopped == 1 ? "thread" : "threads", r.tries,
                       r.tries == 1 ? "try" : "tries", micros(r.placeStopNs));
   if (r.viaGate)
     outs() << formatv("  {0} function(s) still reach the new code through "
