@@ -108,6 +108,29 @@ const AppliedPatch *samePatch(const std::vector<AppliedPatch> &earlier,
   return found;
 }
 
+/// The region of a reverted apply of this very patch that an apply can
+/// take again instead of mapping another: same module base, same
+/// functions, still mapped. Null when there is none.
+const AppliedPatch *reusableRegion(const TargetView &view, const PatchFile &patch,
+                                   const std::vector<FunctionFlip> &flips) {
+  const AppliedPatch *found = nullptr;
+  for (const AppliedPatch &p : view.earlier) {
+    if (p.active() || !p.patchDigest || p.patchDigest != uint32_t(patch.checksum) ||
+        p.moduleBase != view.module->base || p.functions.size() != flips.size() ||
+        !p.gatesOffset)
+      continue;
+    bool same = true;
+    for (size_t i = 0; i < flips.size(); ++i)
+      same &= p.functions[i].entryAddr == flips[i].entryAddr;
+    bool mapped = llvm::any_of(view.maps, [&](const Mapping &m) {
+      return m.start == p.regionAddr && m.exec;
+    });
+    if (same && mapped)
+      found = &p; // the newest
+  }
+  return found;
+}
+
 /// Writes the region's image and reads it back.
 Error writeImage(Target &target, uint64_t addr, const std::vector<uint8_t> &image) {
   if (Error err = target.write(addr, image))
@@ -157,6 +180,7 @@ Error settleSamePatch(Target &target, const PatchFile &patch, const ApplyOptions
 struct Region {
   uint64_t addr = 0;
   PatchLayout layout;
+  bool reused = false; ///< a reverted apply's region, of this very patch
   uint64_t recordAddr() const { return addr + layout.recordOff; }
   uint64_t commitAddr() const { return recordAddr() + RecordLayout::commitOffset; }
   uint64_t gatesAddr() const { return addr + layout.gatesOff; }
@@ -167,23 +191,71 @@ struct Region {
 /// mapped, and the IFUNC resolvers the placement must run are found.
 Expected<Region> planRegion(const PatchFile &patch, const Arch &arch,
                             const TargetView &view, const AppliedPatch &record,
-                            SymbolContext &symbols) {
+                            const AppliedPatch *reusable, SymbolContext &symbols) {
   const uint64_t page = systemPageSize();
   Region r;
   r.layout = planLayout(patch, encodedRecordSize(record), arch.gateSize(), page);
-  std::optional<uint64_t> where =
-      placeNear(view.maps, view.module->start, view.module->end, r.layout.total, page,
-                arch.userAddressEnd());
-  if (!where)
-    return applyError(ApplyError::Failed,
-                      formatv("no free address range within reach of {0}",
-                              view.module->path));
-  r.addr = *where;
+  if (reusable && reusable->regionSize == r.layout.total &&
+      reusable->gatesOffset == r.layout.gatesOff) {
+    r.addr = reusable->regionAddr;
+    r.reused = true;
+  } else {
+    std::optional<uint64_t> where =
+        placeNear(view.maps, view.module->start, view.module->end, r.layout.total,
+                  page, arch.userAddressEnd());
+    if (!where)
+      return applyError(ApplyError::Failed,
+                        formatv("no free address range within reach of {0}",
+                                view.module->path));
+    r.addr = *where;
+  }
   Expected<std::vector<uint64_t>> planned =
       resolveSymbols(patch, symbols, sectionAddresses(r.layout, r.addr));
   if (!planned)
     return planned.takeError();
   return r;
+}
+
+/// A reused region takes only its gates and its record again: its code,
+/// read-only data and slots must be what this apply would write (else
+/// something it refers to moved: ReuseMismatch), and its data and bss keep
+/// their values, as a variable of the program would across a revert and
+/// an apply. Nothing but the gates is written where code runs.
+class ReuseMismatch : public ErrorInfo<ReuseMismatch> {
+public:
+  static char ID;
+  void log(raw_ostream &os) const override {
+    os << "a reverted copy of this patch differs from what it would be now";
+  }
+  std::error_code convertToErrorCode() const override {
+    return std::make_error_code(std::errc::invalid_argument);
+  }
+};
+char ReuseMismatch::ID;
+
+Error rewriteReused(Target &target, const Region &region,
+                    const std::vector<uint8_t> &image, uint64_t gatesSize) {
+  const PatchLayout &l = region.layout;
+  std::vector<uint8_t> now(l.recordOff);
+  std::vector<uint8_t> slots(l.total - l.gotOff);
+  if (Error err = target.read(region.addr, now))
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  if (Error err = target.read(region.addr + l.gotOff, slots))
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  ArrayRef<uint8_t> want(image);
+  auto differs = [&](uint64_t from, uint64_t to) {
+    return !ArrayRef<uint8_t>(now).slice(from, to - from).equals(want.slice(from, to - from));
+  };
+  uint64_t gatesEnd = l.gatesOff + gatesSize;
+  if (differs(0, l.gatesOff) || differs(gatesEnd, l.recordOff) ||
+      !ArrayRef<uint8_t>(slots).equals(want.slice(l.gotOff, slots.size())))
+    return make_error<ReuseMismatch>();
+  if (differs(l.gatesOff, gatesEnd))
+    if (Error err = target.write(region.gatesAddr(), want.slice(l.gatesOff, gatesSize)))
+      return applyError(ApplyError::Failed, toString(std::move(err)));
+  uint64_t recordEnd = l.dataOff; // (the record, then the data)
+  return writeImage(target, region.recordAddr(),
+                    want.slice(l.recordOff, recordEnd - l.recordOff).vec());
 }
 
 /// The placed region filled: symbols resolved (IFUNCs now chosen), the
@@ -207,6 +279,8 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
                  region.commitAddr(), encodeRecord(record));
   if (!image)
     return image.takeError();
+  if (region.reused)
+    return rewriteReused(target, region, *image, flips.size() * arch.gateSize());
   return writeImage(target, region.addr, *image);
 }
 
@@ -269,17 +343,11 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
   }
 }
 
-} // namespace
-
-Expected<std::vector<AppliedPatch>> listPatches(Target &target) {
-  Expected<std::vector<Mapping>> maps = target.mappings();
-  if (!maps)
-    return maps.takeError();
-  return readRecords(target, *maps);
-}
-
-Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
-                                 StringRef patchName, const ApplyOptions &opts) {
+/// An apply; \p mayReuse: in the region of a reverted apply of the same
+/// patch when there is one.
+Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
+                                StringRef patchName, const ApplyOptions &opts,
+                                bool mayReuse) {
   ApplyReport report;
   report.dryRun = opts.dryRun;
   report.threads = target.threads().size();
@@ -310,7 +378,9 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
   // 2. The plan: the region's layout and address; every symbol resolvable.
   IfuncChoices ifuncs;
   SymbolContext symbols{*view.module, view.modules, view.maps, ifuncs};
-  Expected<Region> region = planRegion(patch, *arch, view, record, symbols);
+  Expected<Region> region =
+      planRegion(patch, *arch, view, record,
+                 mayReuse ? reusableRegion(view, patch, *flips) : nullptr, symbols);
   if (!region)
     return region.takeError();
   report.patchAddr = region->addr;
@@ -326,8 +396,9 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
 
   // 3. Placed, relocated, written: nothing a thread runs has changed yet.
   Expected<std::unique_ptr<Placement>> placement =
-      Placement::create(target, *arch, region->addr, region->layout, ifuncs,
-                        unwinder.get(), report.placeStopNs);
+      (region->reused ? Placement::adopt : Placement::create)(
+          target, *arch, region->addr, region->layout, ifuncs, unwinder.get(),
+          report.placeStopNs);
   if (!placement)
     return placement.takeError();
   if (Error err = writeRegion(target, patch, *arch, *region, symbols, *flips, record))
@@ -356,6 +427,27 @@ Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
     return std::move(flipped);
   (*placement)->keep();
   return report;
+}
+
+} // namespace
+
+Expected<std::vector<AppliedPatch>> listPatches(Target &target) {
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps)
+    return maps.takeError();
+  return readRecords(target, *maps);
+}
+
+Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,
+                                 StringRef patchName, const ApplyOptions &opts) {
+  Expected<ApplyReport> report = applyOnce(target, patch, patchName, opts, true);
+  if (report)
+    return report;
+  // (Nothing was written: the next try maps a region of its own.)
+  Error err = handleErrors(report.takeError(), [](const ReuseMismatch &) {});
+  if (err)
+    return std::move(err);
+  return applyOnce(target, patch, patchName, opts, false);
 }
 
 } // namespace hotpatch

@@ -62,11 +62,30 @@ Expected<std::unique_ptr<Placement>>
 Placement::create(Target &target, const Arch &arch, uint64_t addr,
                   const PatchLayout &layout, IfuncChoices &ifuncs, Unwinder *warm,
                   uint64_t &stopNs) {
+  return place(target, arch, addr, layout, ifuncs, warm, stopNs, /*adopting=*/false);
+}
+
+Expected<std::unique_ptr<Placement>>
+Placement::adopt(Target &target, const Arch &arch, uint64_t addr,
+                 const PatchLayout &layout, IfuncChoices &ifuncs, Unwinder *warm,
+                 uint64_t &stopNs) {
+  return place(target, arch, addr, layout, ifuncs, warm, stopNs, /*adopting=*/true);
+}
+
+Expected<std::unique_ptr<Placement>>
+Placement::place(Target &target, const Arch &arch, uint64_t addr,
+                 const PatchLayout &layout, IfuncChoices &ifuncs, Unwinder *warm,
+                 uint64_t &stopNs, bool adopting) {
   std::unique_ptr<Placement> p(new Placement(target, arch, addr, layout));
+  if (adopting) {
+    p->mapped = p->reachable = true;
+    if (ifuncs.empty() && !warm)
+      return std::move(p); // nothing to run in the target
+  }
   Expected<StoppedThreads> borrowed = target.borrowOne();
   if (!borrowed)
     return applyError(ApplyError::Gone, toString(borrowed.takeError()));
-  Error err = p->map();
+  Error err = adopting ? Error::success() : p->map();
   for (auto &[resolver, chosen] : ifuncs) {
     if (err)
       break;
@@ -77,7 +96,7 @@ Placement::create(Target &target, const Arch &arch, uint64_t addr,
     else
       chosen = *r;
   }
-  if (err && p->mapped) {
+  if (err && p->mapped && !adopting) {
     (void)target.syscall(arch.sysMunmap(), {addr, layout.total});
     p->mapped = false;
   }

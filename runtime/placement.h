@@ -39,6 +39,12 @@ public:
   static llvm::Expected<std::unique_ptr<Placement>>
   create(Target &target, const Arch &arch, uint64_t addr, const PatchLayout &layout,
          IfuncChoices &ifuncs, Unwinder *warm, uint64_t &stopNs);
+  /// Takes the region of a reverted apply of the same patch, mapped at
+  /// \p addr, for this apply: no mmap, and never unmapped (a thread may
+  /// still run its code); the resolvers and \p warm as for create().
+  static llvm::Expected<std::unique_ptr<Placement>>
+  adopt(Target &target, const Arch &arch, uint64_t addr, const PatchLayout &layout,
+        IfuncChoices &ifuncs, Unwinder *warm, uint64_t &stopNs);
   ~Placement();
   Placement(const Placement &) = delete;
   Placement &operator=(const Placement &) = delete;
@@ -53,6 +59,11 @@ private:
   Placement(Target &target, const Arch &arch, uint64_t addr, const PatchLayout &layout)
       : target(target), arch(arch), at(addr), layout(layout) {}
   llvm::Error map();
+  /// One borrowed stop: the mmaps (unless adopting), the resolvers, the
+  /// unwinder's first walk.
+  static llvm::Expected<std::unique_ptr<Placement>>
+  place(Target &target, const Arch &arch, uint64_t addr, const PatchLayout &layout,
+        IfuncChoices &ifuncs, Unwinder *warm, uint64_t &stopNs, bool adopting);
 
   Target &target;
   const Arch &arch;
