@@ -215,4 +215,14 @@ std::vector<std::pair<uint64_t, uint64_t>> FlipPlan::busyRanges(uint64_t gatesLo
   return ranges;
 }
 
+std::string FlipPlan::rangeName(uint64_t lo) const {
+  for (const FunctionFlip &f : flips) {
+    if (lo == f.entryAddr - arch.prologue().padBefore)
+      return f.name + "()";
+    if (f.stacked && lo == f.previousCode.first)
+      return "an earlier patch of " + f.name + "()";
+  }
+  return "this patch's gates";
+}
+
 } // namespace hotpatch

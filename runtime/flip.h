@@ -78,6 +78,9 @@ public:
   /// the old way after the commit).
   std::vector<std::pair<uint64_t, uint64_t>> busyRanges(uint64_t gatesLo,
                                                         uint64_t gatesHi) const;
+  /// What the busy range starting at \p lo is, for a person: a function's
+  /// name, an earlier patch of one, or the gates.
+  std::string rangeName(uint64_t lo) const;
 
 private:
   struct PageWrite {

@@ -294,11 +294,37 @@ Error flipRunning(FlipPlan &plan, ApplyReport &report) {
   return Error::success();
 }
 
+/// After a strict try found \p busy: an error once the tries or the time
+/// are up; else, now and then, a word on what it is waiting for.
+/// \p start: when the first try began; \p lastWord: when the last word was
+/// said.
+Error waitAgain(const FlipPlan &plan, const BusyThread &busy, unsigned attempt,
+                const ApplyOptions &opts, uint64_t start, uint64_t &lastWord) {
+  uint64_t now = monotonicNs();
+  std::string what =
+      busy.unwalkable ? describe(busy)
+                      : formatv("thread {0} is inside {1} (pc {2:x})", busy.tid,
+                                plan.rangeName(busy.lo), busy.pc).str();
+  bool over = opts.waitNs ? now - start >= opts.waitNs : attempt >= opts.retries;
+  if (over)
+    return applyError(ApplyError::Busy,
+                      formatv("gave up after {0} tries in {1:f1} s: {2}, a function "
+                              "being replaced; nothing was changed (--wait longer, "
+                              "or --policy entry-only: running frames finish the "
+                              "old code)", attempt, (now - start) / 1e9, what));
+  if (opts.progress && now - lastWord >= 500000000ull) {
+    lastWord = now;
+    opts.progress(formatv("waiting: {0} ({1:f1} s)", what, (now - start) / 1e9));
+  }
+  return Error::success();
+}
+
 /// `strict` (with \p check) and `none`: the flip with every thread stopped;
 /// under strict, tried again while a thread is inside replaced code.
 Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
                   const ApplyOptions &opts, const std::vector<Mapping> &maps,
                   ApplyReport &report) {
+  uint64_t waitStart = monotonicNs(), lastWord = waitStart;
   for (unsigned attempt = 1;; ++attempt) {
     report.tries = attempt;
     if (check) {
@@ -333,12 +359,8 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
       return Error::success();
     }
     stopped->resume();
-    if (attempt >= opts.retries)
-      return applyError(ApplyError::Busy,
-                        formatv("gave up after {0} tries: {1}, a function being "
-                                "replaced; nothing was changed (--policy "
-                                "entry-only lets running frames finish the old "
-                                "code)", attempt, describe(*busy)));
+    if (Error err = waitAgain(plan, *busy, attempt, opts, waitStart, lastWord))
+      return err;
     usleep(opts.retryDelayUs);
   }
 }

@@ -31,6 +31,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,13 @@ enum class Policy {
 
 struct ApplyOptions {
   Policy policy = Policy::Strict;
-  unsigned retries = 20;     ///< strict: tries before giving up
+  unsigned retries = 20;     ///< strict: tries before giving up...
+  /// ...or, when non-zero, how long to keep trying instead (ns).
+  uint64_t waitNs = 0;
   unsigned retryDelayUs = 2000;
+  /// Called now and then while strict waits for a thread to leave a
+  /// replaced function: one line for a person. May be empty.
+  std::function<void(const std::string &)> progress;
   bool dryRun = false;       ///< check everything, change nothing
 };
 

@@ -21,8 +21,10 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
 
+#include <optional>
 #include <set>
 
 using namespace llvm;
@@ -44,7 +46,13 @@ static cl::opt<std::string>
                     "holds a replaced function; entry-only: stop nothing for "
                     "the flip; none: stop all, check nothing"),
            cl::init("strict"), cl::cat(category));
-static cl::opt<unsigned> retries("retries", cl::desc("strict: tries (default 20)"),
+static cl::opt<std::string>
+    waitFor("wait",
+            cl::desc("strict: how long to keep trying while a thread is inside "
+                     "a replaced function (default 2s; ms, s)"),
+            cl::value_desc("DURATION"), cl::init("2s"), cl::cat(category));
+static cl::opt<unsigned> retries("retries",
+                                 cl::desc("strict: try this many times instead"),
                                  cl::init(20), cl::cat(category));
 static cl::opt<bool> dryRun("dry-run", cl::desc("check everything, change nothing"),
                             cl::cat(category));
@@ -301,6 +309,15 @@ int runOnMany(std::vector<int> initial, const PatchFile &patch, const ApplyOptio
   return code;
 }
 
+/// "500ms", "3s", "1.5s" in ns; nullopt when it is none of those.
+std::optional<uint64_t> parseDuration(StringRef text) {
+  double scale = text.consume_back("ms") ? 1e6 : text.consume_back("s") ? 1e9 : 0;
+  double value = 0;
+  if (!scale || text.empty() || text.getAsDouble(value) || value < 0 || value > 3600)
+    return std::nullopt;
+  return uint64_t(value * scale);
+}
+
 int usage(const Twine &why) {
   WithColor::error(errs(), "hp-apply") << why << " (try --help)\n";
   return 2;
@@ -323,6 +340,16 @@ int main(int argc, char **argv) {
     return usage("give exactly one of: a patch file, --list, --revert ID, --revert-all");
   ApplyOptions opts;
   opts.retries = retries;
+  if (!retries.getNumOccurrences()) {
+    std::optional<uint64_t> ns = parseDuration(waitFor);
+    if (!ns)
+      return usage("--wait " + waitFor + ": a duration such as 500ms or 3s");
+    opts.waitNs = *ns;
+  }
+  if (sys::Process::StandardErrIsDisplayed())
+    opts.progress = [](const std::string &line) {
+      errs() << "hp-apply: " << line << "\n";
+    };
   opts.dryRun = dryRun;
   if (policy == "strict")
     opts.policy = Policy::Strict;
