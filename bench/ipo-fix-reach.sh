@@ -172,34 +172,8 @@ EOF
 
 # ---------------------------------------------------------------- sources
 
-apt_ready=0
-# deb-src in apt's sources (idempotent), then apt-get update, once per run.
-apt_prepare() {
-  ((apt_ready)) && return
-  [[ $(id -u) == 0 ]] || die "fetching sources needs root (apt-get source, apt-get install)"
-  local f=/etc/apt/sources.list.d/debian.sources
-  if grep -Eqs '^[[:space:]]*deb-src[[:space:]]|^Types:.*deb-src' \
-       /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
-    :
-  elif [[ -f $f ]]; then
-    log "enabling deb-src in $f"
-    sed -i -E 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb deb-src/' "$f"
-  else
-    die "no deb-src in apt's sources and no $f to add it to"
-  fi
-  log "apt-get update"
-  apt-get update -qq >"$cache/apt.log" 2>&1 || { tail -5 "$cache/apt.log" >&2; die "apt-get update failed"; }
-  apt_ready=1
-}
-
-# need CMD PACKAGE: install PACKAGE unless CMD succeeds.
-need() {
-  eval "$1" >/dev/null 2>&1 && return
-  apt_prepare
-  log "installing $2"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >>"$cache/apt.log" 2>&1 \
-    || { tail -5 "$cache/apt.log" >&2; die "apt-get install $2 failed"; }
-}
+# apt_prepare, need
+source bench/debian-sources.sh # (the script runs from the repository root)
 need 'command -v dpkg-source' dpkg-dev
 need 'command -v patch' patch
 need 'command -v tclsh' tcl
