@@ -5,7 +5,8 @@
 // patch (and followed in turn), a reference to anything else reaches the
 // original in the running process, so state lives on. Refused here: a
 // removed function still called, anonymous writable data the patch would
-// fork, an address a linked binary cannot attribute.
+// fork, an address a linked binary cannot attribute. A copied function's
+// unwind tables come along (unwind.cpp).
 //
 //===----------------------------------------------------------------------===//
 
@@ -109,6 +110,8 @@ bool Differ::copies(size_t objIndex, const Target &t) const {
 }
 
 void Differ::closure() {
+  for (size_t i = 0; i < newObjs.size(); ++i)
+    indexFrames(i);
   seedClosure();
   while (!work.empty()) {
     SectionRef at = work.back();
@@ -119,6 +122,8 @@ void Differ::closure() {
       addRefusal(obj.source(), "section " + sec.name + " uses REL relocations");
     for (const Reloc &r : sec.relocs)
       follow(at, r);
+    if (sec.flags & ELF::SHF_EXECINSTR)
+      followUnwind(at);
   }
 }
 
@@ -194,8 +199,14 @@ void Differ::follow(SectionRef at, const Reloc &r) {
     StringRef after = data.name;
     bool relro = after.consume_front(".data.rel.ro") &&
                  (after.empty() || after[0] == '.' || after[0] == '+');
-    if (!(data.flags & ELF::SHF_WRITE) || (data.flags & ELF::SHF_EXECINSTR) ||
-        relro)
+    if (isUnwindData(at)) {
+      // An LSDA, or a slot an unwind table reads an address from (the
+      // personality routine's, a type info's): the patch's unwind tables
+      // are the only reader of the copy.
+      unwindData.insert({objIndex, t->section});
+      enqueue(objIndex, t->section);
+    } else if (!(data.flags & ELF::SHF_WRITE) || (data.flags & ELF::SHF_EXECINSTR) ||
+               relro)
       enqueue(objIndex, t->section);
     else if (refusals.isFirst(formatv("anon {0} {1}", objIndex, t->section)))
       addRefusal(obj.source(), formatv("patched code uses anonymous "

@@ -87,6 +87,27 @@ private:
       work.push_back({obj, sec});
   }
 
+  // unwind tables (unwind.cpp)
+  /// A CIE or FDE of an object's .eh_frame.
+  struct FrameEntry {
+    uint64_t offset, size;
+    uint64_t cie;                           ///< its CIE's offset; its own for a CIE
+    llvm::SmallVector<uint32_t, 3> relocs; ///< indices into the section's
+  };
+  struct FrameTable {
+    uint32_t section = 0; ///< the object's .eh_frame; 0: none
+    std::vector<FrameEntry> entries;
+    llvm::DenseMap<uint32_t, size_t> fdeOf; ///< code section -> its FDE
+  };
+  void indexFrames(size_t obj);
+  const FrameEntry *entryAt(size_t obj, uint64_t offset) const;
+  void followUnwind(SectionRef code);
+  void emitUnwindTables();
+  /// Whether \p sec is read by the unwind tables only (an .eh_frame, an
+  /// LSDA, the slots they point at).
+  bool isUnwindData(SectionRef sec) const {
+    return sec.second == frames[sec.first].section || unwindData.count(sec);
+  }
   // emit (emit.cpp)
   void emit();
   void placeSections();
@@ -182,6 +203,10 @@ private:
   // Objects only in the old tree (a TU that was deleted).
   std::vector<std::unique_ptr<Object>> oldOnly;
   llvm::DenseMap<uint32_t, uint32_t> slots, stubs;
+  // Per new object: its .eh_frame, cut into entries.
+  std::vector<FrameTable> frames;
+  // Sections copied for the unwind tables.
+  std::set<SectionRef> unwindData;
   PatchFile &patch = result.patch;
 };
 

@@ -69,6 +69,7 @@ Expected<DiffResult> Differ::run() {
   copyVar.resize(n);
   renamed.resize(n);
   fnOldOwner.resize(n);
+  frames.resize(n);
   for (size_t i = 0; i < n; ++i)
     compare(i);
   pullInUsersOfChangedConstants();

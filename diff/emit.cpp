@@ -5,7 +5,8 @@
 // retargets each relocation (to the copy, to the running original by name,
 // through a slot or a stub), and maps every replaced function's old entry
 // to its new code. Refused here: what the copied code does that a patch
-// cannot (thread-local accesses, unknown relocations, landing pads).
+// cannot (thread-local accesses, unknown relocations, landing pads
+// without unwind tables).
 //
 //===----------------------------------------------------------------------===//
 
@@ -124,6 +125,7 @@ uint32_t Differ::anonSymbol(size_t objIndex, uint32_t secIndex) {
 void Differ::emit() {
   placeSections();
   checkLandingPads();
+  emitUnwindTables();
   allocateCommons();
   // Symbols for every function and variable defined in a copied section.
   for (auto [objIndex, secIndex] : toCopy)
@@ -184,13 +186,14 @@ void Differ::placeSections() {
 }
 
 /// Exceptions unwind through code by its .eh_frame entry, and catch by its
-/// .gcc_except_table: a patch carries neither yet, so a function with
-/// landing pads cannot be replaced safely.
+/// .gcc_except_table: a function with landing pads whose tables the patch
+/// cannot carry (cut from a linked binary, whose .eh_frame the linker
+/// rewrote) cannot be replaced safely.
 void Differ::checkLandingPads() {
   for (auto [objIndex, secIndex] : toCopy) {
     const Object &obj = *newObjs[objIndex];
     StringRef name = obj.sections[secIndex].name;
-    if (!name.starts_with(".text."))
+    if (!name.starts_with(".text.") || frames[objIndex].fdeOf.count(secIndex))
       continue;
     bool pads = llvm::any_of(obj.knownInSection[secIndex], [&](uint32_t sym) {
       const FunctionEntry *fn = obj.functions.lookup(obj.symbols[sym].name);
@@ -201,8 +204,9 @@ void Differ::checkLandingPads() {
         llvm::any_of(obj.sections, [&](const Section &s) { return s.name == table; }))
       addRefusal(obj.source(),
                  formatv("{0} has exception landing pads (try/catch or "
-                         "cleanups); patches do not carry unwind tables yet, so "
-                         "an exception through it would terminate the process",
+                         "cleanups) but no unwind table hp-diff can carry (diff "
+                         "the objects, not linked binaries), so an exception "
+                         "through it would terminate the process",
                          ownerOf(obj, secIndex)));
   }
 }
@@ -318,8 +322,9 @@ std::optional<uint32_t> Differ::namedTarget(SectionRef at, const Reloc &r,
     // stored that address already, and comparisons must agree. The entry
     // redirects to the new code anyway.
     int64_t offset = r.addend + t.addendAdjust;
+    // (An FDE's pc_begin names the code it describes: the copy.)
     bool takesAddress =
-        t.kind == Target::Function && kind != RelocKind::Call &&
+        t.kind == Target::Function && kind != RelocKind::Call && !isUnwindData(at) &&
         fnStatus[objIndex].lookup(t.name) == Status::Changed &&
         (kind == RelocKind::GotLoad ||
          (kind == RelocKind::Absolute && offset == 0) ||

@@ -24,6 +24,13 @@ inline constexpr uint32_t patchFormatVersion = 1;
 inline constexpr llvm::StringLiteral patchMagic = "HOTPATCH";
 inline constexpr uint64_t unresolvedOffset = ~uint64_t(0);
 
+/// The patch's unwind tables (.eh_frame entries ended by a zero word, in
+/// .hp.rodata), when its code has any, and the zeroed room in .hp.bss the
+/// target's unwinder keeps its bookkeeping of them in.
+inline constexpr llvm::StringLiteral ehFrameSymbol = "__hp_eh_frame";
+inline constexpr llvm::StringLiteral unwindObjectSymbol = "__hp_unwind_object";
+inline constexpr uint64_t unwindObjectSize = 64;
+
 /// The loadable sections, in file order. Their names are part of the format.
 enum class PatchSection : uint8_t { Text, Plt, Rodata, Data, Bss, Got };
 inline constexpr unsigned numPatchSections = 6;
@@ -84,6 +91,18 @@ struct PatchFile {
   std::vector<PatchSymbol> symbols;
   std::vector<FunctionMapEntry> functions;
 };
+
+/// Whether \p s is one of the two symbols above.
+inline bool isUnwindTableSymbol(const PatchSymbol &s) {
+  return s.defined && (s.name == ehFrameSymbol || s.name == unwindObjectSymbol);
+}
+/// The size of the patch's unwind tables (0: it has none).
+inline uint64_t unwindTableBytes(const PatchFile &p) {
+  for (const PatchSymbol &s : p.symbols)
+    if (s.defined && s.name == ehFrameSymbol)
+      return s.size;
+  return 0;
+}
 
 /// Serialises \p patch; identical patches give identical bytes.
 llvm::Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch);

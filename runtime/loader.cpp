@@ -14,6 +14,7 @@
 #include "stack-check.h"
 #include "symbols.h"
 #include "unwind.h"
+#include "unwind-tables.h"
 
 
 #include "llvm/Support/Endian.h"
@@ -115,9 +116,11 @@ const AppliedPatch *reusableRegion(const TargetView &view, const PatchFile &patc
                                    const std::vector<FunctionFlip> &flips) {
   const AppliedPatch *found = nullptr;
   for (const AppliedPatch &p : view.earlier) {
+    // (Tables an hp-apply may have died registering: not known for sure
+    // whether the unwinder has them, so never registered again.)
     if (p.active() || !p.patchDigest || p.patchDigest != uint32_t(patch.checksum) ||
         p.moduleBase != view.module->base || p.functions.size() != flips.size() ||
-        !p.gatesOffset)
+        !p.gatesOffset || p.unwind == UnwindState::Registering)
       continue;
     bool same = true;
     for (size_t i = 0; i < flips.size(); ++i)
@@ -400,11 +403,12 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   // 2. The plan: the region's layout and address; every symbol resolvable.
   IfuncChoices ifuncs;
   SymbolContext symbols{*view.module, view.modules, view.maps, ifuncs};
-  Expected<Region> region =
-      planRegion(patch, *arch, view, record,
-                 mayReuse ? reusableRegion(view, patch, *flips) : nullptr, symbols);
+  const AppliedPatch *reusable = mayReuse ? reusableRegion(view, patch, *flips) : nullptr;
+  Expected<Region> region = planRegion(patch, *arch, view, record, reusable, symbols);
   if (!region)
     return region.takeError();
+  if (region->reused)
+    record.unwind = reusable->unwind; // (the unwinder still has them)
   report.patchAddr = region->addr;
   std::unique_ptr<Unwinder> unwinder;
   if (opts.policy == Policy::Strict) {
@@ -416,7 +420,8 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   if (opts.dryRun)
     return report;
 
-  // 3. Placed, relocated, written: nothing a thread runs has changed yet.
+  // 3. Placed, relocated, written, its unwind tables known to the
+  //    target's unwinder: nothing a thread runs has changed yet.
   Expected<std::unique_ptr<Placement>> placement =
       (region->reused ? Placement::adopt : Placement::create)(
           target, *arch, region->addr, region->layout, ifuncs, unwinder.get(),
@@ -425,6 +430,14 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
     return placement.takeError();
   if (Error err = writeRegion(target, patch, *arch, *region, symbols, *flips, record))
     return std::move(err);
+  Expected<UnwindRegistration> unwind =
+      registerUnwindTables(target, patch, region->addr, region->layout, symbols,
+                           **placement, region->recordAddr(), record);
+  if (!unwind)
+    return unwind.takeError();
+  report.unwindTables = unwind->outcome;
+  report.unwinder = unwind->unwinder;
+  report.placeStopNs += unwind->stopNs;
 
   // 4. The flip (flip.h). The record says active before anything leads
   //    into the region: if hp-apply dies from here on, --list shows the

@@ -55,6 +55,14 @@ struct ApplyOptions {
   bool dryRun = false;       ///< check everything, change nothing
 };
 
+/// What became of a patch's unwind tables (runtime/unwind-tables.h).
+enum class UnwindOutcome {
+  NoTables,   ///< its code has none (built without unwind tables)
+  NoUnwinder, ///< no unwinder is loaded: nothing in the process unwinds
+  Registered, ///< made known now
+  Kept,       ///< already known (a reverted region taken again)
+};
+
 struct ApplyReport {
   uint32_t id = 0;
   std::string module;  ///< path of the patched module in the target
@@ -63,7 +71,10 @@ struct ApplyReport {
   std::vector<std::string> functions;
   unsigned threads = 0;        ///< threads in the process
   unsigned threadsStopped = 0; ///< for the flip (0 under entry-only)
-  uint64_t placeStopNs = 0;    ///< the brief stop that placed the patch
+  uint64_t placeStopNs = 0;    ///< the brief stops that placed the patch
+  /// What became of the patch's unwind tables, and whose unwinder took them.
+  UnwindOutcome unwindTables = UnwindOutcome::NoTables;
+  std::string unwinder;
   uint64_t pauseNs = 0;        ///< the flip: first stop to last resume
   uint64_t stopNs = 0;         ///< of which: stopping every thread
   uint64_t unwindNs = 0;       ///< of which: the stack check (strict)

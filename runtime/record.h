@@ -17,11 +17,14 @@
 //   168  commit byte: the gates run the new code when non-zero
 //   176  gates: offset in the region (0: a patch made before gates)
 //   184  e_machine (u16; 0: made before it was recorded: the host's)
+//   186  unwind tables (u8): 0 none registered, 1 being registered,
+//        2 registered with the target's unwinder
 //   188  the patch: the low 32 bits of its checksum (0: not recorded)
 //   then the names, NUL-terminated.
 //
-// The state and the commit byte are the only fields written after the
-// record is placed (RecordLayout::stateOffset and ::commitOffset).
+// The state, the commit byte and the unwind byte are the only fields
+// written after the record is placed (RecordLayout::stateOffset,
+// ::commitOffset, ::unwindOffset).
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,7 +47,7 @@ struct Mapping;
 /// Sizes and the offsets written after placing (see the table above).
 struct RecordLayout {
   static constexpr uint32_t headerSize = 192, entrySize = 64;
-  static constexpr uint32_t stateOffset = 16, commitOffset = 168;
+  static constexpr uint32_t stateOffset = 16, commitOffset = 168, unwindOffset = 186;
   /// Bytes saved per function: the padding and the entry NOP (and a
   /// landing pad before it) of any machine fit.
   static constexpr unsigned maxSaved = 32;
@@ -54,6 +57,10 @@ struct RecordLayout {
 };
 
 enum class RecordState : uint64_t { Preparing = 1, Active = 2, Reverted = 3 };
+
+/// Whether the target's unwinder knows the patch's unwind tables. From
+/// `Registering` on, it may: the region is never unmapped again.
+enum class UnwindState : uint8_t { None = 0, Registering = 1, Registered = 2 };
 
 struct RecordedFunction {
   std::string name;
@@ -74,6 +81,7 @@ struct AppliedPatch {
   uint64_t gatesOffset = 0; ///< in its region; 0: made before gates
   uint16_t eMachine = 0;    ///< 0: not recorded (the host's)
   uint32_t patchDigest = 0; ///< which patch (0: not recorded)
+  UnwindState unwind = UnwindState::None;
   uint64_t recordAddr = 0, regionAddr = 0, regionSize = 0;
   uint64_t moduleBase = 0;
   uint64_t appliedAtNs = 0; ///< CLOCK_REALTIME

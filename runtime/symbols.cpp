@@ -45,20 +45,40 @@ Expected<std::optional<uint64_t>> inModule(const PatchSymbol &s, SymbolContext &
   return std::nullopt;
 }
 
-/// The symbol among the dynamic symbols of the other modules.
-std::optional<uint64_t> inLibraries(const PatchSymbol &s, SymbolContext &ctx) {
+/// The symbol among the dynamic symbols of the other modules; \p where
+/// receives the module that has it.
+std::optional<uint64_t> inLibraries(const PatchSymbol &s, SymbolContext &ctx,
+                                    const Module **where = nullptr) {
   for (Module &other : ctx.modules) {
     if (&other == &ctx.module)
       continue;
     loadModule(other, ctx.maps);
     auto hit = other.symbols.dynamic.find(s.refName);
-    if (hit != other.symbols.dynamic.end())
+    if (hit != other.symbols.dynamic.end()) {
+      if (where)
+        *where = &other;
       return throughIfunc(other, hit->second, ctx.ifuncs);
+    }
   }
   return std::nullopt;
 }
 
 } // namespace
+
+std::optional<FoundSymbol> findInProcess(SymbolContext ctx, StringRef name) {
+  PatchSymbol s;
+  s.refName = name.str();
+  s.refInModule = false;
+  Expected<std::optional<uint64_t>> local = inModule(s, ctx);
+  if (!local)
+    consumeError(local.takeError());
+  else if (*local)
+    return FoundSymbol{**local, ctx.module.path};
+  const Module *where = nullptr;
+  if (std::optional<uint64_t> outside = inLibraries(s, ctx, &where))
+    return FoundSymbol{*outside, where->path};
+  return std::nullopt;
+}
 
 Expected<std::vector<uint64_t>> resolveSymbols(const PatchFile &patch, SymbolContext ctx,
                                                const std::vector<uint64_t> &sectionAddr) {

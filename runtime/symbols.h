@@ -35,6 +35,15 @@ llvm::Expected<std::vector<uint64_t>>
 resolveSymbols(const PatchFile &patch, SymbolContext ctx,
                const std::vector<uint64_t> &sectionAddr);
 
+struct FoundSymbol {
+  uint64_t addr = 0;
+  std::string module; ///< the path of the module that defines it
+};
+/// Where the process finds global \p name: the patched module first (all
+/// of its globals), then the dynamic symbols of every other module, in
+/// the order they were loaded. Nullopt when none defines it.
+std::optional<FoundSymbol> findInProcess(SymbolContext ctx, llvm::StringRef name);
+
 } // namespace hotpatch
 
 #endif

@@ -153,6 +153,20 @@ Outcome revertIn(Target &target, int pid, const ApplyOptions &opts) {
   return o;
 }
 
+StringRef unwindName(UnwindOutcome u) {
+  switch (u) {
+  case UnwindOutcome::NoTables:
+    return "none";
+  case UnwindOutcome::NoUnwinder:
+    return "no-unwinder";
+  case UnwindOutcome::Registered:
+    return "registered";
+  case UnwindOutcome::Kept:
+    return "kept";
+  }
+  return "none";
+}
+
 void describe(const ApplyReport &r, int pid, uint64_t wallNs) {
   if (r.alreadyApplied) {
     outs() << formatv("hp-apply: process {0} already runs this patch (patch {1}: "
@@ -186,6 +200,12 @@ void describe(const ApplyReport &r, int pid, uint64_t wallNs) {
                       micros(r.pauseNs), r.threadsStopped,
                       r.threadsStopped == 1 ? "thread" : "threads", r.tries,
                       r.tries == 1 ? "try" : "tries", micros(r.placeStopNs));
+  if (r.unwindTables == UnwindOutcome::Registered)
+    outs() << formatv("  unwind tables: registered with {0}\n", r.unwinder);
+  else if (r.unwindTables == UnwindOutcome::NoUnwinder)
+    outs() << "  unwind tables: not registered, no unwinder is loaded (an "
+              "unwinder the process loads later will not see the patch's "
+              "frames)\n";
   if (r.viaGate)
     outs() << formatv("  {0} function(s) still reach the new code through "
                       "their gate (one jump more)\n", r.viaGate);
@@ -222,6 +242,8 @@ Outcome applyIn(std::unique_ptr<Target> &target, int pid, const PatchFile &patch
       {"place_stop_ns", int64_t(r->placeStopNs)},
       {"tries", int64_t(r->tries)},
       {"via_gate", int64_t(r->viaGate)},
+      {"unwind_tables", unwindName(r->unwindTables)},
+      {"unwinder", r->unwinder},
       {"already_applied", int64_t(r->alreadyApplied)},
       {"completed_interrupted", int64_t(r->completedInterrupted)},
       {"wall_ns", int64_t(wallNs)},

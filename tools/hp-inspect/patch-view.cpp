@@ -88,9 +88,14 @@ void printPatch(raw_ostream &os, StringRef path, const PatchFile &p,
   for (uint32_t i = 0; i < p.symbols.size(); ++i) {
     const PatchSymbol &s = p.symbols[i];
     if (s.defined && !replaced.count(i) && s.section != PatchSection::Got &&
-        s.section != PatchSection::Plt)
+        s.section != PatchSection::Plt && !isUnwindTableSymbol(s))
       fresh.push_back(&s);
   }
+  uint64_t unwindBytes = unwindTableBytes(p);
+  os << "  unwind tables: "
+     << (unwindBytes ? formatv("{0} bytes of .eh_frame in .hp.rodata", unwindBytes).str()
+                     : std::string("none"))
+     << "\n";
   os << "  new symbols: " << fresh.size() << "\n";
   for (const PatchSymbol *s : fresh)
     os << "    " << s->name << ": "
@@ -138,7 +143,7 @@ json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize) {
   for (uint32_t i = 0; i < p.symbols.size(); ++i) {
     const PatchSymbol &s = p.symbols[i];
     if (s.defined && !replaced.count(i) && s.section != PatchSection::Got &&
-        s.section != PatchSection::Plt)
+        s.section != PatchSection::Plt && !isUnwindTableSymbol(s))
       fresh.push_back(json::Object{
           {"name", s.name},
           {"kind", s.isFunction ? "function" : s.isSection ? "anonymous" : "variable"},
@@ -169,6 +174,7 @@ json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize) {
       {"producer", p.producer},
       {"replaced_functions", std::move(functions)},
       {"new_symbols", std::move(fresh)},
+      {"unwind_table_bytes", int64_t(unwindTableBytes(p))},
       {"slots", std::move(slots)},
       {"references", std::move(references)},
       {"accepted_risks", std::move(risks)},
