@@ -105,6 +105,7 @@ Error Reader::readSymbols() {
     sym.name = *name;
     sym.binding = s.getBinding();
     sym.type = s.getType();
+    sym.visibility = s.getVisibility();
     sym.shndx = s.st_shndx;
     sym.value = s.st_value;
     sym.size = s.st_size;

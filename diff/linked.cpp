@@ -9,6 +9,10 @@
 //  - each function and variable of a TU becomes a section of its own, as
 //    -ffunction-sections/-fdata-sections made it (a patchable function's
 //    section starts at its padding, as in the object);
+//  - a global of hidden visibility is local in the binary (lld lists it
+//    under its file, marked hidden; GNU ld after an STT_FILE with an empty
+//    name), but its TU's record lists it as a global: the TU defines it as
+//    one again, as in the object;
 //  - a relocation against a symbol of that TU names it; one against any
 //    global names it as undefined, as in the object;
 //  - a relocation against a section or an unnamed local (the compiler's
@@ -62,6 +66,8 @@ struct Binary : AddressMap {
   };
   std::vector<Group> groups;
   StringMap<uint32_t> globals;  // defined non-local symbol -> index
+  /// Local symbols that were globals (hidden visibility) -> indices.
+  StringMap<SmallVector<uint32_t, 1>> localized;
   DenseMap<uint32_t, const Extent *> extentOf; // symbol -> its extent
   uint64_t tlsStart = 0;
   std::vector<TableRecord> records;
@@ -113,17 +119,26 @@ Error checkInside(const Binary &bin, const Symbol &sym) {
   return Error::success();
 }
 
-/// Groups the file-local symbols by STT_FILE, and indexes the globals and
-/// the sized symbols by address.
+/// Groups the file-local symbols by STT_FILE, and indexes the globals (and
+/// those the linker made local) and the sized symbols by address.
 Error indexSymbols(Binary &bin, uint32_t firstGlobal) {
+  bool afterUnnamedFile = false; // GNU ld's globals made local
   for (uint32_t index = 0; index < bin.symbols.size(); ++index) {
     const Symbol &sym = bin.symbols[index];
-    if (sym.type == ELF::STT_FILE)
+    if (sym.type == ELF::STT_FILE) {
       bin.groups.push_back({sym.name, index + 1, index + 1});
+      afterUnnamedFile = sym.name.empty();
+    }
     if (Error err = checkInside(bin, sym))
       return err;
     if (sym.binding != ELF::STB_LOCAL && sym.shndx != ELF::SHN_UNDEF)
       bin.globals.try_emplace(sym.name, index);
+    if (sym.binding == ELF::STB_LOCAL && sym.shndx != ELF::SHN_UNDEF &&
+        sym.type != ELF::STT_FILE && sym.type != ELF::STT_SECTION &&
+        !sym.name.empty() &&
+        (afterUnnamedFile || sym.visibility == ELF::STV_HIDDEN ||
+         sym.visibility == ELF::STV_INTERNAL))
+      bin.localized[sym.name].push_back(index);
     bool sized = sym.size > 0 && sym.shndx != ELF::SHN_UNDEF &&
                  sym.shndx < bin.sections.size() &&
                  (sym.type == ELF::STT_FUNC || sym.type == ELF::STT_OBJECT);
@@ -240,6 +255,7 @@ private:
   /// Names the record lists: a function's flags, with FnListed for all.
   static constexpr uint32_t FnListed = 1u << 31;
   StringMap<uint32_t> listed;
+  StringSet<> listedGlobal;             // listed, and not file-local in the TU
   std::map<uint64_t, uint32_t> pieces;  // start address -> object symbol
   std::vector<uint64_t> pending;        // piece starts not yet surveyed
   std::vector<Span> spans;              // object section -> where it was cut
@@ -281,6 +297,8 @@ uint32_t UnitBuilder::defineSymbol(uint32_t index) {
   Symbol sym = s;
   sym.shndx = secIndex;
   sym.value = addr - start;
+  if (sym.binding == ELF::STB_LOCAL && listedGlobal.count(s.name))
+    sym.binding = ELF::STB_GLOBAL; // made local by the linker (hidden)
   obj->symbols.push_back(sym);
   return defined[index] = obj->symbols.size() - 1;
 }
@@ -527,11 +545,15 @@ Error UnitBuilder::define() {
     listed[fn.name] = fn.flags | FnListed;
     order.push_back(fn.name);
     hasLocals |= fn.flags & FnLocal;
+    if (!(fn.flags & FnLocal))
+      listedGlobal.insert(fn.name);
   }
   for (const VariableEntry &var : record.variables) {
     listed[var.name] |= FnListed;
     order.push_back(var.name);
     hasLocals |= var.flags & VarLocal;
+    if (!(var.flags & VarLocal))
+      listedGlobal.insert(var.name);
   }
   if (hasLocals && !group)
     return refuse(bin.label, formatv("the symbol table has no file-local "
@@ -551,12 +573,22 @@ Error UnitBuilder::define() {
         mine.push_back(i);
   for (StringRef name : order) {
     auto it = bin.globals.find(name);
-    if (it != bin.globals.end() && definable(bin.symbols[it->second]))
-      mine.push_back(it->second);
+    if (it != bin.globals.end()) {
+      if (definable(bin.symbols[it->second]))
+        mine.push_back(it->second);
+      continue;
+    }
+    // Hidden, so made local; one per name, as globals are (lld lists it
+    // under the file that has it first, so the group above may hold it).
+    auto made = bin.localized.find(name);
+    if (listedGlobal.count(name) && made != bin.localized.end() &&
+        made->second.size() == 1 && definable(bin.symbols[made->second[0]]))
+      mine.push_back(made->second[0]);
   }
   llvm::sort(mine, [&](uint32_t a, uint32_t b) {
     return std::tie(bin.symbols[a].value, a) < std::tie(bin.symbols[b].value, b);
   });
+  mine.erase(std::unique(mine.begin(), mine.end()), mine.end());
   for (uint32_t index : mine)
     defineSymbol(index);
   return Error::success();

@@ -55,6 +55,7 @@ struct Section {
 struct Symbol {
   llvm::StringRef name;
   uint8_t binding = 0, type = 0;
+  uint8_t visibility = 0; ///< STV_*
   uint32_t shndx = 0;
   uint64_t value = 0, size = 0;
 };

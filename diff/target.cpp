@@ -34,8 +34,12 @@ public:
                                                       uint16_t eMachine);
   uint16_t type() const { return file->getHeader().e_type; }
   std::string buildId() const { return buildIdOf(*file); }
-  /// The offset of \p name (file-local to \p source when that is given).
-  Expected<uint64_t> lookup(StringRef name, StringRef source) const;
+  /// The offset of \p name: file-local to \p source when that is given,
+  /// else a global, which the linker may have made local (hidden
+  /// visibility); \p definedIn, the base name of the file that defines
+  /// it when known, tells it from the statics of other files.
+  Expected<uint64_t> lookup(StringRef name, StringRef source,
+                            StringRef definedIn) const;
   /// \p len bytes at address \p addr, if a section holds them all.
   std::optional<ArrayRef<uint8_t>> bytesAt(uint64_t addr, size_t len) const;
 
@@ -81,12 +85,18 @@ Expected<std::unique_ptr<TargetBinary>> TargetBinary::open(StringRef path,
   return me;
 }
 
-Expected<uint64_t> TargetBinary::lookup(StringRef name, StringRef source) const {
+Expected<uint64_t> TargetBinary::lookup(StringRef name, StringRef source,
+                                        StringRef definedIn) const {
   if (source.empty()) {
-    auto it = index.globals.find(name);
-    if (it != index.globals.end())
-      return it->second;
-    return refuse(path, formatv("has no global symbol '{0}'", name));
+    SmallVector<uint64_t, 1> found = index.findGlobal(name, definedIn);
+    if (found.size() == 1)
+      return found.front();
+    if (found.empty())
+      return refuse(path, formatv("has no global symbol '{0}', nor one the "
+                                  "linker made local", name));
+    return refuse(path, formatv("has {0} symbols '{1}' the linker made local "
+                                "(hidden visibility); they cannot be told "
+                                "apart", found.size(), name));
   }
   auto it = index.locals.find({source.str(), name.str()});
   if (it == index.locals.end())
@@ -151,10 +161,21 @@ void Differ::resolveAgainstTarget() {
   patch.targetName = sys::path::filename(targetPath).str();
   patch.targetIsExec = (*target)->type() == ELF::ET_EXEC;
 
+  // The old file defining a global, whose symbols the linker may have
+  // listed as its locals.
+  auto definedIn = [&](StringRef name) -> std::string {
+    if (const Object *o = oldFnOwner.lookup(name))
+      return o->source();
+    if (const Object *o = oldVarOwner.lookup(name))
+      return o->source();
+    return "";
+  };
   for (PatchSymbol &sym : patch.symbols) {
     if (sym.defined || !sym.refInModule)
       continue;
-    Expected<uint64_t> off = (*target)->lookup(sym.refName, sym.refSource);
+    Expected<uint64_t> off =
+        (*target)->lookup(sym.refName, sym.refSource,
+                          sym.refSource.empty() ? definedIn(sym.refName) : "");
     if (off)
       sym.refOffset = *off;
     else if (refusals.isFirst("target " + sym.refName + "\x01" + sym.refSource))
@@ -164,7 +185,12 @@ void Differ::resolveAgainstTarget() {
   }
   bool targetIsOld = targetPath == opts.oldBinary;
   for (FunctionMapEntry &fn : patch.functions) {
-    Expected<uint64_t> entry = (*target)->lookup(fn.oldName, fn.oldSource);
+    auto origin = origins.find(fn.oldName + "\x01" + fn.oldSource);
+    std::string owner = fn.oldSource.empty() && origin != origins.end()
+                            ? origin->second.first->source()
+                            : "";
+    Expected<uint64_t> entry =
+        (*target)->lookup(fn.oldName, fn.oldSource, owner);
     if (!entry) {
       if (refusals.isFirst("target " + fn.oldName + "\x01" + fn.oldSource))
         refusals.add(entry.takeError());
@@ -177,7 +203,6 @@ void Differ::resolveAgainstTarget() {
     std::optional<ArrayRef<uint8_t>> bytes =
         (*target)->bytesAt(start, fn.expected.size());
     bool same = bytes && bytes->equals(fn.expected);
-    auto origin = origins.find(fn.oldName + "\x01" + fn.oldSource);
     if (same && origin != origins.end() && !targetIsOld) {
       const Object &o = *origin->second.first;
       same = sameCode(**target, *arch, *entry, o, o.symbols[origin->second.second]);

@@ -66,6 +66,7 @@ Expected<SymbolIndex> indexSymbols(const ELFFile<ELF64LE> &file, uint64_t bias) 
     }
     any = true;
     std::string currentFile;
+    bool afterUnnamedFile = false; // GNU ld's globals made local
     for (const auto &s : *syms) {
       Expected<StringRef> name = s.getName(*strtab);
       if (!name) {
@@ -74,20 +75,26 @@ Expected<SymbolIndex> indexSymbols(const ELFFile<ELF64LE> &file, uint64_t bias) 
       }
       if (s.getType() == ELF::STT_FILE) {
         currentFile = sys::path::filename(*name).str();
+        afterUnnamedFile = name->empty();
         continue;
       }
       if (s.st_shndx == ELF::SHN_UNDEF || s.getType() == ELF::STT_SECTION ||
           name->empty())
         continue;
       uint64_t addr = bias + s.st_value;
+      if (s.getType() == ELF::STT_GNU_IFUNC)
+        index.ifuncs.insert(addr);
       if (s.getBinding() == ELF::STB_LOCAL) {
-        if (!dyn)
-          index.locals[{currentFile, name->str()}].push_back(addr);
+        if (dyn)
+          continue;
+        index.locals[{currentFile, name->str()}].push_back(addr);
+        uint8_t visibility = s.getVisibility();
+        if (afterUnnamedFile || visibility == ELF::STV_HIDDEN ||
+            visibility == ELF::STV_INTERNAL)
+          index.localized[*name].push_back(addr);
         continue;
       }
       StringRef clean = name->split('@').first; // versioned: name@@VER
-      if (s.getType() == ELF::STT_GNU_IFUNC)
-        index.ifuncs.insert(addr);
       index.globals.try_emplace(clean, addr);
       if (dyn)
         index.dynamic.try_emplace(clean, addr);
@@ -96,6 +103,22 @@ Expected<SymbolIndex> indexSymbols(const ELFFile<ELF64LE> &file, uint64_t bias) 
   if (!any)
     return createStringError(std::errc::invalid_argument, "no symbol table");
   return index;
+}
+
+SmallVector<uint64_t, 1> SymbolIndex::findGlobal(StringRef name,
+                                                 StringRef definedIn) const {
+  if (auto it = globals.find(name); it != globals.end())
+    return {it->second};
+  if (auto it = localized.find(name); it != localized.end())
+    return SmallVector<uint64_t, 1>(it->second.begin(), it->second.end());
+  if (definedIn.empty())
+    return {};
+  // A file defining global `name` has no static of that name: whatever it
+  // lists under it is the global.
+  auto it = locals.find({definedIn.str(), name.str()});
+  if (it == locals.end())
+    return {};
+  return SmallVector<uint64_t, 1>(it->second.begin(), it->second.end());
 }
 
 } // namespace hotpatch

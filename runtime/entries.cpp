@@ -15,11 +15,18 @@ Expected<uint64_t> entryOf(const FunctionMapEntry &fn, const Module &mod) {
   if (fn.oldOffset != unresolvedOffset)
     return mod.base + fn.oldOffset;
   if (fn.oldSource.empty()) {
-    auto it = mod.symbols.globals.find(fn.oldName);
-    if (it == mod.symbols.globals.end())
+    // A global of hidden visibility is local in the linked module.
+    SmallVector<uint64_t, 1> found = mod.symbols.findGlobal(fn.oldName);
+    if (found.empty())
       return applyError(ApplyError::Refused,
                         formatv("{0} has no function '{1}'", mod.path, fn.oldName));
-    return it->second;
+    if (found.size() > 1)
+      return applyError(ApplyError::Refused,
+                        formatv("{0} has {1} functions '{2}' the linker made "
+                                "local (hidden visibility); patch with "
+                                "--target to tell them apart",
+                                mod.path, found.size(), fn.oldName));
+    return found.front();
   }
   auto it = mod.symbols.locals.find({fn.oldSource, fn.oldName});
   if (it == mod.symbols.locals.end() || it->second.size() != 1)

@@ -89,7 +89,7 @@ Module *findPatchedModule(std::vector<Module> &modules, const std::vector<Mappin
     bool all = !patch.functions.empty();
     for (const FunctionMapEntry &fn : patch.functions)
       all &= fn.oldSource.empty()
-                 ? m.symbols.globals.count(fn.oldName) > 0
+                 ? !m.symbols.findGlobal(fn.oldName).empty()
                  : m.symbols.locals.count({fn.oldSource, fn.oldName}) > 0;
     if (all)
       return &m;

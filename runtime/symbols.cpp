@@ -19,7 +19,8 @@ uint64_t throughIfunc(const Module &m, uint64_t addr, IfuncChoices &ifuncs) {
   return inserted || !it->second ? addr : it->second;
 }
 
-/// The symbol in the patched module; nullopt when it has no such global.
+/// The symbol in the patched module; nullopt when it has no such global
+/// (nor one the linker made local).
 Expected<std::optional<uint64_t>> inModule(const PatchSymbol &s, SymbolContext &ctx) {
   Module &mod = ctx.module;
   if (s.refOffset != unresolvedOffset)
@@ -39,9 +40,16 @@ Expected<std::optional<uint64_t>> inModule(const PatchSymbol &s, SymbolContext &
                                 s.refSource));
     return it->second.front();
   }
-  auto it = mod.symbols.globals.find(s.refName);
-  if (it != mod.symbols.globals.end())
-    return throughIfunc(mod, it->second, ctx.ifuncs);
+  // A global of hidden visibility is local in the linked module.
+  SmallVector<uint64_t, 1> found = mod.symbols.findGlobal(s.refName);
+  if (found.size() > 1)
+    return applyError(ApplyError::Refused,
+                      formatv("{0} has {1} symbols '{2}' the linker made local "
+                              "(hidden visibility); patch with --target to "
+                              "resolve them exactly",
+                              mod.path, found.size(), s.refName));
+  if (found.size() == 1)
+    return throughIfunc(mod, found.front(), ctx.ifuncs);
   return std::nullopt;
 }
 
