@@ -152,8 +152,8 @@ void Differ::resolveAgainstTarget() {
   patch.targetIsExec = (*target)->type() == ELF::ET_EXEC;
 
   for (PatchSymbol &sym : patch.symbols) {
-    if (sym.defined || !sym.refInModule)
-      continue;
+    if (sym.defined || !sym.refInModule || sym.refName == tlsModuleBaseName)
+      continue; // (the module's TLS block: no symbol, found by the loader)
     Expected<uint64_t> off = (*target)->lookup(sym.refName, sym.refSource);
     if (off)
       sym.refOffset = *off;
