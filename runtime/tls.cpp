@@ -82,10 +82,11 @@ ModuleTls deduceModuleTls(const Arch &arch, bool isMain, uint64_t pVaddr,
   if (!tls.tpOffset)
     tls.noTpOffset =
         dynamicDescriptor
-            ? "the library's TLS block is allocated per thread on demand "
-              "(dynamic TLS, as for a library loaded by dlopen); build the "
-              "fix with general- or local-dynamic accesses "
-              "(-mtls-dialect=gnu)"
+            ? "the library's own descriptors do not resolve to a static "
+              "offset: its TLS block is allocated per thread on demand "
+              "(dynamic TLS, as for a library loaded by dlopen) or they are "
+              "not resolved yet; build the fix with general- or "
+              "local-dynamic accesses (-mtls-dialect=gnu)"
             : "the library's own code never uses it (it has no resolved "
               "initial-exec or static descriptor relocation for its own "
               "thread-local variables)";
