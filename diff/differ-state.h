@@ -134,6 +134,12 @@ private:
                       llvm::StringRef fullSource);
   uint32_t slotFor(uint32_t target);
   uint32_t stubFor(uint32_t target);
+  // Thread-local accesses (tls.cpp).
+  void retargetTls(SectionRef at, const Reloc &r, const Target &t);
+  std::optional<uint32_t> tlsTarget(SectionRef at, const Reloc &r,
+                                    const Target &t);
+  uint32_t tlsSlotFor(uint32_t target, TlsUse use);
+  uint32_t tlsDescReturnSymbol();
 
   void addRefusal(llvm::StringRef file, const llvm::Twine &why) {
     refusals.add(file, why);
@@ -207,6 +213,9 @@ private:
   std::vector<FrameTable> frames;
   // Sections copied for the unwind tables.
   std::set<SectionRef> unwindData;
+  // (target, TlsUse) -> the patch's slot, pair or descriptor for it.
+  std::map<std::pair<uint32_t, TlsUse>, uint32_t> tlsSlots;
+  std::optional<uint32_t> tlsDescReturn; // the descriptor function, once
   PatchFile &patch = result.patch;
 };
 

@@ -5,8 +5,8 @@
 // retargets each relocation (to the copy, to the running original by name,
 // through a slot or a stub), and maps every replaced function's old entry
 // to its new code. Refused here: what the copied code does that a patch
-// cannot (thread-local accesses, unknown relocations, landing pads
-// without unwind tables).
+// cannot (unknown relocations, landing pads without unwind tables).
+// Thread-local accesses are tls.cpp's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -259,17 +259,11 @@ void Differ::retarget(SectionRef at, const Reloc &r) {
   }
   std::string what =
       t->kind == Target::Anon ? obj.sections[t->section].name.str() : t->name;
-  if (kind == RelocKind::ThreadLocal || kind == RelocKind::Unsupported) {
-    if (!refusals.isFirst(formatv("reloc {0} {1} {2} {3}", objIndex, secIndex,
-                                  what, r.type)))
-      return;
-    if (kind == RelocKind::ThreadLocal)
-      addRefusal(obj.source(), formatv("{0} accesses thread-local variable "
-                                       "'{1}' ({2}); patches cannot reach "
-                                       "thread-local storage yet",
-                                       ownerOf(obj, secIndex), what,
-                                       arch->relocName(r.type)));
-    else
+  if (kind == RelocKind::ThreadLocal)
+    return retargetTls(at, r, *t);
+  if (kind == RelocKind::Unsupported) {
+    if (refusals.isFirst(formatv("reloc {0} {1} {2} {3}", objIndex, secIndex,
+                                 what, r.type)))
       addRefusal(obj.source(), formatv("{0} uses relocation {1} against "
                                        "'{2}', which hp-diff does not handle",
                                        ownerOf(obj, secIndex),

@@ -171,8 +171,8 @@ void Differ::resolveAgainstTarget() {
     return "";
   };
   for (PatchSymbol &sym : patch.symbols) {
-    if (sym.defined || !sym.refInModule)
-      continue;
+    if (sym.defined || !sym.refInModule || sym.refName == tlsModuleBaseName)
+      continue; // (the module's TLS block: no symbol, found by the loader)
     Expected<uint64_t> off =
         (*target)->lookup(sym.refName, sym.refSource,
                           sym.refSource.empty() ? definedIn(sym.refName) : "");

@@ -32,9 +32,47 @@ enum class RelocKind {
   PCRel,     ///< S + A - P data or code reference: the target must be in reach
   Call,      ///< direct call or tail call: outside the module, via a stub
   GotLoad,   ///< loads S's address from a GOT entry: becomes a slot reference
-  ThreadLocal, ///< a TLS access sequence: not supported in patches
+  ThreadLocal, ///< part of a TLS access sequence: see Arch::tlsAccess
   Unsupported, ///< anything else: refused by name
 };
+
+/// What a thread-local access relocation asks of the patch writer. The
+/// access sequences keep their instructions; what they address changes.
+enum class TlsUse {
+  TpOffset,   ///< the field holds S's offset from the thread pointer (local exec)
+  DtpOffset,  ///< the field holds S's offset in its module's TLS block
+  GotTpOffset, ///< addresses an 8-byte slot holding S's TP offset (initial exec)
+  GotIndex,   ///< addresses a tls_index {module id, S's DTP offset} (general dynamic)
+  GotModule,  ///< addresses a tls_index {module id, 0} (local dynamic)
+  Descriptor, ///< addresses a 16-byte TLS descriptor for S (gnu2 / aarch64 desc)
+  Marker,     ///< marks an instruction of a sequence; writes nothing (TLSDESC_CALL)
+};
+struct TlsAccess {
+  TlsUse use;
+  /// For the Got* and Descriptor uses: the type that addresses the patch's
+  /// own slot instead (the instruction is unchanged). Else the type itself.
+  uint32_t slotAccessType;
+};
+/// What a TLS relocation of a patch stores, as a loader computes it.
+enum class TlsValue {
+  TpOffset,  ///< S's offset from the thread pointer
+  DtpOffset, ///< S's offset in its module's TLS block
+  ModuleId,  ///< the TLS module id of S's module (for __tls_get_addr)
+};
+/// The dynamic relocation types that fill TLS GOT entries: the patch's
+/// (an 8-byte word each) and the module's own (read back at apply time).
+enum class TlsFill {
+  TpOffset,   ///< R_X86_64_TPOFF64, R_AARCH64_TLS_TPREL64
+  DtpOffset,  ///< R_X86_64_DTPOFF64, R_AARCH64_TLS_DTPREL64
+  ModuleId,   ///< R_X86_64_DTPMOD64, R_AARCH64_TLS_DTPMOD64
+  Descriptor, ///< R_X86_64_TLSDESC, R_AARCH64_TLSDESC (16 bytes; modules only)
+};
+
+/// A patch's reference to the start of its module's TLS block (the local-
+/// dynamic base descriptor sequences use; linkers define it per module).
+inline constexpr const char tlsModuleBaseName[] = "_TLS_MODULE_BASE_";
+/// The patch's TLS descriptor function (Arch::tlsDescReturnCode), in .hp.plt.
+inline constexpr const char tlsDescReturnName[] = "tlsdesc@return";
 
 /// A relocation inside a stub (offset within the stub, type, addend); the
 /// symbol is always the stub's slot.
@@ -70,6 +108,29 @@ public:
   virtual uint32_t callType(uint32_t originalCallType) const {
     return originalCallType;
   }
+
+  /// For a RelocKind::ThreadLocal type: how the patch reaches what it
+  /// accesses; nullopt for a TLS type hp-diff does not handle (named in
+  /// its refusal).
+  virtual std::optional<TlsAccess> tlsAccess(uint32_t relocType) const = 0;
+  /// The type that fills an 8-byte slot with \p fill (R_X86_64_TPOFF64...).
+  virtual uint32_t tlsFillType(TlsFill fill) const = 0;
+  /// For a relocation type a patch may hold: the thread-local value it
+  /// stores, or nullopt when it is not a TLS type.
+  virtual std::optional<TlsValue> tlsValue(uint32_t relocType) const = 0;
+  /// A TLS descriptor function for static TLS: it returns the descriptor's
+  /// second word (the TP offset), as ld.so's _dl_tlsdesc_return does, and
+  /// preserves every other register.
+  virtual llvm::SmallVector<uint8_t, 16> tlsDescReturnCode() const = 0;
+  /// Whether \p code (bytes read at a resolved TLS descriptor's function)
+  /// is such a return-the-argument function: then the descriptor's second
+  /// word is the TP offset.
+  virtual bool isTlsDescReturn(llvm::ArrayRef<uint8_t> code) const = 0;
+  /// The TP offset of the executable's TLS block (the main program's,
+  /// module 1), which the ABI fixes and the linker hard-codes into its
+  /// local-exec accesses, from its PT_TLS header.
+  virtual int64_t execTlsBlockOffset(uint64_t pVaddr, uint64_t pMemsz,
+                                     uint64_t pAlign) const = 0;
 
   /// A stub that jumps to the address held in its slot; \p relocs receives
   /// the relocations (against the slot) the stub needs.

@@ -33,7 +33,7 @@ Expected<std::vector<uint8_t>>
 buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
            uint64_t addr, const std::vector<uint64_t> &symAddr,
            const std::vector<FunctionFlip> &flips, uint64_t commitAddr,
-           ArrayRef<uint8_t> record) {
+           ArrayRef<uint8_t> record, const ModuleTls *tls) {
   std::vector<uint8_t> image(layout.total, 0);
   for (unsigned s = 0; s < numPatchSections; ++s) {
     const std::vector<uint8_t> &bytes = patch.sections[s];
@@ -46,8 +46,21 @@ buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
                                   "section; the patch is malformed",
                                   patchSectionName(PatchSection(s)), r.offset));
       uint64_t off = base + r.offset;
+      uint64_t sym = symAddr[r.symbol];
+      if (std::optional<TlsValue> v = arch.tlsValue(r.type)) {
+        Expected<uint64_t> value =
+            tls ? tls->value(*v, sym)
+                : createStringError(std::errc::invalid_argument,
+                                    "the module's TLS was not read");
+        if (!value)
+          return applyError(ApplyError::Refused,
+                            formatv("thread-local variable '{0}': {1}",
+                                    patch.symbols[r.symbol].refName,
+                                    toString(value.takeError())));
+        sym = *value;
+      }
       if (Error err = arch.applyReloc(r.type, image.data() + off, addr + off,
-                                      symAddr[r.symbol], r.addend))
+                                      sym, r.addend))
         return applyError(ApplyError::Failed,
                           formatv("relocation against '{0}': {1}",
                                   patch.symbols[r.symbol].name,

@@ -13,6 +13,7 @@
 #include "flip.h"
 #include "layout.h"
 #include "patch-file.h"
+#include "tls.h"
 
 #include <vector>
 
@@ -27,13 +28,14 @@ void planRedirects(std::vector<FunctionFlip> &flips, const Arch &arch,
                    const PatchFile &patch, const std::vector<uint64_t> &symAddr,
                    uint64_t gatesAddr);
 
-/// The whole region at \p addr: sections relocated against \p symAddr,
-/// the gates (reading \p commitAddr), and \p record at its place.
+/// The whole region at \p addr: sections relocated against \p symAddr
+/// (thread-local relocations against \p tls), the gates (reading
+/// \p commitAddr), and \p record at its place.
 llvm::Expected<std::vector<uint8_t>>
 buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
            uint64_t addr, const std::vector<uint64_t> &symAddr,
            const std::vector<FunctionFlip> &flips, uint64_t commitAddr,
-           llvm::ArrayRef<uint8_t> record);
+           llvm::ArrayRef<uint8_t> record, const ModuleTls *tls = nullptr);
 
 } // namespace hotpatch
 

@@ -13,6 +13,7 @@
 #include "placement.h"
 #include "stack-check.h"
 #include "symbols.h"
+#include "tls.h"
 #include "unwind.h"
 #include "unwind-tables.h"
 
@@ -279,7 +280,7 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
     record.functions[i].newAddr = flips[i].newAddr;
   Expected<std::vector<uint8_t>> image =
       buildImage(patch, arch, region.layout, region.addr, *symAddr, flips,
-                 region.commitAddr(), encodeRecord(record));
+                 region.commitAddr(), encodeRecord(record), symbols.tls);
   if (!image)
     return image.takeError();
   if (region.reused)
@@ -403,6 +404,10 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   // 2. The plan: the region's layout and address; every symbol resolvable.
   IfuncChoices ifuncs;
   SymbolContext symbols{*view.module, view.modules, view.maps, ifuncs};
+  Expected<std::optional<ModuleTls>> tls = planTls(patch, *arch, *view.module, target);
+  if (!tls)
+    return tls.takeError();
+  symbols.tls = *tls ? &**tls : nullptr;
   const AppliedPatch *reusable = mayReuse ? reusableRegion(view, patch, *flips) : nullptr;
   Expected<Region> region = planRegion(patch, *arch, view, record, reusable, symbols);
   if (!region)

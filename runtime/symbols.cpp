@@ -3,6 +3,7 @@
 #include "symbols.h"
 
 #include "apply-error.h"
+#include "arch.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -95,6 +96,10 @@ Expected<std::vector<uint64_t>> resolveSymbols(const PatchFile &patch, SymbolCon
     const PatchSymbol &s = patch.symbols[i];
     if (s.defined) {
       addr[i] = sectionAddr[unsigned(s.section)] + s.value;
+      continue;
+    }
+    if (s.refName == tlsModuleBaseName && s.refInModule) {
+      addr[i] = ctx.module.base; // the TLS block's start: block offset 0
       continue;
     }
     Expected<std::optional<uint64_t>> local = inModule(s, ctx);

@@ -21,11 +21,14 @@ namespace hotpatch {
 /// IFUNC resolver address -> the implementation it picked (0 until run).
 using IfuncChoices = std::map<uint64_t, uint64_t>;
 
+struct ModuleTls;
+
 struct SymbolContext {
   Module &module;                  ///< the patched module
   std::vector<Module> &modules;    ///< every module, for outside references
   const std::vector<Mapping> &maps;
   IfuncChoices &ifuncs;
+  const ModuleTls *tls = nullptr;  ///< when the patch accesses TLS (tls.h)
 };
 
 /// The address of every symbol of \p patch, its sections placed at

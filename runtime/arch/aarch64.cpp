@@ -98,15 +98,126 @@ public:
     case ELF::R_AARCH64_LD64_GOT_LO12_NC:
       return RelocKind::GotLoad;
     default:
-      if (type >= ELF::R_AARCH64_TLSGD_ADR_PREL21 &&
-          type <= ELF::R_AARCH64_TLSDESC_CALL)
+      if ((type >= ELF::R_AARCH64_TLSGD_ADR_PREL21 &&
+           type <= ELF::R_AARCH64_TLSLD_LDST128_DTPREL_LO12_NC) ||
+          (type >= ELF::R_AARCH64_TLS_DTPMOD64 && type <= ELF::R_AARCH64_TLSDESC))
         return RelocKind::ThreadLocal;
       return RelocKind::Unsupported;
     }
   }
 
+  // The sequences (AArch64 ELF ABI, "Thread-local storage"), variant I:
+  //   local exec   add x0, tp, :tprel_hi12:x; add x0, x0, :tprel_lo12_nc:x
+  //   initial exec adrp x0, :gottprel:x; ldr x0, [x0, :gottprel_lo12:x]
+  //   general dyn. adrp x0, :tlsgd:x; add x0, x0, :tlsgd_lo12:x; bl __tls_get_addr
+  //   local dyn.   the same for the module, then add :dtprel_hi12:/_lo12_nc:
+  //   descriptors  adrp x0, :tlsdesc:x; ldr x1, [x0, :tlsdesc_lo12:x];
+  //                add x0, x0, :tlsdesc_lo12:x; blr x1   (clang's default)
+  // The GOT-relative ones become the plain page/lo12 pair addressing the
+  // patch's own slot, as GOT loads do. The MOVW GOT forms and the tiny
+  // model's TLSDESC_LDR/ADD are not emitted by clang for Linux.
+  std::optional<TlsAccess> tlsAccess(uint32_t type) const override {
+    if ((type >= ELF::R_AARCH64_TLSLE_MOVW_TPREL_G2 &&
+         type <= ELF::R_AARCH64_TLSLE_LDST64_TPREL_LO12_NC) ||
+        type == ELF::R_AARCH64_TLSLE_LDST128_TPREL_LO12 ||
+        type == ELF::R_AARCH64_TLSLE_LDST128_TPREL_LO12_NC ||
+        type == ELF::R_AARCH64_TLS_TPREL64)
+      return TlsAccess{TlsUse::TpOffset, type};
+    if ((type >= ELF::R_AARCH64_TLSLD_MOVW_DTPREL_G2 &&
+         type <= ELF::R_AARCH64_TLSLD_LDST64_DTPREL_LO12_NC) ||
+        type == ELF::R_AARCH64_TLSLD_LDST128_DTPREL_LO12 ||
+        type == ELF::R_AARCH64_TLSLD_LDST128_DTPREL_LO12_NC ||
+        type == ELF::R_AARCH64_TLS_DTPREL64)
+      return TlsAccess{TlsUse::DtpOffset, type};
+    switch (type) {
+    case ELF::R_AARCH64_TLSIE_ADR_GOTTPREL_PAGE21:
+      return TlsAccess{TlsUse::GotTpOffset, ELF::R_AARCH64_ADR_PREL_PG_HI21};
+    case ELF::R_AARCH64_TLSIE_LD64_GOTTPREL_LO12_NC:
+      return TlsAccess{TlsUse::GotTpOffset, ELF::R_AARCH64_LDST64_ABS_LO12_NC};
+    case ELF::R_AARCH64_TLSIE_LD_GOTTPREL_PREL19:
+      return TlsAccess{TlsUse::GotTpOffset, ELF::R_AARCH64_LD_PREL_LO19};
+    case ELF::R_AARCH64_TLSGD_ADR_PAGE21:
+      return TlsAccess{TlsUse::GotIndex, ELF::R_AARCH64_ADR_PREL_PG_HI21};
+    case ELF::R_AARCH64_TLSGD_ADD_LO12_NC:
+      return TlsAccess{TlsUse::GotIndex, ELF::R_AARCH64_ADD_ABS_LO12_NC};
+    case ELF::R_AARCH64_TLSGD_ADR_PREL21:
+      return TlsAccess{TlsUse::GotIndex, ELF::R_AARCH64_ADR_PREL_LO21};
+    case ELF::R_AARCH64_TLSLD_ADR_PAGE21:
+      return TlsAccess{TlsUse::GotModule, ELF::R_AARCH64_ADR_PREL_PG_HI21};
+    case ELF::R_AARCH64_TLSLD_ADD_LO12_NC:
+      return TlsAccess{TlsUse::GotModule, ELF::R_AARCH64_ADD_ABS_LO12_NC};
+    case ELF::R_AARCH64_TLSLD_ADR_PREL21:
+      return TlsAccess{TlsUse::GotModule, ELF::R_AARCH64_ADR_PREL_LO21};
+    case ELF::R_AARCH64_TLSDESC_ADR_PAGE21:
+      return TlsAccess{TlsUse::Descriptor, ELF::R_AARCH64_ADR_PREL_PG_HI21};
+    case ELF::R_AARCH64_TLSDESC_LD64_LO12:
+      return TlsAccess{TlsUse::Descriptor, ELF::R_AARCH64_LDST64_ABS_LO12_NC};
+    case ELF::R_AARCH64_TLSDESC_ADD_LO12:
+      return TlsAccess{TlsUse::Descriptor, ELF::R_AARCH64_ADD_ABS_LO12_NC};
+    case ELF::R_AARCH64_TLSDESC_ADR_PREL21:
+      return TlsAccess{TlsUse::Descriptor, ELF::R_AARCH64_ADR_PREL_LO21};
+    case ELF::R_AARCH64_TLSDESC_LD_PREL19:
+      return TlsAccess{TlsUse::Descriptor, ELF::R_AARCH64_LD_PREL_LO19};
+    case ELF::R_AARCH64_TLSDESC_CALL:
+      return TlsAccess{TlsUse::Marker, type};
+    default:
+      return std::nullopt;
+    }
+  }
+  uint32_t tlsFillType(TlsFill fill) const override {
+    switch (fill) {
+    case TlsFill::TpOffset:
+      return ELF::R_AARCH64_TLS_TPREL64;
+    case TlsFill::DtpOffset:
+      return ELF::R_AARCH64_TLS_DTPREL64;
+    case TlsFill::ModuleId:
+      return ELF::R_AARCH64_TLS_DTPMOD64;
+    case TlsFill::Descriptor:
+      return ELF::R_AARCH64_TLSDESC;
+    }
+    llvm_unreachable("every TlsFill");
+  }
+  std::optional<TlsValue> tlsValue(uint32_t type) const override {
+    if (type == ELF::R_AARCH64_TLS_DTPMOD64)
+      return TlsValue::ModuleId;
+    std::optional<TlsAccess> a = tlsAccess(type);
+    if (a && a->use == TlsUse::TpOffset)
+      return TlsValue::TpOffset;
+    if (a && a->use == TlsUse::DtpOffset)
+      return TlsValue::DtpOffset;
+    return std::nullopt;
+  }
+  // A descriptor function gets x0 = the descriptor and returns the TP
+  // offset in x0, every other register kept (x30 too: it returns by it).
+  static constexpr uint32_t tlsDescReturn[] = {
+      0xf9400400, // ldr x0, [x0, #8]  ; the descriptor's argument
+      0xd65f03c0, // ret
+  };
+  SmallVector<uint8_t, 16> tlsDescReturnCode() const override {
+    const uint32_t words[] = {landingPads[0], // bti c: called indirectly
+                              tlsDescReturn[0], tlsDescReturn[1],
+                              0xd4200000}; // brk #0
+    SmallVector<uint8_t, 16> code(16);
+    for (unsigned i = 0; i < 4; ++i)
+      support::endian::write32le(code.data() + 4 * i, words[i]);
+    return code;
+  }
+  bool isTlsDescReturn(ArrayRef<uint8_t> code) const override {
+    auto word = [&](unsigned i) { return support::endian::read32le(code.data() + 4 * i); };
+    unsigned at = code.size() >= 4 && word(0) == landingPads[0] ? 1 : 0;
+    return code.size() >= 4 * (at + 2) && word(at) == tlsDescReturn[0] &&
+           word(at + 1) == tlsDescReturn[1];
+  }
+  // Variant I: the thread pointer points at a 16-byte TCB; the executable's
+  // block follows it, placed so that p_vaddr's alignment holds in it.
+  int64_t execTlsBlockOffset(uint64_t vaddr, uint64_t, uint64_t align) const override {
+    align = std::max<uint64_t>(align, 1);
+    return int64_t(16 + ((vaddr - 16) & (align - 1)));
+  }
+
   std::pair<unsigned, unsigned> relocExtent(uint32_t type) const override {
-    if (type == ELF::R_AARCH64_ABS64 || type == ELF::R_AARCH64_PREL64)
+    if (type == ELF::R_AARCH64_ABS64 || type == ELF::R_AARCH64_PREL64 ||
+        (type >= ELF::R_AARCH64_TLS_DTPMOD64 && type <= ELF::R_AARCH64_TLS_TPREL64))
       return {0, 8};
     return {0, 4}; // the instruction itself; relaxation rewrites only it
   }
@@ -233,6 +344,9 @@ public:
     };
     switch (type) {
     case ELF::R_AARCH64_ABS64:
+    case ELF::R_AARCH64_TLS_TPREL64:  // sym: the TP offset of the variable
+    case ELF::R_AARCH64_TLS_DTPREL64: // sym: its offset in its module's block
+    case ELF::R_AARCH64_TLS_DTPMOD64: // sym: the module id, addend 0
       write64le(loc, value);
       return Error::success();
     case ELF::R_AARCH64_PREL64:

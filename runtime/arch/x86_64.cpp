@@ -103,10 +103,94 @@ public:
     case ELF::R_X86_64_TPOFF64:
     case ELF::R_X86_64_GOTPC32_TLSDESC:
     case ELF::R_X86_64_TLSDESC_CALL:
+    case ELF::R_X86_64_DTPMOD64:
       return RelocKind::ThreadLocal;
     default:
       return RelocKind::Unsupported;
     }
+  }
+
+  // The sequences (the x86-64 psABI's TLS chapter):
+  //   local exec   mov %fs:x@tpoff, %eax                        TPOFF32
+  //   initial exec mov x@gottpoff(%rip), %rax; mov %fs:(%rax)   GOTTPOFF
+  //   general dyn. lea x@tlsgd(%rip), %rdi; call __tls_get_addr TLSGD
+  //   local dyn.   lea x@tlsld(%rip), %rdi; call __tls_get_addr;
+  //                lea x@dtpoff(%rax)                           TLSLD, DTPOFF32
+  //   descriptors  lea x@tlsdesc(%rip), %rax; call *x@tlscall(%rax);
+  //                mov %fs:(%rax)                GOTPC32_TLSDESC, TLSDESC_CALL
+  // Every GOT-relative one is a PC32 to a GOT entry: to the patch's own.
+  std::optional<TlsAccess> tlsAccess(uint32_t type) const override {
+    switch (type) {
+    case ELF::R_X86_64_TPOFF32:
+    case ELF::R_X86_64_TPOFF64:
+      return TlsAccess{TlsUse::TpOffset, type};
+    case ELF::R_X86_64_DTPOFF32:
+    case ELF::R_X86_64_DTPOFF64:
+      return TlsAccess{TlsUse::DtpOffset, type};
+    case ELF::R_X86_64_GOTTPOFF:
+      return TlsAccess{TlsUse::GotTpOffset, ELF::R_X86_64_PC32};
+    case ELF::R_X86_64_TLSGD:
+      return TlsAccess{TlsUse::GotIndex, ELF::R_X86_64_PC32};
+    case ELF::R_X86_64_TLSLD:
+      return TlsAccess{TlsUse::GotModule, ELF::R_X86_64_PC32};
+    case ELF::R_X86_64_GOTPC32_TLSDESC:
+      return TlsAccess{TlsUse::Descriptor, ELF::R_X86_64_PC32};
+    case ELF::R_X86_64_TLSDESC_CALL:
+      return TlsAccess{TlsUse::Marker, type};
+    default:
+      return std::nullopt;
+    }
+  }
+  uint32_t tlsFillType(TlsFill fill) const override {
+    switch (fill) {
+    case TlsFill::TpOffset:
+      return ELF::R_X86_64_TPOFF64;
+    case TlsFill::DtpOffset:
+      return ELF::R_X86_64_DTPOFF64;
+    case TlsFill::ModuleId:
+      return ELF::R_X86_64_DTPMOD64;
+    case TlsFill::Descriptor:
+      return ELF::R_X86_64_TLSDESC;
+    }
+    llvm_unreachable("every TlsFill");
+  }
+  std::optional<TlsValue> tlsValue(uint32_t type) const override {
+    switch (type) {
+    case ELF::R_X86_64_TPOFF32:
+    case ELF::R_X86_64_TPOFF64:
+      return TlsValue::TpOffset;
+    case ELF::R_X86_64_DTPOFF32:
+    case ELF::R_X86_64_DTPOFF64:
+      return TlsValue::DtpOffset;
+    case ELF::R_X86_64_DTPMOD64:
+      return TlsValue::ModuleId;
+    default:
+      return std::nullopt;
+    }
+  }
+  // A descriptor function is called with %rax = the descriptor and returns
+  // the TP offset in %rax, every other register kept.
+  static constexpr uint8_t tlsDescReturn[] = {
+      0x48, 0x8b, 0x40, 0x08, // mov 8(%rax), %rax  ; the descriptor's argument
+      0xc3,                   // ret
+  };
+  SmallVector<uint8_t, 16> tlsDescReturnCode() const override {
+    SmallVector<uint8_t, 16> code(std::begin(endbr64), std::end(endbr64));
+    code.append(std::begin(tlsDescReturn), std::end(tlsDescReturn));
+    code.resize(16, 0xcc); // int3
+    return code;
+  }
+  bool isTlsDescReturn(ArrayRef<uint8_t> code) const override {
+    if (code.take_front(4).equals(endbr64))
+      code = code.drop_front(4);
+    return code.take_front(sizeof(tlsDescReturn)).equals(tlsDescReturn);
+  }
+  // Variant II: the block ends at the thread pointer, its start aligned as
+  // the segment's address is (so that p_vaddr's alignment holds in it).
+  int64_t execTlsBlockOffset(uint64_t vaddr, uint64_t memsz,
+                             uint64_t align) const override {
+    align = std::max<uint64_t>(align, 1);
+    return -int64_t(memsz + ((-vaddr - memsz) & (align - 1)));
   }
 
   std::pair<unsigned, unsigned> relocExtent(uint32_t type) const override {
@@ -115,6 +199,7 @@ public:
     case ELF::R_X86_64_PC64:
     case ELF::R_X86_64_DTPOFF64:
     case ELF::R_X86_64_TPOFF64:
+    case ELF::R_X86_64_DTPMOD64:
       return {0, 8};
     case ELF::R_X86_64_GOTPCRELX:
     case ELF::R_X86_64_REX_GOTPCRELX:
@@ -224,11 +309,19 @@ public:
       write32le(loc, uint32_t(value));
       return Error::success();
     case ELF::R_X86_64_32S:
+    case ELF::R_X86_64_TPOFF32:  // sym: the TP offset of the variable
+    case ELF::R_X86_64_DTPOFF32: // sym: its offset in its module's block
       if (int64_t(value) != int64_t(int32_t(value)))
         return createStringError(std::errc::result_out_of_range,
-                                 "R_X86_64_32S: 0x%llx does not fit 32 bits",
+                                 "%s: 0x%llx does not fit 32 bits",
+                                 relocName(type).c_str(),
                                  (unsigned long long)value);
       write32le(loc, uint32_t(value));
+      return Error::success();
+    case ELF::R_X86_64_TPOFF64:
+    case ELF::R_X86_64_DTPOFF64:
+    case ELF::R_X86_64_DTPMOD64: // sym: the module id, addend 0
+      write64le(loc, value);
       return Error::success();
     default:
       return createStringError(std::errc::not_supported,
