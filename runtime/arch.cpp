@@ -13,6 +13,14 @@ using namespace llvm;
 
 namespace hotpatch {
 
+char InjectedCallStuck::ID;
+
+void InjectedCallStuck::log(llvm::raw_ostream &os) const {
+  os << llvm::formatv("thread {0} waited on a lock for {1} ms in the injected call; "
+                      "it was taken back unchanged",
+                      tid, patienceNs / 1000000);
+}
+
 Arch::~Arch() = default;
 Arch::CodeReader::~CodeReader() = default;
 

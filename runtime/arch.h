@@ -241,10 +241,27 @@ injectSyscall(int tid, uint64_t cave, uint64_t nr, llvm::ArrayRef<uint64_t> args
 /// Calls the function at \p fnAddr with \p args in the stopped thread
 /// \p tid, on its own stack below the red zone; it returns into code at
 /// \p cave that hands us its result and puts the registers back (as for
-/// injectSyscall). Used to run IFUNC resolvers.
+/// injectSyscall). Used to run IFUNC resolvers and to register unwind
+/// tables. With \p patienceNs, a call still waiting in a futex (a lock)
+/// after that long is stopped there and undone: InjectedCallStuck. Only
+/// for functions that change nothing before they take their lock.
 llvm::Expected<uint64_t>
 injectCall(int tid, uint64_t fnAddr, llvm::ArrayRef<uint64_t> args, uint64_t cave,
-           llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)> write);
+           llvm::function_ref<llvm::Error(uint64_t, llvm::ArrayRef<uint8_t>)> write,
+           uint64_t patienceNs = 0);
+
+/// An injected call that waited on a lock for longer than it was given.
+class InjectedCallStuck : public llvm::ErrorInfo<InjectedCallStuck> {
+public:
+  static char ID;
+  InjectedCallStuck(int tid, uint64_t patienceNs) : tid(tid), patienceNs(patienceNs) {}
+  void log(llvm::raw_ostream &os) const override;
+  std::error_code convertToErrorCode() const override {
+    return std::make_error_code(std::errc::resource_unavailable_try_again);
+  }
+  int tid;
+  uint64_t patienceNs;
+};
 
 /// Whether the stopped thread \p tid is in (or was interrupted in) a
 /// system call.

@@ -555,7 +555,8 @@ Expected<int64_t> Target::syscall(uint64_t nr, ArrayRef<uint64_t> args) {
                        });
 }
 
-Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args) {
+Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args,
+                                uint64_t patienceNs) {
   assert(isStopped && "calls are injected into a stopped thread");
   Expected<uint64_t> cave = caveAddr();
   if (!cave)
@@ -563,7 +564,8 @@ Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args) {
   return injectCall(injectInto(), fn, args, *cave,
                     [&](uint64_t addr, ArrayRef<uint8_t> bytes) {
                       return write(addr, bytes);
-                    });
+                    },
+                    patienceNs);
 }
 
 } // namespace hotpatch

@@ -95,7 +95,8 @@ public:
   /// Runs a system call in the borrowed (stopped) thread; see injectSyscall.
   llvm::Expected<int64_t> syscall(uint64_t nr, llvm::ArrayRef<uint64_t> args);
   /// Calls a function in the borrowed (stopped) thread; see injectCall.
-  llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args);
+  llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args,
+                                uint64_t patienceNs = 0);
 
 private:
   Target() = default;

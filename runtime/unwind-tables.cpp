@@ -19,6 +19,8 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <unistd.h>
+
 using namespace llvm;
 
 namespace hotpatch {
@@ -66,15 +68,38 @@ registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr
   record.unwind = UnwindState::Registering;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);
-  Expected<StoppedThreads> borrowed = target.borrowOne();
-  if (!borrowed)
-    return applyError(ApplyError::Gone, toString(borrowed.takeError()));
-  Expected<uint64_t> done = target.call(fn->addr, {tables, object});
-  result.stopNs = borrowed->resume() - borrowed->startNs();
-  if (!done)
-    return applyError(ApplyError::Failed,
-                      formatv("registering the patch's unwind tables with {0}: {1}",
-                              fn->module, toString(done.takeError())));
+  // The unwinder takes its lock: if the thread we borrow holds it (stopped
+  // in the middle of a throw), the call would wait for ever. A call that
+  // waits on a lock for a second is taken back unchanged and tried again
+  // after the threads ran on.
+  constexpr unsigned tries = 3;
+  constexpr uint64_t patienceNs = 1000000000;
+  for (unsigned attempt = 1;; ++attempt) {
+    Expected<StoppedThreads> borrowed = target.borrowOne();
+    if (!borrowed)
+      return applyError(ApplyError::Gone, toString(borrowed.takeError()));
+    Expected<uint64_t> done = target.call(fn->addr, {tables, object}, patienceNs);
+    result.stopNs += borrowed->resume() - borrowed->startNs();
+    if (done)
+      break;
+    bool stuck = false;
+    Error err = handleErrors(done.takeError(),
+                             [&](const InjectedCallStuck &) { stuck = true; });
+    if (err)
+      return applyError(ApplyError::Failed,
+                        formatv("registering the patch's unwind tables with {0}: {1}",
+                                fn->module, toString(std::move(err))));
+    if (attempt == tries) {
+      record.unwind = UnwindState::None; // (the call never ran)
+      consumeError(writeUnwindState(target, recordAddr, record.unwind));
+      return applyError(ApplyError::Busy,
+                        formatv("the unwinder of {0} stayed locked through {1} "
+                                "tries of {2} s to register the patch's unwind "
+                                "tables; nothing was changed",
+                                fn->module, tries, patienceNs / 1000000000));
+    }
+    usleep(10000);
+  }
   record.unwind = UnwindState::Registered;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);

@@ -495,11 +495,18 @@ const Arch &x86_64Arch() {
 #include <sys/user.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <ctime>
 
 namespace hotpatch {
 
 namespace {
 using WriteFn = function_ref<Error(uint64_t, ArrayRef<uint8_t>)>;
+
+uint64_t nowNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1000000000ull + t.tv_nsec;
+}
 
 Error sysErr(int tid, const char *what) {
   return createStringError(std::error_code(errno, std::generic_category()),
@@ -578,18 +585,43 @@ SmallVector<uint8_t, 256> resumeCode(const user_regs_struct &saved) {
 /// thread meanwhile is not delivered into the injected code but queued
 /// again (tkill) once we are done, so the program still receives it.
 Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t rip, bool entry,
-                                            SmallVectorImpl<int> &requeue) {
+                                            SmallVectorImpl<int> &requeue,
+                                            uint64_t patienceNs = 0) {
   if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
     return sysErr(tid, "cannot resume the injected code");
   // System-call stops come in pairs, entry then exit; we resume the
   // thread at an entry's turn (from an exit stop or a non-syscall stop).
   bool atEntry = entry ? false : true; // flipped at each stop, below
+  int64_t blockedIn = -1; // the system call the thread entered and is in
+  uint64_t deadline = patienceNs ? nowNs() + patienceNs : 0;
   for (;;) {
     int status = 0;
-    if (waitpid(tid, &status, __WALL) < 0) {
+    int got = waitpid(tid, &status, __WALL | (deadline ? WNOHANG : 0));
+    if (got < 0) {
       if (errno == EINTR)
         continue;
       return sysErr(tid, "wait failed");
+    }
+    if (got == 0) { // still running, or blocked
+      if (nowNs() < deadline || blockedIn != SYS_futex) {
+        usleep(100);
+        continue;
+      }
+      // Waiting for a lock all this time: the call has changed nothing
+      // yet that a lock protects. Stop it there; the caller puts the
+      // registers back, and the call never happened.
+      // The interrupted wait reports a syscall-exit stop (PTRACE_SYSCALL
+      // is in effect), else an interrupt stop: either way it is stopped.
+      ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      while (waitpid(tid, &status, __WALL) < 0)
+        if (errno != EINTR)
+          return sysErr(tid, "wait failed");
+      if (!WIFSTOPPED(status))
+        return createStringError(std::errc::no_such_process,
+                                 "thread %d exited during injected code", tid);
+      if (WSTOPSIG(status) != (SIGTRAP | 0x80) && unsigned(status) >> 16 == 0)
+        requeue.push_back(WSTOPSIG(status));
+      return make_error<InjectedCallStuck>(tid, patienceNs);
     }
     if (WIFEXITED(status) || WIFSIGNALED(status))
       return createStringError(std::errc::no_such_process,
@@ -604,6 +636,7 @@ Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t rip, bool entry,
         return sysErr(tid, "cannot read registers");
       if (regs.rip == rip && atEntry == entry)
         return regs;
+      blockedIn = atEntry ? int64_t(regs.orig_rax) : -1;
     } else if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGTRAP) {
       return createStringError(std::errc::bad_address,
                                "thread %d: injected code faulted (signal %d)",
@@ -668,7 +701,7 @@ Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
 }
 
 Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
-                              uint64_t cave, WriteFn write) {
+                              uint64_t cave, WriteFn write, uint64_t patienceNs) {
   user_regs_struct saved, regs;
   if (ptrace(PTRACE_GETREGS, tid, nullptr, &saved) != 0)
     return sysErr(tid, "cannot read registers");
@@ -707,7 +740,8 @@ Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
   };
   if (ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0)
     return sysErr(tid, "cannot set registers");
-  Expected<user_regs_struct> entry = runToSyscallStop(tid, cave + 10, true, requeue);
+  Expected<user_regs_struct> entry =
+      runToSyscallStop(tid, cave + 10, true, requeue, patienceNs);
   if (!entry)
     return finish(Expected<uint64_t>(entry.takeError()));
   uint64_t result = entry->rdi;
