@@ -276,6 +276,7 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
   record.regionAddr = region.addr;
   record.regionSize = region.layout.total;
   record.gatesOffset = region.layout.gatesOff;
+  record.unwindTablesOffset = unwindTablesOffset(patch, region.layout);
   for (size_t i = 0; i < flips.size(); ++i)
     record.functions[i].newAddr = flips[i].newAddr;
   Expected<std::vector<uint8_t>> image =
@@ -417,7 +418,8 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   report.patchAddr = region->addr;
   std::unique_ptr<Unwinder> unwinder;
   if (opts.policy == Policy::Strict) {
-    Expected<std::unique_ptr<Unwinder>> u = Unwinder::create(target.procId());
+    Expected<std::unique_ptr<Unwinder>> u =
+        Unwinder::create(target.procId(), readPatchFrames(target, view.earlier));
     if (!u)
       return applyError(ApplyError::Failed, toString(u.takeError()));
     unwinder = std::move(*u);

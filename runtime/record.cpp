@@ -23,7 +23,7 @@ constexpr char magic[8] = {'H', 'P', 'R', 'E', 'C', '0', '0', '1'};
 constexpr uint32_t idAt = 8, countAt = 12, regionAddrAt = 24, regionSizeAt = 32,
                    appliedAtAt = 40, nameAt = 48, nameSize = 64, buildIdAt = 112,
                    buildIdSize = 48, moduleBaseAt = 160, gatesAt = 176,
-                   machineAt = 184, digestAt = 188;
+                   machineAt = 184, digestAt = 188, tablesAt = 172;
 static_assert(RecordLayout::unwindOffset == 186);
 // Entry fields.
 constexpr uint32_t entryAddrAt = 0, newAddrAt = 8, siteAt = 16, savedCountAt = 17,
@@ -68,6 +68,7 @@ std::vector<uint8_t> encodeRecord(const AppliedPatch &p) {
   le::write16le(&rec[machineAt], p.eMachine);
   le::write32le(&rec[digestAt], p.patchDigest);
   rec[RecordLayout::unwindOffset] = uint8_t(p.unwind);
+  le::write32le(&rec[tablesAt], p.unwindTablesOffset);
   uint32_t names = RecordLayout::headerSize + p.functions.size() * RecordLayout::entrySize;
   for (size_t i = 0; i < p.functions.size(); ++i) {
     const RecordedFunction &f = p.functions[i];
@@ -109,6 +110,7 @@ std::optional<AppliedPatch> decodeRecordHeader(ArrayRef<uint8_t> head,
   p.eMachine = le::read16le(&head[machineAt]);
   p.patchDigest = le::read32le(&head[digestAt]);
   p.unwind = UnwindState(std::min<uint8_t>(head[RecordLayout::unwindOffset], 2));
+  p.unwindTablesOffset = le::read32le(&head[tablesAt]);
   // (Before gates, an active patch was in effect.)
   p.committed = p.gatesOffset ? head[RecordLayout::commitOffset] != 0 : p.active();
   return p;

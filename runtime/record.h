@@ -15,6 +15,7 @@
 //   112  build-id (48, hex, NUL-padded)
 //   160  module base
 //   168  commit byte: the gates run the new code when non-zero
+//   172  unwind tables: their offset in the region (u32; 0: none)
 //   176  gates: offset in the region (0: a patch made before gates)
 //   184  e_machine (u16; 0: made before it was recorded: the host's)
 //   186  unwind tables (u8): 0 none registered, 1 being registered,
@@ -82,6 +83,7 @@ struct AppliedPatch {
   uint16_t eMachine = 0;    ///< 0: not recorded (the host's)
   uint32_t patchDigest = 0; ///< which patch (0: not recorded)
   UnwindState unwind = UnwindState::None;
+  uint32_t unwindTablesOffset = 0; ///< in the region; 0: it has none
   uint64_t recordAddr = 0, regionAddr = 0, regionSize = 0;
   uint64_t moduleBase = 0;
   uint64_t appliedAtNs = 0; ///< CLOCK_REALTIME

@@ -44,6 +44,11 @@ Error writeUnwindState(Target &target, uint64_t recordAddr, UnwindState state) {
 
 } // namespace
 
+uint32_t unwindTablesOffset(const PatchFile &patch, const PatchLayout &layout) {
+  uint64_t at = definedAt(patch, sectionAddresses(layout, 0), ehFrameSymbol);
+  return uint32_t(at);
+}
+
 Expected<UnwindRegistration>
 registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr,
                      const PatchLayout &layout, SymbolContext symbols,

@@ -40,6 +40,10 @@ struct UnwindRegistration {
   uint64_t stopNs = 0;  ///< how long the borrowed thread was stopped
 };
 
+/// Where in its region \p patch's unwind tables go with \p layout (0: it
+/// has none).
+uint32_t unwindTablesOffset(const PatchFile &patch, const PatchLayout &layout);
+
 /// Registers \p patch's unwind tables, placed at \p regionAddr with
 /// \p layout, with the unwinder of the target, unless \p record says they
 /// already are. Before the call, \p placement is told that the region is

@@ -63,7 +63,7 @@ struct Walker {
     }
     return it->second.get();
   }
-  Error open(int pid);
+  Error open(int pid, const std::vector<PatchFrames> &patches);
   Error backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete = nullptr);
 };
 
@@ -130,12 +130,27 @@ const Dwfl_Callbacks callbacks = {
     &debuginfoPath,
 };
 
-Error Walker::open(int pid) {
+Error Walker::open(int pid, const std::vector<PatchFrames> &patches) {
   dwfl = dwfl_begin(&callbacks);
   if (!dwfl)
     return createStringError(std::errc::io_error, "libdwfl: %s", dwfl_errmsg(-1));
-  if (dwfl_linux_proc_report(dwfl, pid) != 0 ||
-      dwfl_report_end(dwfl, nullptr, nullptr) != 0)
+  if (dwfl_linux_proc_report(dwfl, pid) != 0)
+    return createStringError(std::errc::io_error,
+                             "process %d: cannot read its modules: %s", pid,
+                             dwfl_errmsg(-1));
+  // Each applied patch's tables, as a module of its own (patch-frames.h).
+  // One that cannot be made only leaves walks stopping at its frames.
+  for (const PatchFrames &p : patches) {
+    Expected<int> fd = patchFramesFile(p);
+    if (!fd) {
+      consumeError(fd.takeError());
+      continue;
+    }
+    std::string name = "[hotpatch " + std::to_string(p.id) + "]";
+    if (!dwfl_report_elf(dwfl, name.c_str(), name.c_str(), *fd, p.regionAddr, false))
+      ::close(*fd); // (taken by libdwfl on success)
+  }
+  if (dwfl_report_end(dwfl, nullptr, nullptr) != 0)
     return createStringError(std::errc::io_error,
                              "process %d: cannot read its modules: %s", pid,
                              dwfl_errmsg(-1));
@@ -197,11 +212,12 @@ struct Unwinder::Impl {
   int pid = 0;
 };
 
-Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid) {
+Expected<std::unique_ptr<Unwinder>> Unwinder::create(int pid,
+                                                     const std::vector<PatchFrames> &patches) {
   std::unique_ptr<Unwinder> u(new Unwinder());
   u->impl = std::make_unique<Impl>();
   u->impl->pid = pid;
-  if (Error err = u->impl->walker.open(pid))
+  if (Error err = u->impl->walker.open(pid, patches))
     return std::move(err);
   u->impl->walker.regs = &u->impl->regs;
   return std::move(u);

@@ -5,6 +5,8 @@
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "patch-frames.h"
+
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
@@ -18,7 +20,10 @@ namespace hotpatch {
 /// frames, reading the stacks a page at a time through /proc/PID/mem.
 class Unwinder {
 public:
-  static llvm::Expected<std::unique_ptr<Unwinder>> create(int pid);
+  /// \p patches: the unwind tables of the patches applied to it, so that
+  /// walks go on through frames of their code.
+  static llvm::Expected<std::unique_ptr<Unwinder>>
+  create(int pid, const std::vector<PatchFrames> &patches = {});
   ~Unwinder();
   /// The return addresses (and the PC) of thread \p tid, innermost first.
   /// The thread must be ptrace-stopped by us. A stack libdwfl cannot walk
