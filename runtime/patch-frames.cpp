@@ -5,6 +5,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 
+#include <cassert>
 #include <gelf.h>
 #include <libelf.h>
 #include <sys/mman.h>
@@ -107,16 +108,22 @@ Expected<int> patchFramesFile(const PatchFrames &frames) {
   ehdr.e_version = EV_CURRENT;
 
   Strings shstr, str;
-  uint32_t ehName = shstr.add(".eh_frame"), symName = shstr.add(".symtab"),
-           strName = shstr.add(".strtab"), shstrName = shstr.add(".shstrtab");
+  uint32_t textName = shstr.add(".text"), ehName = shstr.add(".eh_frame"),
+           symName = shstr.add(".symtab"), strName = shstr.add(".strtab"),
+           shstrName = shstr.add(".shstrtab");
+  // The code is in the region before the tables (they are in its
+  // read-only data): a .text without bytes gives the symbols a section,
+  // which debuggers move with the file.
+  const uint32_t textIndex = 1;
   std::vector<Elf64_Sym> syms(1); // the null symbol
   for (const RecordedFunction &fn : frames.functions) {
-    if (fn.newAddr < frames.regionAddr || fn.newAddr >= frames.regionAddr + frames.regionSize)
+    if (fn.newAddr < frames.regionAddr ||
+        fn.newAddr >= frames.regionAddr + frames.tablesOffset)
       continue;
     Elf64_Sym s{};
     s.st_name = str.add(fn.name);
     s.st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC);
-    s.st_shndx = SHN_ABS; // (no section holds the code: only its place)
+    s.st_shndx = textIndex;
     s.st_value = fn.newAddr - frames.regionAddr;
     syms.push_back(s);
   }
@@ -147,6 +154,11 @@ Expected<int> patchFramesFile(const PatchFrames &frames) {
       return elfError("gelf_update_shdr");
     return elf_ndxscn(scn);
   };
+  Expected<size_t> text = add(textName, SHT_NOBITS, SHF_ALLOC | SHF_EXECINSTR, 0,
+                              nullptr, frames.tablesOffset, 16, ELF_T_BYTE);
+  if (!text)
+    return fail(text.takeError());
+  assert(*text == textIndex);
   Expected<size_t> eh = add(ehName, SHT_PROGBITS, SHF_ALLOC, frames.tablesOffset,
                             frames.tables.data(), frames.tables.size(), 8, ELF_T_BYTE);
   if (!eh)

@@ -10,6 +10,7 @@ packages=(
   libelf-dev libdw-dev                                       # ELF and the unwinder (runtime)
   libgtest-dev libclang-rt-19-dev cmake ninja-build python3  # build, tests, libFuzzer
   binutils gcc libc6-dev libstdc++-12-dev file               # GNU ld/strip, -static, C++, gcc for a test
+  gdb                                                        # a test: gdb walks through patch frames
 )
 missing=()
 for pkg in "${packages[@]}"; do

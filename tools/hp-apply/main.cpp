@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "loader.h"
+#include "patch-frames.h"
 #include "processes.h"
 
 #include "llvm/ADT/StringExtras.h"
@@ -20,12 +21,14 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/JSON.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/WithColor.h"
 
 #include <optional>
 #include <set>
+#include <unistd.h>
 
 using namespace llvm;
 using namespace hotpatch;
@@ -58,6 +61,11 @@ static cl::opt<bool> dryRun("dry-run", cl::desc("check everything, change nothin
                             cl::cat(category));
 static cl::opt<bool> list("list", cl::desc("list the patches applied to PID"),
                           cl::cat(category));
+static cl::opt<std::string>
+    symbolFiles("symbol-files",
+                cl::desc("with --list: write each patch's unwind tables and "
+                         "function names into DIR, as files a debugger loads"),
+                cl::value_desc("DIR"), cl::cat(category));
 static cl::opt<int> revertId("revert", cl::desc("revert patch ID"), cl::init(0),
                              cl::value_desc("ID"), cl::cat(category));
 static cl::opt<bool> revertAll("revert-all", cl::desc("revert every patch, last first"),
@@ -91,6 +99,37 @@ Outcome failure(Error err) {
   return o;
 }
 
+/// --symbol-files: each patch's tables as a file (runtime/patch-frames.h),
+/// and the gdb command that loads it.
+Error writeSymbolFiles(Target &target, const std::vector<AppliedPatch> &patches, int pid,
+                       json::Array &files) {
+  for (const PatchFrames &f : readPatchFrames(target, patches)) {
+    Expected<int> fd = patchFramesFile(f);
+    if (!fd)
+      return fd.takeError();
+    std::string path = (symbolFiles + "/hotpatch-" + Twine(pid) + "-" + Twine(f.id) + ".debug").str();
+    ErrorOr<std::unique_ptr<MemoryBuffer>> bytes =
+        MemoryBuffer::getOpenFile(sys::fs::convertFDToNativeFile(*fd), "memfd",
+                                  /*FileSize=*/-1);
+    close(*fd);
+    if (!bytes)
+      return createStringError(bytes.getError(), "reading back the symbol file");
+    std::error_code ec;
+    raw_fd_ostream file(path, ec);
+    if (ec)
+      return createStringError(ec, "%s: cannot write", path.c_str());
+    file << (*bytes)->getBuffer();
+    file.close();
+    if (file.has_error())
+      return createStringError(file.error(), "%s: cannot write", path.c_str());
+    std::string command = formatv("add-symbol-file {0} -o {1:x}", path, f.regionAddr);
+    if (!jsonOut)
+      outs() << formatv("  patch {0}: {1}\n", f.id, command);
+    files.push_back(json::Object{{"id", int64_t(f.id)}, {"path", path}, {"gdb", command}});
+  }
+  return Error::success();
+}
+
 Outcome listIn(Target &target, int pid) {
   Expected<std::vector<AppliedPatch>> patches = listPatches(target);
   if (!patches)
@@ -119,8 +158,14 @@ Outcome listIn(Target &target, int pid) {
   }
   if (!jsonOut && patches->empty())
     outs() << "process " << pid << ": no patches applied\n";
+  json::Array files;
+  if (!symbolFiles.empty())
+    if (Error err = writeSymbolFiles(target, *patches, pid, files))
+      return failure(std::move(err));
   Outcome o;
   o.json = json::Object{{"ok", true}, {"pid", int64_t(pid)}, {"patches", std::move(out)}};
+  if (!symbolFiles.empty())
+    o.json["symbol_files"] = std::move(files);
   return o;
 }
 
