@@ -35,6 +35,18 @@ uint64_t definedAt(const PatchFile &patch, const std::vector<uint64_t> &sectionA
   return 0;
 }
 
+/// A test hook: HOTPATCH_TEST_REGISTER_DELAY_US makes hp-apply wait that
+/// long once the record says `registering` (before the call) and again
+/// after the call (before `registered`), so a test can kill it there.
+void registerDelay() {
+  static const unsigned us = [] {
+    const char *v = getenv("HOTPATCH_TEST_REGISTER_DELAY_US");
+    return v ? unsigned(atoi(v)) : 0u;
+  }();
+  if (us)
+    usleep(us);
+}
+
 Error writeUnwindState(Target &target, uint64_t recordAddr, UnwindState state) {
   uint8_t byte = uint8_t(state);
   if (Error err = target.write(recordAddr + RecordLayout::unwindOffset, {&byte, 1}))
@@ -73,6 +85,7 @@ registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr
   record.unwind = UnwindState::Registering;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);
+  registerDelay();
   // The unwinder takes its lock: if the thread we borrow holds it (stopped
   // in the middle of a throw), the call would wait for ever. A call that
   // waits on a lock for a second is taken back unchanged and tried again
@@ -105,6 +118,7 @@ registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr
     }
     usleep(10000);
   }
+  registerDelay();
   record.unwind = UnwindState::Registered;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);
