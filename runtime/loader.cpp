@@ -324,6 +324,22 @@ Error waitAgain(const FlipPlan &plan, const BusyThread &busy, unsigned attempt,
   return Error::success();
 }
 
+/// After a strict try found thread \p tid inside replaced code: returns
+/// when it may have left. A thread blocked in a system call (a handler
+/// waiting on I/O, a timer, a lock) stays inside until that call ends: its
+/// /proc entry is read every 200 us, without stopping anything, and the
+/// next try comes as soon as the call is over, or at \p untilNs. Any other
+/// thread gets the next try \p delayUs later.
+void untilItWakes(const Target &target, int tid, unsigned delayUs, uint64_t untilNs) {
+  std::string blocked = blockedInSyscall(target.procId(), tid);
+  if (blocked.empty() || StringRef(blocked).starts_with("running")) {
+    usleep(delayUs);
+    return;
+  }
+  while (monotonicNs() < untilNs && blockedInSyscall(target.procId(), tid) == blocked)
+    usleep(200);
+}
+
 /// `strict` (with \p check) and `none`: the flip with every thread stopped;
 /// under strict, tried again while a thread is inside replaced code.
 Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
@@ -366,7 +382,11 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
     stopped->resume();
     if (Error err = waitAgain(plan, *busy, attempt, opts, waitStart, lastWord))
       return err;
-    usleep(opts.retryDelayUs);
+    if (!busy->unwalkable && opts.waitNs)
+      untilItWakes(target, busy->tid, opts.retryDelayUs,
+                   std::min<uint64_t>(waitStart + opts.waitNs, monotonicNs() + 500000000ull));
+    else
+      usleep(opts.retryDelayUs);
   }
 }
 

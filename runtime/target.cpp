@@ -568,4 +568,18 @@ Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args,
                     patienceNs);
 }
 
+std::string blockedInSyscall(int pid, int tid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
+                     "/syscall";
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return {};
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0)
+    return {};
+  return std::string(buf, size_t(n));
+}
+
 } // namespace hotpatch

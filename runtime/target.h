@@ -128,6 +128,12 @@ private:
 
 uint64_t monotonicNs();
 
+/// What /proc/PID/task/TID/syscall says of a running thread: the system
+/// call it is blocked in, with its arguments, stack pointer and pc (the
+/// same text as long as it stays blocked there); "running" when it is in
+/// no system call; empty when the thread is gone.
+std::string blockedInSyscall(int pid, int tid);
+
 /// Threads held stopped (every one, or the one borrowed): they run again
 /// when this goes out of scope, whatever path leaves it, unless resume()
 /// ran them already.
