@@ -6,7 +6,8 @@
 #   %opt               opt with hotpatch-passes.so loaded
 #   %plugin            path of hotpatch.so
 #   %cmake, %python, %srcroot, %objroot
-# HP_E2E_KEEP and HP_E2E_CYCLES reach the e2e scenarios (e2e/Inputs/harness.py).
+# HP_E2E_KEEP, HP_E2E_CYCLES, HP_E2E_SEED and HP_E2E_MUTANTS reach the e2e
+# scenarios (e2e/Inputs/harness.py, the scenarios that read them).
 import os
 import sys
 import lit.formats
@@ -24,7 +25,8 @@ opt = os.path.join(config.llvm_bin_dir, "opt")
 
 config.environment["PATH"] = os.pathsep.join(
     [config.hotpatch_bin_dir, config.llvm_bin_dir, config.environment.get("PATH", "")])
-for var in ["HOME", "TMPDIR", "LANG", "HP_E2E_KEEP", "HP_E2E_CYCLES"]:
+for var in ["HOME", "TMPDIR", "LANG", "HP_E2E_KEEP", "HP_E2E_CYCLES", "HP_E2E_SEED",
+            "HP_E2E_MUTANTS"]:
     if var in os.environ:
         config.environment[var] = os.environ[var]
 

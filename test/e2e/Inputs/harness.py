@@ -92,7 +92,9 @@ class Env:
     def build(self, version, sources, cflags=(), ldflags=(), cxx=False,
               output="app", shared=False, plugin=True):
         """Writes `sources` ({file: text}) under VERSION/, compiles each with
-        the plugin, links OUTPUT. Returns (binary, [objects])."""
+        the plugin, links OUTPUT. Returns (binary, [objects]). A .c file is
+        C and a .cpp file C++ whatever CXX says; CXX links with the C++
+        compiler."""
         d = self.path(version)
         os.makedirs(d, exist_ok=True)
         objs = []
@@ -101,7 +103,7 @@ class Env:
             with open(src, "w") as f:
                 f.write(text)
             obj = src.rsplit(".", 1)[0] + ".o"
-            cc = self.cxx if cxx or name.endswith(".cpp") else self.cc
+            cc = self.cxx if name.endswith(".cpp") or (cxx and not name.endswith(".c")) else self.cc
             flags = ["-O2", "-g", "-c", src, "-o", obj] + list(cflags)
             if plugin:
                 flags.insert(0, "-fplugin=" + self.plugin)
