@@ -331,11 +331,19 @@ Error waitAgain(const FlipPlan &plan, const BusyThread &busy, unsigned attempt,
 /// next try comes as soon as the call is over, or at \p untilNs. Any other
 /// thread gets the next try \p delayUs later.
 void untilItWakes(const Target &target, int tid, unsigned delayUs, uint64_t untilNs) {
+  // Just resumed, a blocked thread first goes back into its call (the
+  // stop interrupted it): give it the retry delay to show it is blocked.
+  auto isBlocked = [](const std::string &s) {
+    return !s.empty() && !StringRef(s).starts_with("running");
+  };
+  uint64_t settled = monotonicNs() + uint64_t(delayUs) * 1000;
   std::string blocked = blockedInSyscall(target.procId(), tid);
-  if (blocked.empty() || StringRef(blocked).starts_with("running")) {
-    usleep(delayUs);
-    return;
+  while (!isBlocked(blocked) && !blocked.empty() && monotonicNs() < settled) {
+    usleep(200);
+    blocked = blockedInSyscall(target.procId(), tid);
   }
+  if (!isBlocked(blocked))
+    return; // running (or gone): the next try now
   while (monotonicNs() < untilNs && blockedInSyscall(target.procId(), tid) == blocked)
     usleep(200);
 }

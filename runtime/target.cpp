@@ -498,7 +498,11 @@ Expected<uint64_t> Target::caveAddr() {
   // writes copy the page for this process alone).
   constexpr uint64_t need = 256;
   const uint64_t page = systemPageSize();
+  // (A test hook skips the files, to reach the vDSO below.)
+  static const bool vdsoOnly = getenv("HOTPATCH_TEST_CAVE_IN_VDSO") != nullptr;
   for (const Mapping &m : *maps) {
+    if (vdsoOnly)
+      break;
     if (!m.exec || !m.read || m.shared || m.path.empty() || m.path[0] != '/')
       continue; // (a forced write into a shared mapping goes to the file)
     ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
@@ -529,9 +533,41 @@ Expected<uint64_t> Target::caveAddr() {
         return caveAt = from;
     }
   }
+  // No file's segment leaves room (a static program whose code ends at a
+  // page's end): the vDSO, which every process has, is an ELF image whose
+  // last page is padding after its segments and section headers.
+  for (const Mapping &m : *maps) {
+    if (m.path != "[vdso]" || !m.exec)
+      continue;
+    std::vector<uint8_t> image(m.end - m.start);
+    if (Error err = read(m.start, image)) {
+      consumeError(std::move(err));
+      break;
+    }
+    StringRef bytes(reinterpret_cast<const char *>(image.data()), image.size());
+    Expected<object::ELF64LEFile> elf = object::ELF64LEFile::create(bytes);
+    if (!elf) {
+      consumeError(elf.takeError());
+      break;
+    }
+    uint64_t used = elf->getHeader().e_shoff +
+                    uint64_t(elf->getHeader().e_shnum) * elf->getHeader().e_shentsize;
+    Expected<object::ELF64LEFile::Elf_Phdr_Range> phdrs = elf->program_headers();
+    if (!phdrs) {
+      consumeError(phdrs.takeError());
+      break;
+    }
+    for (const auto &ph : *phdrs)
+      used = std::max<uint64_t>(used, ph.p_offset + ph.p_filesz);
+    uint64_t from = alignTo(used, 16);
+    if (from + need <= image.size() &&
+        llvm::all_of(ArrayRef<uint8_t>(image).slice(from, need), [](uint8_t b) { return !b; }))
+      return caveAt = m.start + from;
+  }
   return createStringError(std::errc::not_supported,
                            "process %d: no executable memory past the end of a "
-                           "code segment to run injected code from", pidValue);
+                           "code segment, nor in the vDSO, to run injected code "
+                           "from", pidValue);
 }
 
 int Target::injectInto() {
