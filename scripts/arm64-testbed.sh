@@ -112,7 +112,8 @@ mkdir -p "$rootfs/tests" "$rootfs/bin" "$work/obj"
 # Compiles SRC into OUT unless OUT is newer than SRC (and this script).
 build_guest() {
   local src=$1 out=$2
-  if [ ! -e "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ]; then
+  if [ ! -e "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ] ||
+     [ -n "$(find "$root/test/arm64/guest" -name '*.h' -newer "$out" -print -quit)" ]; then
     local cc=("${guest_cc[@]}")
     [[ $src == *.cpp ]] && cc=(clang++-19 "${guest_cc[@]:1}")
     "${cc[@]}" "$src" -o "$out" || die "cannot build $src for arm64"

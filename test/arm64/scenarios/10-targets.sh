@@ -1,0 +1,50 @@
+# Builds the live scenarios' targets for arm64 on the host, with the
+# plugin (build/lib/hotpatch.so), and their patches with hp-diff (both
+# native tools: hp-diff writes arm64 patches). The sources are the x86_64
+# e2e suite's own (test/e2e/Inputs/shared.py). Each scenario lands in the
+# guest's /data/NAME: app (the old build, static) and fix.hp.
+set -euo pipefail
+plugin=$BUILD/lib/hotpatch.so
+hpdiff=$BUILD/bin/hp-diff
+[ -e "$plugin" ] && [ -e "$hpdiff" ] ||
+  { echo "arm64-testbed: build hotpatch first (no $plugin or $hpdiff)" >&2; exit 1; }
+cc=(clang-19 --target=aarch64-linux-gnu "--sysroot=$SYSROOT")
+out=$WORK/scenarios
+mkdir -p "$out"
+# Sources from shared.py: NAME OLD NEW (Python expressions), one a line.
+python3 - "$ROOT/test/e2e/Inputs" "$out" <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from shared import tick_program
+scenarios = {
+    "tick": (tick_program(1), tick_program(10)),
+}
+for name, (old, new) in scenarios.items():
+    for version, text in (("old", old), ("new", new)):
+        d = os.path.join(sys.argv[2], name, version)
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, "app.c")
+        # Written only when it changed: the builds below go by mtimes.
+        if not os.path.exists(path) or open(path).read() != text:
+            with open(path, "w") as f:
+                f.write(text)
+PY
+for dir in "$out"/*/; do
+  name=$(basename "$dir")
+  for version in old new; do
+    v=$dir$version
+    if [ ! -e "$v/app" ] || [ "$v/app.c" -nt "$v/app" ] || [ "$plugin" -nt "$v/app" ]; then
+      "${cc[@]}" -fplugin="$plugin" -O2 -g -c "$v/app.c" -o "$v/app.o"
+      "${cc[@]}" -fuse-ld=lld -static "$v/app.o" -o "$v/app" -lpthread
+    fi
+  done
+  if [ ! -e "$dir/fix.hp" ] || [ "$dir/old/app" -nt "$dir/fix.hp" ] ||
+     [ "$dir/new/app" -nt "$dir/fix.hp" ] || [ "$hpdiff" -nt "$dir/fix.hp" ]; then
+    "$hpdiff" "$dir/old/app.o" "$dir/new/app.o" --target "$dir/old/app" -o "$dir/fix.hp" >/dev/null
+  fi
+  mkdir -p "$ROOTFS/data/$name"
+  for f in old/app fix.hp; do
+    [ "$ROOTFS/data/$name/$(basename "$f")" -nt "$dir/$f" ] ||
+      cp "$dir/$f" "$ROOTFS/data/$name/$(basename "$f")"
+  done
+done
