@@ -589,6 +589,7 @@ const Arch &aarch64Arch() {
 #if defined(__aarch64__)
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sys/ptrace.h>
@@ -597,6 +598,9 @@ const Arch &aarch64Arch() {
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
 
 namespace hotpatch {
 
@@ -852,6 +856,10 @@ void putBack(int tid, const Saved &s, StopKind last, bool ranRestore,
   user_regs_struct now;
   bool same = ranRestore && getRegs(tid, now) &&
               !memcmp(&now, &s.regs, sizeof now);
+  if (ranRestore && !same) // a wrong frame: what a dead hp-apply would leave
+    errs() << formatv("hp-apply: warning: thread {0}: the injected code's own "
+                      "restore left its registers changed; put back by ptrace\n",
+                      tid);
   if (!same) {
     setRegs(tid, s.regs);
     iovec fiov = {const_cast<user_fpsimd_struct *>(&s.fp), sizeof s.fp};
@@ -900,6 +908,18 @@ Error runRestore(int tid, uint64_t sigreturnEnd, SmallVectorImpl<int> &requeue,
   }
 }
 
+/// A test hook: HOTPATCH_TEST_INJECT_DELAY_US holds a thread at the exit of
+/// its injected system call that long, so a test can kill hp-apply there
+/// for sure and see the thread restore itself.
+void injectDelay() {
+  static const unsigned us = [] {
+    const char *v = getenv("HOTPATCH_TEST_INJECT_DELAY_US");
+    return v ? unsigned(atoi(v)) : 0u;
+  }();
+  if (us)
+    usleep(us);
+}
+
 /// Registers for code injected into a thread saved as \p s: its own, with
 /// no branch-target state pending (pc is set, not branched to).
 user_regs_struct injected(const Saved &s) {
@@ -946,6 +966,7 @@ Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
   if (!exit)
     return finish(Expected<int64_t>(exit.takeError()));
   int64_t result = int64_t(exit->regs[0]);
+  injectDelay();
   if (Error err = runRestore(tid, sigreturnEnd, requeue, last))
     return finish(Expected<int64_t>(std::move(err)));
   ranRestore = true;

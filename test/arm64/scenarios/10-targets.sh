@@ -11,13 +11,14 @@ hpdiff=$BUILD/bin/hp-diff
 cc=(clang-19 --target=aarch64-linux-gnu "--sysroot=$SYSROOT")
 out=$WORK/scenarios
 mkdir -p "$out"
-# Sources from shared.py: NAME OLD NEW (Python expressions), one a line.
+# The sources, from shared.py: old and new, per scenario.
 python3 - "$ROOT/test/e2e/Inputs" "$out" <<'PY'
 import os, sys
 sys.path.insert(0, sys.argv[1])
-from shared import tick_program
+from shared import many_steps, program, tick_program
 scenarios = {
     "tick": (tick_program(1), tick_program(10)),
+    "many": (program(*many_steps(1)), program(*many_steps(1000))),
 }
 for name, (old, new) in scenarios.items():
     for version, text in (("old", old), ("new", new)):
