@@ -40,13 +40,14 @@ apt_locked() { flock /tmp/hp-apt.lock $sudo "$@"; }
 # --- Host tools --------------------------------------------------------------
 # qemu-system-aarch64 is in Debian's qemu-system-arm. Without it (and no
 # right to install it), the test bed cannot run: a skip, never a pass.
-if ! command -v qemu-system-aarch64 >/dev/null; then
+qemu=${HP_QEMU:-qemu-system-aarch64} # (another one, or a missing one to test the skip)
+if ! command -v "$qemu" >/dev/null; then
   say "installing qemu-system-arm (provides qemu-system-aarch64)"
   if ! { apt_locked apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null 2>&1 ||
          { apt_locked apt-get update -qq >/dev/null 2>&1 &&
            DEBIAN_FRONTEND=noninteractive apt_locked apt-get install -y -qq \
              --no-install-recommends qemu-system-arm >/dev/null 2>&1; }; } ||
-     ! command -v qemu-system-aarch64 >/dev/null; then
+     ! command -v "$qemu" >/dev/null; then
     skip "qemu-system-aarch64 is not installed and cannot be (apt-get install qemu-system-arm failed: not root, or no archive)"
   fi
 fi
@@ -125,6 +126,13 @@ for src in "$root"/test/arm64/guest/[0-9]*.c "$root"/test/arm64/guest/[0-9]*.cpp
   name=$(basename "${src%.*}")
   build_guest "$src" "$rootfs/tests/$name"
 done
+# A test whose source is gone leaves the guest too.
+for prog in "$rootfs"/tests/*; do
+  [ -e "$prog" ] || continue
+  name=$(basename "$prog")
+  [ -e "$root/test/arm64/guest/$name.c" ] || [ -e "$root/test/arm64/guest/$name.cpp" ] ||
+    rm -f "$prog"
+done
 # Scenario steps (test/arm64/scenarios/*.sh) add what they build on the
 # host: the plugin-built targets, their patches, hp-apply.
 for scenario in "$root"/test/arm64/scenarios/*.sh; do
@@ -148,7 +156,7 @@ say "ready in $(elapsed) s: $(cat "$work/kernel-package"), initramfs $(( $(stat 
 log=$work/console.log
 boot_start=$(date +%s.%N)
 set +e
-timeout "$boot_timeout" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
+timeout "$boot_timeout" "$qemu" -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
   -accel tcg,thread=single -kernel "$work/vmlinuz" -initrd "$initrd" \
   -nographic -nic none -no-reboot -append "console=ttyAMA0 panic=-1 quiet" </dev/null >"$log" 2>&1
 qemu_status=$?
