@@ -15,10 +15,26 @@ mkdir -p "$out"
 python3 - "$ROOT/test/e2e/Inputs" "$out" <<'PY'
 import os, sys
 sys.path.insert(0, sys.argv[1])
+import ast
 from shared import many_steps, program, tick_program
+
+
+def constants(test):
+    """The string constants (BODY = r'''...''') of an x86 e2e .test file,
+    without running its scenario."""
+    path = os.path.join(sys.argv[1], "..", test + ".test")
+    tree = ast.parse(open(path).read())
+    return {node.targets[0].id: node.value.value for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)}
+
+
+blocked = constants("live-blocked-threads-see-no-eintr")
 scenarios = {
     "tick": (tick_program(1), tick_program(10)),
     "many": (program(*many_steps(1)), program(*many_steps(1000))),
+    "blocked": tuple(program(blocked["BODY"].replace("{v}", v), blocked["REPLY"])
+                     for v in ("1", "2")),
 }
 for name, (old, new) in scenarios.items():
     for version, text in (("old", old), ("new", new)):
