@@ -553,3 +553,516 @@ const Arch &aarch64Arch() {
 }
 
 } // namespace hotpatch
+
+// Register access and injection exist only where the host is aarch64.
+//
+// Registers come and go as regsets: NT_PRSTATUS (x0-x30, sp, pc, pstate),
+// NT_PRFPREG (v0-v31, fpsr, fpcr), NT_ARM_SYSTEM_CALL (the system-call
+// number: -1 outside one, settable), NT_ARM_TLS (tpidr_el0).
+//
+// Two kernel facts shape what follows:
+// - While a thread is in a system-call stop, x7 reads as the stop's
+//   direction (0 entry, 1 exit) and whatever the tracer writes to it is
+//   replaced by the thread's own x7 when the stop ends. So registers are
+//   only read as the thread's and only written in other stops: after every
+//   injection the thread is brought back to an interrupt stop
+//   (PTRACE_EVENT_STOP), where every register reads and writes as itself.
+// - When a thread blocked in a system call is interrupted, arm64's
+//   do_signal() sets the call up to restart *before* the stop the tracer
+//   sees (x0 = its first argument again, pc on the `svc`), and forgets the
+//   call's number. So a stopped thread's registers already say "run the call
+//   again"; putting them back as read restarts it (no EINTR). The one thing
+//   lost is the kernel's restart block: a borrowed thread whose call
+//   restarts through restart_syscall (nanosleep, clock_nanosleep with a
+//   relative time, poll, a futex wait with a timeout) runs the call again
+//   with its whole timeout (docs/limits.md).
+//
+// The injected code never ends with the tracer's help alone: after the
+// system call (or the called function) it runs rt_sigreturn on a signal
+// frame we wrote below the thread's stack pointer, holding every register
+// (x0-x30, sp, pc, pstate, v0-v31, fpsr, fpcr), the signal mask and the
+// alternate signal stack (read by the cave itself with sigaltstack just
+// before). The kernel restores all of them at once, as after a signal
+// handler; so the thread carries on exactly where it was whether or not
+// hp-apply is still alive. hp-apply lets it run that code too, and checks
+// the result in the interrupt stop it ends in.
+#if defined(__aarch64__)
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace hotpatch {
+
+namespace {
+using WriteFn = function_ref<Error(uint64_t, ArrayRef<uint8_t>)>;
+
+// Regset note types (linux/elf.h; not included: its macros clash with LLVM's
+// ELF enumerators).
+constexpr long noteRegs = 1;         // NT_PRSTATUS
+constexpr long noteFpRegs = 2;       // NT_PRFPREG
+constexpr long noteTls = 0x401;      // NT_ARM_TLS
+constexpr long noteSyscall = 0x404;  // NT_ARM_SYSTEM_CALL
+constexpr long getSigmask = 0x420a;  // PTRACE_GETSIGMASK
+constexpr long setSigmask = 0x420b;  // PTRACE_SETSIGMASK
+
+constexpr uint32_t svc0 = 0xd4000001;
+constexpr uint32_t brk0 = 0xd4200000;
+constexpr uint64_t nrGetpid = 172, nrSigaltstack = 132, nrRtSigreturn = 139;
+
+// The kernel's struct rt_sigframe (arch/arm64/kernel/signal.c), offsets
+// from its start: siginfo (128), then the ucontext (uapi asm/ucontext.h):
+// uc_flags, uc_link, uc_stack (24), uc_sigmask (8 + 120 reserved for
+// glibc's sigset), uc_mcontext at +176 (aligned 16): fault_address,
+// regs[31], sp, pc, pstate, then __reserved[4096] (aligned 16) holding
+// records, of which rt_sigreturn needs the fpsimd one, and a terminator.
+constexpr unsigned frameUcStack = 128 + 16;
+constexpr unsigned frameSigmask = 128 + 40;
+constexpr unsigned frameRegs = 128 + 176 + 8;
+constexpr unsigned frameSp = frameRegs + 31 * 8;
+constexpr unsigned framePc = frameSp + 8;
+constexpr unsigned framePstate = framePc + 8;
+constexpr unsigned frameReserved = 128 + 176 + 288;
+constexpr uint32_t fpsimdMagic = 0x46508001;
+constexpr unsigned fpsimdSize = 16 + 32 * 16; // head, fpsr, fpcr, v0-v31
+constexpr unsigned frameWritten = frameReserved + fpsimdSize + 8; // + terminator
+constexpr unsigned frameSize = 128 + 176 + 288 + 4096; // all the kernel may read
+static_assert(frameReserved % 16 == 0 && fpsimdSize % 16 == 0, "frame layout");
+/// Room left between the thread's stack pointer and the frame.
+constexpr uint64_t stackGap = 128;
+
+uint64_t nowNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return uint64_t(t.tv_sec) * 1000000000ull + t.tv_nsec;
+}
+
+Error sysErr(int tid, const char *what) {
+  return createStringError(std::error_code(errno, std::generic_category()),
+                           "thread %d: %s", tid, what);
+}
+
+bool getRegs(int tid, user_regs_struct &r) {
+  iovec iov = {&r, sizeof r};
+  return ptrace(PTRACE_GETREGSET, tid, (void *)noteRegs, &iov) == 0;
+}
+bool setRegs(int tid, const user_regs_struct &r) {
+  iovec iov = {const_cast<user_regs_struct *>(&r), sizeof r};
+  return ptrace(PTRACE_SETREGSET, tid, (void *)noteRegs, &iov) == 0;
+}
+int64_t syscallNo(int tid) {
+  int nr = -1;
+  iovec iov = {&nr, sizeof nr};
+  if (ptrace(PTRACE_GETREGSET, tid, (void *)noteSyscall, &iov) != 0)
+    return -1;
+  return nr;
+}
+void setSyscallNo(int tid, int nr) {
+  iovec iov = {&nr, sizeof nr};
+  ptrace(PTRACE_SETREGSET, tid, (void *)noteSyscall, &iov);
+}
+
+/// What a thread was when we took it: everything the frame restores.
+struct Saved {
+  user_regs_struct regs;
+  user_fpsimd_struct fp;
+  uint64_t sigmask = 0;
+};
+
+Expected<Saved> save(int tid) {
+  Saved s;
+  if (!getRegs(tid, s.regs))
+    return sysErr(tid, "cannot read registers");
+  iovec fiov = {&s.fp, sizeof s.fp};
+  if (ptrace(PTRACE_GETREGSET, tid, (void *)noteFpRegs, &fiov) != 0)
+    return sysErr(tid, "cannot read the FP/SIMD registers");
+  if (ptrace(__ptrace_request(getSigmask), tid, (void *)sizeof s.sigmask, &s.sigmask) != 0)
+    return sysErr(tid, "cannot read the signal mask");
+  return s;
+}
+
+/// The signal frame that gives the thread back \p s (its uc_stack is
+/// filled in by the cave's sigaltstack call).
+SmallVector<uint8_t, 0> frameFor(const Saved &s) {
+  using namespace support::endian;
+  SmallVector<uint8_t, 0> f(frameWritten, 0);
+  write64le(f.data() + frameSigmask, s.sigmask);
+  for (unsigned i = 0; i < 31; ++i)
+    write64le(f.data() + frameRegs + 8 * i, s.regs.regs[i]);
+  write64le(f.data() + frameSp, s.regs.sp);
+  write64le(f.data() + framePc, s.regs.pc);
+  write64le(f.data() + framePstate, s.regs.pstate);
+  uint8_t *fp = f.data() + frameReserved;
+  write32le(fp, fpsimdMagic);
+  write32le(fp + 4, fpsimdSize);
+  write32le(fp + 8, s.fp.fpsr);
+  write32le(fp + 12, s.fp.fpcr);
+  memcpy(fp + 16, s.fp.vregs, 32 * 16);
+  // The terminator (magic 0, size 0) is already zero.
+  return f;
+}
+
+/// Where the frame goes: below the stack pointer, 16-aligned.
+uint64_t frameAddrFor(const Saved &s) {
+  return ((s.regs.sp - stackGap) & ~uint64_t(15)) - frameSize;
+}
+
+/// The cave's tail: with sp on the frame, read the alternate signal stack
+/// into it, then rt_sigreturn. \p words gets the instructions.
+void appendRestore(SmallVectorImpl<uint32_t> &words) {
+  words.append({
+      0xd2800000,                                 // mov x0, #0
+      0x910003e1 | (frameUcStack << 10),          // add x1, sp, #uc_stack
+      0xd2800008 | uint32_t(nrSigaltstack << 5),  // mov x8, #sigaltstack
+      svc0,
+      0xd2800008 | uint32_t(nrRtSigreturn << 5),  // mov x8, #rt_sigreturn
+      svc0,
+      brk0,                                       // never reached
+  });
+}
+
+SmallVector<uint8_t, 256> bytesOf(ArrayRef<uint32_t> words) {
+  SmallVector<uint8_t, 256> out(words.size() * 4);
+  for (size_t i = 0; i < words.size(); ++i)
+    support::endian::write32le(out.data() + 4 * i, words[i]);
+  return out;
+}
+
+/// A stop the waiting loops saw.
+enum class StopKind { Syscall, Other };
+
+/// Runs \p tid with PTRACE_SYSCALL until a system-call stop whose pc is
+/// \p pc (the instruction after the `svc`), at its entry or exit
+/// (\p entry), and returns the registers there. System calls made on the
+/// way are let through. A signal that stops the thread meanwhile is not
+/// delivered into the injected code but queued again (tkill) once we are
+/// done, so the program still receives it. \p last tells the caller what
+/// kind of stop the thread is left in.
+Expected<user_regs_struct> runToSyscallStop(int tid, uint64_t pc, bool entry,
+                                            SmallVectorImpl<int> &requeue,
+                                            StopKind &last, uint64_t patienceNs = 0) {
+  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+    return sysErr(tid, "cannot resume the injected code");
+  // System-call stops come in pairs, entry then exit: an entry is looked
+  // for from an exit stop or a non-syscall stop, an exit from the entry.
+  bool atEntry = !entry; // flipped at each syscall stop
+  int64_t blockedIn = -1;
+  uint64_t deadline = patienceNs ? nowNs() + patienceNs : 0;
+  for (;;) {
+    int status = 0;
+    int got = waitpid(tid, &status, __WALL | (deadline ? WNOHANG : 0));
+    if (got < 0) {
+      if (errno == EINTR)
+        continue;
+      return sysErr(tid, "wait failed");
+    }
+    if (got == 0) { // still running, or blocked
+      if (nowNs() < deadline || blockedIn != SYS_futex) {
+        usleep(100);
+        continue;
+      }
+      // Waiting for a lock all this time: stop it there; the caller puts
+      // the registers back, and the call never happened.
+      ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      while (waitpid(tid, &status, __WALL) < 0)
+        if (errno != EINTR)
+          return sysErr(tid, "wait failed");
+      if (!WIFSTOPPED(status))
+        return createStringError(std::errc::no_such_process,
+                                 "thread %d exited during injected code", tid);
+      last = WSTOPSIG(status) == (SIGTRAP | 0x80) ? StopKind::Syscall : StopKind::Other;
+      if (last == StopKind::Other && unsigned(status) >> 16 == 0)
+        requeue.push_back(WSTOPSIG(status));
+      return make_error<InjectedCallStuck>(tid, patienceNs);
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status))
+      return createStringError(std::errc::no_such_process,
+                               "thread %d exited during injected code", tid);
+    if (!WIFSTOPPED(status))
+      continue;
+    int sig = WSTOPSIG(status);
+    last = sig == (SIGTRAP | 0x80) ? StopKind::Syscall : StopKind::Other;
+    if (sig == (SIGTRAP | 0x80)) {
+      atEntry = !atEntry;
+      user_regs_struct regs;
+      if (!getRegs(tid, regs))
+        return sysErr(tid, "cannot read registers");
+      if (regs.pc == pc && atEntry == entry)
+        return regs;
+      blockedIn = atEntry ? syscallNo(tid) : -1;
+    } else if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGTRAP) {
+      return createStringError(std::errc::bad_address,
+                               "thread %d: injected code faulted (signal %d)",
+                               tid, sig);
+    } else if (unsigned(status) >> 16 == 0) {
+      requeue.push_back(sig); // a signal-delivery stop: keep it for later
+    }
+    if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+      return sysErr(tid, "cannot resume the injected code");
+  }
+}
+
+/// Brings \p tid from whatever stop it is in to an interrupt stop, before
+/// it runs a user instruction: there every register reads and writes as
+/// the thread's own (see the top of this block). From a system-call stop
+/// the call is forgotten first: a call at its entry is skipped, one at its
+/// exit is not set up to restart.
+Error toInterruptStop(int tid, StopKind last, SmallVectorImpl<int> &requeue) {
+  if (last == StopKind::Syscall)
+    setSyscallNo(tid, -1);
+  if (ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 ||
+      ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0)
+    return sysErr(tid, "cannot bring the thread to a stop");
+  for (;;) {
+    int status = 0;
+    if (waitpid(tid, &status, __WALL) < 0) {
+      if (errno == EINTR)
+        continue;
+      return sysErr(tid, "wait failed");
+    }
+    if (!WIFSTOPPED(status))
+      return createStringError(std::errc::no_such_process,
+                               "thread %d exited during injected code", tid);
+    if (unsigned(status) >> 16 == PTRACE_EVENT_STOP)
+      return Error::success();
+    if (unsigned(status) >> 16 == 0 && WSTOPSIG(status) != (SIGTRAP | 0x80))
+      requeue.push_back(WSTOPSIG(status));
+    if (ptrace(PTRACE_CONT, tid, nullptr, nullptr) != 0)
+      return sysErr(tid, "cannot bring the thread to a stop");
+  }
+}
+
+/// The end of every injection. The thread ran the cave's rt_sigreturn
+/// (\p ranRestore) or stopped somewhere in between (an error): brought to
+/// an interrupt stop either way, its registers, FP/SIMD registers and mask
+/// are made exactly \p s (already so after rt_sigreturn: checked), then
+/// the signals held meanwhile are queued again.
+void putBack(int tid, const Saved &s, StopKind last, bool ranRestore,
+             SmallVectorImpl<int> &requeue) {
+  if (Error err = toInterruptStop(tid, last, requeue)) {
+    consumeError(std::move(err)); // gone: nothing to put back
+    return;
+  }
+  user_regs_struct now;
+  bool same = ranRestore && getRegs(tid, now) &&
+              !memcmp(&now, &s.regs, sizeof now);
+  if (ranRestore && !same) // a wrong frame: what a dead hp-apply would leave
+    errs() << formatv("hp-apply: warning: thread {0}: the injected code's own "
+                      "restore left its registers changed; put back by ptrace\n",
+                      tid);
+  if (!same) {
+    setRegs(tid, s.regs);
+    iovec fiov = {const_cast<user_fpsimd_struct *>(&s.fp), sizeof s.fp};
+    ptrace(PTRACE_SETREGSET, tid, (void *)noteFpRegs, &fiov);
+    ptrace(__ptrace_request(setSigmask), tid, (void *)sizeof s.sigmask,
+           const_cast<uint64_t *>(&s.sigmask));
+  }
+  for (int sig : requeue)
+    syscall(SYS_tkill, tid, sig);
+}
+
+/// Lets the thread, stopped at the exit of the cave's handoff call, run the
+/// cave's rt_sigreturn: to the entry stop of rt_sigreturn at \p sigreturnEnd
+/// (the instruction after its `svc`), then its exit stop.
+Error runRestore(int tid, uint64_t sigreturnEnd, SmallVectorImpl<int> &requeue,
+                 StopKind &last) {
+  Expected<user_regs_struct> entry =
+      runToSyscallStop(tid, sigreturnEnd, true, requeue, last);
+  if (!entry)
+    return entry.takeError();
+  // Its exit stop is the next system-call stop (pc: wherever the thread was).
+  if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+    return sysErr(tid, "cannot resume the injected code");
+  for (;;) {
+    int status = 0;
+    if (waitpid(tid, &status, __WALL) < 0) {
+      if (errno == EINTR)
+        continue;
+      return sysErr(tid, "wait failed");
+    }
+    if (!WIFSTOPPED(status))
+      return createStringError(std::errc::no_such_process,
+                               "thread %d exited during injected code", tid);
+    int sig = WSTOPSIG(status);
+    last = sig == (SIGTRAP | 0x80) ? StopKind::Syscall : StopKind::Other;
+    if (last == StopKind::Syscall)
+      return Error::success();
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGTRAP)
+      return createStringError(std::errc::bad_address,
+                               "thread %d: the injected rt_sigreturn failed (signal %d)",
+                               tid, sig);
+    if (unsigned(status) >> 16 == 0)
+      requeue.push_back(sig);
+    if (ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0)
+      return sysErr(tid, "cannot resume the injected code");
+  }
+}
+
+/// A test hook: HOTPATCH_TEST_INJECT_DELAY_US holds a thread at the exit of
+/// its injected system call that long, so a test can kill hp-apply there
+/// for sure and see the thread restore itself.
+void injectDelay() {
+  static const unsigned us = [] {
+    const char *v = getenv("HOTPATCH_TEST_INJECT_DELAY_US");
+    return v ? unsigned(atoi(v)) : 0u;
+  }();
+  if (us)
+    usleep(us);
+}
+
+/// Registers for code injected into a thread saved as \p s: its own, with
+/// no branch-target state pending (pc is set, not branched to).
+user_regs_struct injected(const Saved &s) {
+  user_regs_struct r = s.regs;
+  r.pstate &= ~uint64_t(3) << 10; // PSTATE.BTYPE
+  return r;
+}
+} // namespace
+
+Expected<int64_t> injectSyscall(int tid, uint64_t cave, uint64_t nr,
+                                ArrayRef<uint64_t> args, WriteFn write) {
+  Expected<Saved> saved = save(tid);
+  if (!saved)
+    return saved.takeError();
+  uint64_t frame = frameAddrFor(*saved);
+  // At the cave: the call (sp already on the frame), then the restore.
+  SmallVector<uint32_t, 16> words = {svc0};
+  appendRestore(words);
+  uint64_t sigreturnEnd = cave + 4 * (words.size() - 1);
+  if (Error err = write(frame, frameFor(*saved)))
+    return std::move(err);
+  if (Error err = write(cave, bytesOf(words)))
+    return std::move(err);
+  user_regs_struct regs = injected(*saved);
+  // The kernel ABI: x8 = number; x0-x5 = arguments; the result in x0.
+  regs.regs[8] = nr;
+  for (size_t i = 0; i < args.size() && i < 6; ++i)
+    regs.regs[i] = args[i];
+  regs.sp = frame;
+  regs.pc = cave;
+  SmallVector<int, 2> requeue;
+  StopKind last = StopKind::Other;
+  bool ranRestore = false;
+  auto finish = [&](auto result) -> decltype(result) {
+    putBack(tid, *saved, last, ranRestore, requeue);
+    return result;
+  };
+  if (!setRegs(tid, regs))
+    return sysErr(tid, "cannot set registers");
+  Expected<user_regs_struct> entry = runToSyscallStop(tid, cave + 4, true, requeue, last);
+  if (!entry)
+    return finish(Expected<int64_t>(entry.takeError()));
+  Expected<user_regs_struct> exit = runToSyscallStop(tid, cave + 4, false, requeue, last);
+  if (!exit)
+    return finish(Expected<int64_t>(exit.takeError()));
+  int64_t result = int64_t(exit->regs[0]);
+  injectDelay();
+  if (Error err = runRestore(tid, sigreturnEnd, requeue, last))
+    return finish(Expected<int64_t>(std::move(err)));
+  ranRestore = true;
+  return finish(Expected<int64_t>(result));
+}
+
+Expected<uint64_t> injectCall(int tid, uint64_t fnAddr, ArrayRef<uint64_t> args,
+                              uint64_t cave, WriteFn write, uint64_t patienceNs) {
+  Expected<Saved> saved = save(tid);
+  if (!saved)
+    return saved.takeError();
+  uint64_t frame = frameAddrFor(*saved);
+  // The function returns to the cave, which hands us its result in a
+  // harmless getpid() (x0 at its entry stop), puts sp back on the frame
+  // and restores the thread.
+  SmallVector<uint32_t, 24> words = {
+      0xd2800008 | uint32_t(nrGetpid << 5), // mov x8, #getpid
+      svc0,
+      0, // ldr x9, frame (below)
+      0x9100013f,                           // mov sp, x9
+  };
+  appendRestore(words);
+  uint64_t sigreturnEnd = cave + 4 * (words.size() - 1);
+  if (words.size() % 2)
+    words.push_back(brk0); // the literal 8-aligned
+  unsigned literal = words.size() * 4;
+  words[2] = 0x58000009 | (((literal - 8) / 4) << 5);
+  words.push_back(uint32_t(frame));
+  words.push_back(uint32_t(frame >> 32));
+  if (Error err = write(frame, frameFor(*saved)))
+    return std::move(err);
+  if (Error err = write(cave, bytesOf(words)))
+    return std::move(err);
+  user_regs_struct regs = injected(*saved);
+  for (size_t i = 0; i < args.size() && i < 8; ++i)
+    regs.regs[i] = args[i];
+  regs.regs[30] = cave; // the link register: `ret` comes to the cave
+  regs.sp = frame;      // the function's frames go below ours
+  regs.pc = fnAddr;
+  SmallVector<int, 2> requeue;
+  StopKind last = StopKind::Other;
+  bool ranRestore = false;
+  auto finish = [&](auto result) -> decltype(result) {
+    putBack(tid, *saved, last, ranRestore, requeue);
+    return result;
+  };
+  if (!setRegs(tid, regs))
+    return sysErr(tid, "cannot set registers");
+  Expected<user_regs_struct> entry =
+      runToSyscallStop(tid, cave + 8, true, requeue, last, patienceNs);
+  if (!entry)
+    return finish(Expected<uint64_t>(entry.takeError()));
+  uint64_t result = entry->regs[0];
+  // Let the getpid() finish (stop pairs stay in step), then the restore.
+  Expected<user_regs_struct> exit = runToSyscallStop(tid, cave + 8, false, requeue, last);
+  if (!exit)
+    return finish(Expected<uint64_t>(exit.takeError()));
+  if (Error err = runRestore(tid, sigreturnEnd, requeue, last))
+    return finish(Expected<uint64_t>(std::move(err)));
+  ranRestore = true;
+  return finish(Expected<uint64_t>(result));
+}
+
+bool stoppedInSystemCall(int tid) {
+  if (syscallNo(tid) >= 0)
+    return true; // at a system-call stop
+  // Interrupted in one: the kernel has set it to restart (pc on its `svc`)
+  // and forgotten its number.
+  user_regs_struct regs;
+  if (!getRegs(tid, regs) || regs.pc % 4)
+    return false;
+  errno = 0;
+  long word = ptrace(PTRACE_PEEKTEXT, tid, (void *)(regs.pc & ~uint64_t(7)), nullptr);
+  if (errno)
+    return false;
+  uint32_t insn = uint32_t(uint64_t(word) >> (regs.pc & 4 ? 32 : 0));
+  return insn == svc0;
+}
+
+Error unwindRegisters(int tid, UnwindRegisters &out) {
+  user_regs_struct regs;
+  if (!getRegs(tid, regs))
+    return createStringError(std::error_code(errno, std::generic_category()),
+                             "thread %d: cannot read registers", tid);
+  // DWARF numbering (AArch64 DWARF ABI): x0-x30 are 0-30, sp is 31.
+  out.dwarf.assign(regs.regs, regs.regs + 31);
+  out.dwarf.push_back(regs.sp);
+  out.pc = regs.pc;
+  out.sp = regs.sp;
+  // tpidr_el0: glibc's thread pointer, which bounds a thread's stack scan.
+  uint64_t tp = 0;
+  iovec iov = {&tp, sizeof tp};
+  out.threadPointer =
+      ptrace(PTRACE_GETREGSET, tid, (void *)noteTls, &iov) == 0 ? tp : 0;
+  return Error::success();
+}
+
+} // namespace hotpatch
+#endif

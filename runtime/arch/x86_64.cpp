@@ -22,6 +22,7 @@
 #include <optional>
 
 // hp-diff block: LLVM's disassembler measures instructions.
+#ifndef HOTPATCH_NO_DISASSEMBLER // (hp-apply alone, static: no MC, no X86 target)
 #include "llvm/MC/MCAsmInfo.h"
 #include "llvm/MC/MCContext.h"
 #include "llvm/MC/MCDisassembler/MCDisassembler.h"
@@ -32,6 +33,7 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/TargetParser/Triple.h"
+#endif
 
 #include <map>
 #include <mutex>
@@ -392,6 +394,12 @@ public:
 };
 
 // === hp-diff: reading linked code =====================================
+#ifdef HOTPATCH_NO_DISASSEMBLER
+Expected<std::unique_ptr<Arch::CodeReader>> X86_64::makeCodeReader() const {
+  return createStringError(std::errc::not_supported,
+                           "this build has no x86_64 disassembler (hp-apply only)");
+}
+#else
 // Instructions have any length, so the end of the one holding a field is
 // found by decoding its function from the start, with LLVM's disassembler.
 class X86CodeReader final : public Arch::CodeReader {
@@ -476,6 +484,7 @@ Expected<std::unique_ptr<Arch::CodeReader>> X86_64::makeCodeReader() const {
     return reader.takeError();
   return std::unique_ptr<CodeReader>(std::move(*reader));
 }
+#endif
 // === end hp-diff block ================================================
 
 } // namespace

@@ -202,3 +202,16 @@ def patch_between_linked_binaries(env, ldflags):
     check(got == ["4 300 FIVE!", "6 400 three", "8 500 zero"],
           "new code on both kept counters: %r" % got)
     check(t.alive(), "target died")
+
+
+def many_steps(step):
+    """24 functions over several pages of code, one patch changes them all:
+    their sum tells old (24), new (24 * step) and any mix apart. Returns
+    (body, reply)."""
+    fns = "\n".join(
+        "__attribute__((noinline)) int part%d(void) { volatile int pad[64]; "
+        "for (int i = 0; i < 64; ++i) pad[i] = i * %d; return pad[%d] * 0 + %d; }"
+        % (i, i + 1, i, step) for i in range(24))
+    reply = "  int sum = 0;\n" + "".join("  sum += part%d();\n" % i for i in range(24)) + \
+        '  printf("%d\\n", sum);'
+    return fns, reply

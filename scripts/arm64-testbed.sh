@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The arm64 test bed: boots a Debian arm64 kernel under qemu-system-aarch64
+# with an initramfs of static arm64 test programs, runs them, and reports
+# their results (docs/arm64-testbed.md).
+#
+#   scripts/arm64-testbed.sh [--build DIR] [--keep-going] [--timeout SECS]
+#
+# Everything comes from Debian's archive: the kernel package
+# (linux-image-*-arm64-unsigned) and the arm64 libraries the programs link,
+# fetched with `apt-get download` and unpacked with `dpkg-deb -x` into
+# DIR/arm64/ (DIR defaults to build/). A second run downloads and rebuilds
+# nothing that is already there: it only boots.
+#
+# Exit status: 0 every guest test passed; 1 one failed (or the guest did not
+# finish); 77 the test bed cannot run here (no qemu-system-aarch64 and no way
+# to install it): ctest reports that as skipped.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$root/build
+boot_timeout=600
+while (($#)); do
+  case $1 in
+    --build) build=$(cd "$2" && pwd); shift 2 ;;
+    --timeout) boot_timeout=$2; shift 2 ;;
+    *) echo "arm64-testbed: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+work=$build/arm64
+mkdir -p "$work"
+say() { echo "arm64-testbed: $*"; }
+die() { echo "arm64-testbed: error: $*" >&2; exit 1; }
+skip() { echo "arm64-testbed: SKIP: $*" >&2; exit 77; }
+t0=$(date +%s.%N)
+elapsed() { awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+
+sudo=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then sudo="sudo -n"; fi
+apt_locked() { flock /tmp/hp-apt.lock $sudo "$@"; }
+
+# --- Host tools --------------------------------------------------------------
+# qemu-system-aarch64 is in Debian's qemu-system-arm. Without it (and no
+# right to install it), the test bed cannot run: a skip, never a pass.
+qemu=${HP_QEMU:-qemu-system-aarch64} # (another one, or a missing one to test the skip)
+if ! command -v "$qemu" >/dev/null; then
+  say "installing qemu-system-arm (provides qemu-system-aarch64)"
+  if ! { apt_locked apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null 2>&1 ||
+         { apt_locked apt-get update -qq >/dev/null 2>&1 &&
+           DEBIAN_FRONTEND=noninteractive apt_locked apt-get install -y -qq \
+             --no-install-recommends qemu-system-arm >/dev/null 2>&1; }; } ||
+     ! command -v "$qemu" >/dev/null; then
+    skip "qemu-system-aarch64 is not installed and cannot be (apt-get install qemu-system-arm failed: not root, or no archive)"
+  fi
+fi
+for tool in clang-19 ld.lld python3 dpkg-deb; do
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/setup.sh installs it)"
+done
+
+# --- Debian arm64 packages: the kernel and a sysroot ------------------------
+# The sysroot holds what static arm64 programs link: glibc, libgcc,
+# libstdc++ (guest tests, C and C++) and what hp-apply links (LLVM's static
+# libraries, elfutils, the compression libraries they use).
+sysroot_pkgs=(
+  libc6 libc6-dev linux-libc-dev libgcc-12-dev libgcc-s1 libstdc++-12-dev libstdc++6
+  llvm-19-dev libllvm19 libelf1 libelf-dev libdw1 libdw-dev
+  zlib1g zlib1g-dev libzstd1 libzstd-dev liblzma5 liblzma-dev libbz2-1.0 libbz2-dev
+)
+sysroot=$work/sysroot
+stamp=$work/.fetched
+want="kernel+${sysroot_pkgs[*]}"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  say "fetching the arm64 kernel and sysroot from Debian's archive"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64 ||
+     ! apt-cache show libc6:arm64 >/dev/null 2>&1; then
+    apt_locked dpkg --add-architecture arm64 || die "cannot add the arm64 architecture (need root)"
+    apt_locked apt-get update -qq || die "apt-get update failed"
+  fi
+  # The kernel: the unsigned image of the version the linux-image-arm64
+  # metapackage names (the signed one holds the same Image, signed for UEFI).
+  kernel_pkg=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null |
+               awk '/Depends: linux-image-[0-9]/ { sub(/:arm64$/, "", $2); print $2; exit }')
+  [ -n "$kernel_pkg" ] || die "no linux-image-arm64 in the apt lists"
+  apt-cache show "$kernel_pkg-unsigned:arm64" >/dev/null 2>&1 && kernel_pkg=$kernel_pkg-unsigned
+  rm -rf "$work/debs" "$sysroot" "$work/kernel"
+  mkdir -p "$work/debs" "$sysroot" "$work/kernel"
+  (cd "$work/debs" &&
+   apt_locked apt-get download -qq "$kernel_pkg:arm64" "${sysroot_pkgs[@]/%/:arm64}" 2>&1 |
+     { grep -v 'unsandboxed as root' || true; }; exit "${PIPESTATUS[0]}") ||
+    die "apt-get download failed"
+  for deb in "$work"/debs/*.deb; do
+    case $(basename "$deb") in
+      linux-image-*)
+        # Only /boot: the modules (most of the package) are not needed, the
+        # drivers the virt machine's console and initramfs use are built in.
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$work/kernel" ./boot ;;
+      *) dpkg-deb -x "$deb" "$sysroot" ;;
+    esac
+  done
+  vmlinuz=$(ls "$work"/kernel/boot/vmlinuz-* | head -1)
+  ln -sf "$vmlinuz" "$work/vmlinuz"
+  echo "$kernel_pkg" > "$work/kernel-package"
+  rm -rf "$work/debs"
+  echo "$want" > "$stamp"
+  say "fetched $(cat "$work/kernel-package") and ${#sysroot_pkgs[@]} packages in $(elapsed) s"
+fi
+[ -e "$work/vmlinuz" ] || die "no kernel in $work (remove $stamp to fetch again)"
+
+# --- Guest programs -----------------------------------------------------------
+# Static arm64 executables: /init runs every program in /tests.
+guest_cc=(clang-19 --target=aarch64-linux-gnu "--sysroot=$sysroot" -fuse-ld=lld -static
+          -O2 -g0 -Wall)
+rootfs=$work/rootfs
+mkdir -p "$rootfs/tests" "$rootfs/bin" "$work/obj"
+# Compiles SRC into OUT unless OUT is newer than SRC (and this script).
+build_guest() {
+  local src=$1 out=$2
+  if [ ! -e "$out" ] || [ "$src" -nt "$out" ] || [ "$0" -nt "$out" ] ||
+     [ -n "$(find "$root/test/arm64/guest" -name '*.h' -newer "$out" -print -quit)" ]; then
+    local cc=("${guest_cc[@]}")
+    [[ $src == *.cpp ]] && cc=(clang++-19 "${guest_cc[@]:1}")
+    "${cc[@]}" "$src" -o "$out" || die "cannot build $src for arm64"
+  fi
+}
+build_guest "$root/test/arm64/guest/init.c" "$rootfs/init"
+for src in "$root"/test/arm64/guest/[0-9]*.c "$root"/test/arm64/guest/[0-9]*.cpp; do
+  [ -e "$src" ] || continue
+  name=$(basename "${src%.*}")
+  build_guest "$src" "$rootfs/tests/$name"
+done
+# A test whose source is gone leaves the guest too.
+for prog in "$rootfs"/tests/*; do
+  [ -e "$prog" ] || continue
+  name=$(basename "$prog")
+  [ -e "$root/test/arm64/guest/$name.c" ] || [ -e "$root/test/arm64/guest/$name.cpp" ] ||
+    rm -f "$prog"
+done
+# Scenario steps (test/arm64/scenarios/*.sh) add what they build on the
+# host: the plugin-built targets, their patches, hp-apply.
+for scenario in "$root"/test/arm64/scenarios/*.sh; do
+  [ -e "$scenario" ] || continue
+  ROOT=$root BUILD=$build WORK=$work SYSROOT=$sysroot ROOTFS=$rootfs \
+    bash "$scenario" || die "scenario $(basename "$scenario") failed to build"
+done
+
+# --- Initramfs ----------------------------------------------------------------
+initrd=$work/initramfs.cpio
+if [ ! -e "$initrd" ] || [ -n "$(find "$rootfs" -newer "$initrd" -print -quit)" ] ||
+   [ "$root/test/arm64/mkinitramfs.py" -nt "$initrd" ]; then
+  python3 "$root/test/arm64/mkinitramfs.py" "$rootfs" "$initrd.tmp"
+  mv "$initrd.tmp" "$initrd"
+fi
+say "ready in $(elapsed) s: $(cat "$work/kernel-package"), initramfs $(( $(stat -c %s "$initrd") / 1024 )) KiB"
+
+# --- Boot ---------------------------------------------------------------------
+# Single-threaded TCG (docs/arm64-testbed.md: multi-threaded TCG in QEMU 7.2
+# may miss text written through /proc/PID/mem while the guest runs).
+log=$work/console.log
+boot_start=$(date +%s.%N)
+set +e
+timeout "$boot_timeout" "$qemu" -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
+  -accel tcg,thread=single -kernel "$work/vmlinuz" -initrd "$initrd" \
+  -nographic -nic none -no-reboot -append "console=ttyAMA0 panic=-1 quiet" </dev/null >"$log" 2>&1
+qemu_status=$?
+set -e
+boot_end=$(date +%s.%N)
+tr -d '\r' <"$log" >"$log.txt" && mv "$log.txt" "$log"
+
+# --- Results -------------------------------------------------------------------
+first_line=$(awk '/HP-INIT/ { print; exit }' "$log")
+{ grep -E '^HP-TEST ' "$log" || true; } | while read -r _ name result ms why; do
+  printf '  %-4s %-40s %6s ms %s\n' "$result" "$name" "$ms" "$why"
+done
+guest_s=$(awk -v a="$boot_start" -v b="$boot_end" 'BEGIN { printf "%.1f", b - a }')
+done_line=$(grep -E '^HP-DONE ' "$log" | tail -1 || true)
+if [ -z "$done_line" ]; then
+  tail -40 "$log" >&2
+  die "the guest did not finish (qemu status $qemu_status after $guest_s s; console: $log)"
+fi
+read -r _ passed failed <<<"$done_line"
+boot_s=$(awk '/^HP-INIT/ { for (i = 1; i < NF; ++i) if ($i == "uptime") print $(i + 1) }' "$log")
+say "guest: $passed passed, $failed failed; kernel booted in ${boot_s:-?} s, qemu ran $guest_s s, whole run $(elapsed) s (console: $log)"
+if [ "$failed" != 0 ]; then
+  # Each failed test's own output, for the CI log.
+  grep -E '^HP-TEST .* FAIL' "$log" | while read -r _ name _; do
+    echo "--- $name" >&2
+    awk -v n="$name" '$0 == "HP-START " n { on = 1; next } on && /^HP-TEST / { exit } on' "$log" >&2
+  done
+  exit 1
+fi
+[ -n "$first_line" ] || die "no HP-INIT line"
+exit 0
