@@ -318,6 +318,11 @@ print(f'  of the {c["patched"]} patched, {len(old_refused)} replace a function w
       f'reach before unwind tables was {c["patched"] - len(old_refused)}/{n} '
       f'({100.0 * (c["patched"] - len(old_refused)) / max(n, 1):.1f}%), now '
       f'{c["patched"]}/{n} ({100.0 * c["patched"] / max(n, 1):.1f}%)')
+multi = [s for s in measured if s.get('tus_diffed', 1) > 1]
+if multi:
+    print(f'  {len(multi)} diffed with every TU that has a copy of an inline function, in link '
+          f'order, because one TU alone was refused (docs/limits.md: a COMDAT copy the linker '
+          f'did not keep): ' + ', '.join(s['name'] for s in multi))
 sizes = collections.Counter(len(r) for r in replaced_of.values())
 print('  functions per patch: ' + ', '.join(f'{k}: {v}' for k, v in sorted(sizes.items())))
 
@@ -384,7 +389,7 @@ print(f'  without a patchable prologue: {share(names, lambda f: not f["patchable
 print(f'  own functions replaced by some measured site\'s patch: {len(covered & set(own))}/{len(own)}')
 if times:
     print(f'  per site: compile {sum(t[0] for t in times) / len(times):.2f} s, '
-          f'hp-diff {1000 * sum(t[1] for t in times) / len(times):.0f} ms (means)')
+          f'hp-diff and reading the new table {1000 * sum(t[1] for t in times) / len(times):.0f} ms (means)')
 
 # A machine-readable copy for the README and for anyone digging further.
 with open(os.path.join(results, '..', 'summary.json'), 'w') as f:
