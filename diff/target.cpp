@@ -203,14 +203,38 @@ void Differ::resolveAgainstTarget() {
     std::optional<ArrayRef<uint8_t>> bytes =
         (*target)->bytesAt(start, fn.expected.size());
     bool same = bytes && bytes->equals(fn.expected);
+    bool inlineCopy = false;
     if (same && origin != origins.end() && !targetIsOld) {
-      const Object &o = *origin->second.first;
-      same = sameCode(**target, *arch, *entry, o, o.symbols[origin->second.second]);
+      // A global defined in several files (an inline function, a
+      // template: each file compiles its own copy, maybe optimised
+      // differently) is the target's if any old copy is the one the
+      // linker kept.
+      const Object &first = *origin->second.first;
+      const Symbol &firstSym = first.symbols[origin->second.second];
+      same = sameCode(**target, *arch, *entry, first, firstSym);
+      inlineCopy = firstSym.binding == ELF::STB_WEAK;
+      if (!same && fn.oldSource.empty())
+        for (const auto &o : oldObjs) {
+          if (!o || o.get() == &first)
+            continue;
+          auto it = o->defined.find(fn.oldName);
+          if (it == o->defined.end() || o->isLocal(it->second) ||
+              o->symbols[it->second].shndx >= o->sections.size())
+            continue;
+          if ((same = sameCode(**target, *arch, *entry, *o, o->symbols[it->second])))
+            break;
+        }
     }
     if (!same)
       addRefusal(targetPath,
-                 formatv("function '{0}' is not the code the old objects "
-                         "have: the target is a different build", fn.oldName));
+                 inlineCopy
+                     ? formatv("function '{0}' in the target is not the copy of it "
+                               "the old objects given have (an inline function: "
+                               "each file compiles its own, and the linker kept "
+                               "another's); give hp-diff every file that defines it",
+                               fn.oldName)
+                     : formatv("function '{0}' is not the code the old objects "
+                               "have: the target is a different build", fn.oldName));
   }
 }
 
