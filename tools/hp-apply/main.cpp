@@ -312,6 +312,17 @@ Outcome runOn(int pid, const PatchFile &patch, const ApplyOptions &opts) {
   return applyIn(*target, pid, patch, opts, wall0);
 }
 
+/// Whether \p pid is gone, or is within \p ms milliseconds.
+bool goneWithin(int pid, unsigned ms) {
+  for (unsigned waited = 0;; waited += 10) {
+    if (processGone(pid))
+      return true;
+    if (waited >= ms)
+      return false;
+    usleep(10000);
+  }
+}
+
 /// The processes --exe or --tree name now.
 Expected<std::vector<int>> selected() {
   if (!exePath.empty())
@@ -333,8 +344,9 @@ int runOnMany(std::vector<int> initial, const PatchFile &patch, const ApplyOptio
       seen.insert(pid);
       Outcome o = runOn(pid, patch, opts);
       // One that exited meanwhile (a worker ending its life) needs no patch,
-      // whatever the failure it caused.
-      if (o.code && processGone(pid)) {
+      // whatever the failure it caused. (An exit in progress has lost its
+      // memory and threads before it is a zombie: give it a moment.)
+      if (o.code && goneWithin(pid, 200)) {
         o.json["gone"] = true;
         ++gone;
       } else if (o.code)

@@ -213,11 +213,12 @@ class Target:
     def ask(self, line, timeout=10):
         check(self.alive(), "the target died before '%s'" % line)
         self.send(line)
-        return self.read(timeout)
+        return self.read(timeout, line)
 
-    def read(self, timeout=10):
+    def read(self, timeout=10, asked=None):
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        check(ready, "the target did not answer within %ds" % timeout)
+        check(ready, "the target did not answer%s within %ds" % (
+            " '%s'" % asked if asked else "", timeout))
         answer = self.proc.stdout.readline().strip()
         check(answer != "" or self.alive(), "the target died")
         return answer
