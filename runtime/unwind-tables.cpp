@@ -100,9 +100,8 @@ registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr
     result.stopNs += borrowed->resume() - borrowed->startNs();
     if (done)
       break;
-    bool stuck = false;
-    Error err = handleErrors(done.takeError(),
-                             [&](const InjectedCallStuck &) { stuck = true; });
+    // (Stuck on the lock: try again. Anything else: give up.)
+    Error err = handleErrors(done.takeError(), [](const InjectedCallStuck &) {});
     if (err)
       return applyError(ApplyError::Failed,
                         formatv("registering the patch's unwind tables with {0}: {1}",
