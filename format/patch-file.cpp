@@ -2,6 +2,7 @@
 
 #include "patch-file.h"
 
+#include "elf-writer.h"
 #include "fingerprint-table.h"
 #include "string-table.h"
 
@@ -62,63 +63,6 @@ constexpr SectionSpec loadable[numPatchSections] = {
     {".hp.got", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
 };
 
-Error elfError(const Twine &what) {
-  return createStringError(std::errc::io_error, "%s: %s", what.str().c_str(),
-                           elf_errmsg(-1));
-}
-
-/// A libelf output file in memory (memfd), closed on every path.
-class ElfWriter {
-public:
-  ~ElfWriter() {
-    if (elf)
-      elf_end(elf);
-    if (fd >= 0)
-      close(fd);
-  }
-  Error open() {
-    fd = memfd_create("hotpatch-patch", MFD_CLOEXEC);
-    if (fd < 0)
-      return createStringError(std::error_code(errno, std::generic_category()),
-                               "cannot create an in-memory file");
-    elf = elf_begin(fd, ELF_C_WRITE, nullptr);
-    if (!elf)
-      return elfError("elf_begin");
-    return Error::success();
-  }
-  /// Adds a section holding \p bytes (kept alive by the caller).
-  Expected<size_t> add(uint32_t nameOff, uint32_t type, uint64_t flags,
-                       const void *bytes, size_t size, uint64_t align,
-                       uint64_t entsize = 0, uint32_t link = 0,
-                       uint32_t info = 0, Elf_Type dataType = ELF_T_BYTE) {
-    Elf_Scn *scn = elf_newscn(elf);
-    if (!scn)
-      return elfError("elf_newscn");
-    Elf_Data *data = elf_newdata(scn);
-    if (!data)
-      return elfError("elf_newdata");
-    data->d_buf = const_cast<void *>(bytes);
-    data->d_size = size;
-    data->d_align = align;
-    data->d_type = dataType;
-    GElf_Shdr shdr{};
-    gelf_getshdr(scn, &shdr);
-    shdr.sh_name = nameOff;
-    shdr.sh_type = type;
-    shdr.sh_flags = flags;
-    shdr.sh_addralign = align;
-    shdr.sh_entsize = entsize;
-    shdr.sh_link = link;
-    shdr.sh_info = info;
-    shdr.sh_size = size;
-    if (!gelf_update_shdr(scn, &shdr))
-      return elfError("gelf_update_shdr");
-    return elf_ndxscn(scn);
-  }
-  int fd = -1;
-  Elf *elf = nullptr;
-};
-
 template <typename T> void append(std::string &out, T value) {
   char buf[sizeof(T)];
   le::write<T, llvm::endianness::little>(buf, value);
@@ -131,10 +75,8 @@ StringRef patchSectionName(PatchSection s) {
 }
 
 Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
-  if (elf_version(EV_CURRENT) == EV_NONE)
-    return elfError("libelf");
   ElfWriter w;
-  if (Error err = w.open())
+  if (Error err = w.open("hotpatch-patch"))
     return std::move(err);
 
   GElf_Ehdr ehdr{};
