@@ -72,16 +72,6 @@ need "$PY -c 'import clang.cindex'" python3-clang-19
 need 'command -v llvm-dwarfdump-19' llvm-19
 need 'command -v c++filt' binutils
 
-copy_tool() {
-  local sha
-  sha=$(sha256sum "$1" | cut -c1-16)
-  local to=$cache/tools/$2-$sha
-  if [[ ! -f $to ]]; then
-    rm -f "$cache/tools/$2"-*
-    cp "$1" "$to"
-  fi
-  echo "$to"
-}
 plugin=$(copy_tool "$plugin_in" hotpatch.so)
 hpdiff=$(copy_tool "$hpdiff_in" hp-diff)
 hpinspect=$(copy_tool "$hpinspect_in" hp-inspect)

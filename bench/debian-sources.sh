@@ -29,3 +29,18 @@ need() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >>"$cache/apt.log" 2>&1 \
     || { tail -5 "$cache/apt.log" >&2; die "apt-get install $2 failed"; }
 }
+
+# copy_tool FILE NAME: FILE copied into $cache/tools, named by its hash (the
+# copy's path on stdout): a rebuild of build/ during the run changes
+# nothing, and results can be cached per tool.
+copy_tool() {
+  local sha
+  mkdir -p "$cache/tools"
+  sha=$(sha256sum "$1" | cut -c1-16)
+  local to=$cache/tools/$2-$sha
+  if [[ ! -f $to ]]; then
+    rm -f "$cache/tools/$2"-*
+    cp "$1" "$to"
+  fi
+  echo "$to"
+}

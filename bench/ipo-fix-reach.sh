@@ -198,18 +198,6 @@ dsc() {
   dsc_of[$name]=$f
 }
 
-# The tools, copied and named by their hash: a rebuild of build/ during the
-# run changes nothing, and the objects are cached per plugin.
-copy_tool() {
-  local sha
-  sha=$(sha256sum "$1" | cut -c1-16)
-  local to=$cache/tools/$2-$sha
-  if [[ ! -f $to ]]; then
-    rm -f "$cache/tools/$2"-*
-    cp "$1" "$to"
-  fi
-  echo "$to"
-}
 plugin=$(copy_tool "$plugin_in" hotpatch.so)
 hpdiff=$(copy_tool "$hpdiff_in" hp-diff)
 declare -A setting_flags=(
