@@ -23,6 +23,7 @@ AppliedPatch sample() {
   p.eMachine = ELF::EM_AARCH64;
   p.patchDigest = 0xfeedbeef;
   p.unwind = UnwindState::Registered;
+  p.unwindTablesOffset = 0x3a40;
   p.regionAddr = 0x7f0000000000;
   p.regionSize = 3 * 4096;
   p.moduleBase = 0x555555554000;
@@ -50,6 +51,7 @@ TEST(Record, RoundTrips) {
   EXPECT_EQ(back->eMachine, p.eMachine);
   EXPECT_EQ(back->patchDigest, p.patchDigest);
   EXPECT_EQ(back->unwind, p.unwind);
+  EXPECT_EQ(back->unwindTablesOffset, p.unwindTablesOffset);
   EXPECT_EQ(back->regionAddr, p.regionAddr);
   EXPECT_EQ(back->regionSize, p.regionSize);
   EXPECT_EQ(back->moduleBase, p.moduleBase);
@@ -76,6 +78,8 @@ TEST(Record, KeepsItsLayout) {
   EXPECT_EQ(support::endian::read16le(&bytes[184]), p.eMachine);
   EXPECT_EQ(bytes[RecordLayout::unwindOffset], uint8_t(UnwindState::Registered));
   EXPECT_EQ(support::endian::read32le(&bytes[188]), p.patchDigest);
+  EXPECT_EQ(support::endian::read32le(&bytes[172]), p.unwindTablesOffset);
+  EXPECT_EQ(bytes[RecordLayout::commitOffset], 1); // (its neighbour at 172 kept clear)
   const uint8_t *e = &bytes[RecordLayout::headerSize];
   EXPECT_EQ(support::endian::read64le(e), p.functions[0].entryAddr);
   EXPECT_EQ(e[17], p.functions[0].saved.size());
