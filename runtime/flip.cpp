@@ -145,7 +145,7 @@ Error FlipPlan::enterGates() {
     if (Error err = target.write(f.entryAddr + f.site, f.toGate.site))
       return err;
     if (flipDelayUs())
-      usleep(flipDelayUs());
+      target.sleepServing(flipDelayUs());
   }
   return Error::success();
 }

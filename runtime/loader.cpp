@@ -339,13 +339,13 @@ void untilItWakes(const Target &target, int tid, unsigned delayUs, uint64_t unti
   uint64_t settled = monotonicNs() + uint64_t(delayUs) * 1000;
   std::string blocked = blockedInSyscall(target.procId(), tid);
   while (!isBlocked(blocked) && !blocked.empty() && monotonicNs() < settled) {
-    usleep(200);
+    target.sleepServing(200);
     blocked = blockedInSyscall(target.procId(), tid);
   }
   if (!isBlocked(blocked))
     return; // running (or gone): the next try now
   while (monotonicNs() < untilNs && blockedInSyscall(target.procId(), tid) == blocked)
-    usleep(200);
+    target.sleepServing(200);
 }
 
 /// `strict` (with \p check) and `none`: the flip with every thread stopped;
@@ -394,7 +394,7 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
       untilItWakes(target, busy->tid, opts.retryDelayUs,
                    std::min<uint64_t>(waitStart + opts.waitNs, monotonicNs() + 500000000ull));
     else
-      usleep(opts.retryDelayUs);
+      target.sleepServing(opts.retryDelayUs);
   }
 }
 

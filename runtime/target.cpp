@@ -604,6 +604,24 @@ Expected<uint64_t> Target::call(uint64_t fn, ArrayRef<uint64_t> args,
                     patienceNs);
 }
 
+void Target::sleepServing(unsigned us) const {
+  uint64_t until = monotonicNs() + uint64_t(us) * 1000;
+  for (;;) {
+    // Every stop of ours was taken before the threads were let go: what
+    // stops now is a signal on its way (or a group stop), let through.
+    int status = 0;
+    int tid;
+    while ((tid = waitpid(-1, &status, __WALL | WNOHANG)) > 0)
+      if (WIFSTOPPED(status))
+        ptrace(PTRACE_CONT, tid, nullptr,
+               (void *)(long)(unsigned(status) >> 16 ? 0 : WSTOPSIG(status)));
+    uint64_t now = monotonicNs();
+    if (now >= until)
+      return;
+    usleep(unsigned(std::min<uint64_t>((until - now) / 1000 + 1, 200)));
+  }
+}
+
 std::string blockedInSyscall(int pid, int tid) {
   std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) +
                      "/syscall";

@@ -80,6 +80,12 @@ public:
   llvm::Expected<StoppedThreads> holdAll();
   llvm::Expected<StoppedThreads> borrowOne();
 
+  /// While the threads run and hp-apply waits (between strict tries, in a
+  /// test hook): a signal the target receives stops its thread in a
+  /// signal-delivery stop until we let it on. Sleeps \p us microseconds,
+  /// delivering every such signal as the kernel would have, at once.
+  void sleepServing(unsigned us) const;
+
   llvm::Error read(uint64_t addr, llvm::MutableArrayRef<uint8_t> out) const;
   /// Reads many pieces at once (see readPieces); which were read whole.
   std::vector<bool> readMany(llvm::ArrayRef<MemoryPiece> pieces) const {

@@ -38,13 +38,13 @@ uint64_t definedAt(const PatchFile &patch, const std::vector<uint64_t> &sectionA
 /// A test hook: HOTPATCH_TEST_REGISTER_DELAY_US makes hp-apply wait that
 /// long once the record says `registering` (before the call) and again
 /// after the call (before `registered`), so a test can kill it there.
-void registerDelay() {
+void registerDelay(const Target &target) {
   static const unsigned us = [] {
     const char *v = getenv("HOTPATCH_TEST_REGISTER_DELAY_US");
     return v ? unsigned(atoi(v)) : 0u;
   }();
   if (us)
-    usleep(us);
+    target.sleepServing(us);
 }
 
 Error writeUnwindState(Target &target, uint64_t recordAddr, UnwindState state) {
@@ -85,7 +85,7 @@ registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr
   record.unwind = UnwindState::Registering;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);
-  registerDelay();
+  registerDelay(target);
   // The unwinder takes its lock: if the thread we borrow holds it (stopped
   // in the middle of a throw), the call would wait for ever. A call that
   // waits on a lock for a second is taken back unchanged and tried again
@@ -115,9 +115,9 @@ registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr
                                 "tables; nothing was changed",
                                 fn->module, tries, patienceNs / 1000000000));
     }
-    usleep(10000);
+    target.sleepServing(10000);
   }
-  registerDelay();
+  registerDelay(target);
   record.unwind = UnwindState::Registered;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);
