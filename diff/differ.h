@@ -53,6 +53,11 @@ struct DiffResult {
 /// (RefusalErrors joined), each thing refused once.
 llvm::Expected<DiffResult> diffBuilds(const DiffOptions &opts);
 
+/// Prints what hp-diff says after writing \p output: the summary line (or
+/// "nothing to patch"), why each function is in, what was left out.
+void printSummary(llvm::raw_ostream &os, const DiffResult &result,
+                  llvm::StringRef output);
+
 } // namespace hotpatch
 
 #endif

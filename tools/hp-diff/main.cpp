@@ -116,41 +116,6 @@ static std::optional<int> readInputs(DiffOptions &opts) {
   return std::nullopt;
 }
 
-static std::string listed(const std::vector<std::string> &names) {
-  return names.empty() ? std::string() : " (" + join(names, ", ") + ")";
-}
-
-static void printSummary(const DiffResult &result) {
-  const PatchFile &p = result.patch;
-  auto sayLineNumbersOnly = [&] {
-    if (!result.lineNumbersOnly.empty())
-      outs() << "hp-diff: left out, line numbers only"
-             << listed(result.lineNumbersOnly)
-             << "; --include-line-number-changes patches them too\n";
-  };
-  if (p.functions.empty() && result.added.empty() && result.newData.empty()) {
-    outs() << "hp-diff: nothing to patch: the builds have the same code; wrote "
-              "an empty patch to " << output << "\n";
-    sayLineNumbersOnly();
-    return;
-  }
-  size_t moduleRefs = 0, libraryRefs = 0;
-  for (const PatchSymbol &s : p.symbols)
-    if (!s.defined)
-      ++(s.refInModule ? moduleRefs : libraryRefs);
-  outs() << "hp-diff: wrote " << output << ": " << p.functions.size()
-         << " replaced" << listed(result.replaced) << ", " << result.added.size()
-         << " new" << listed(result.added) << ", " << result.newData.size()
-         << " new or changed data" << listed(result.newData) << "; "
-         << moduleRefs << " references to the running module, " << libraryRefs
-         << " to other libraries"
-         << (p.buildId.empty() ? "" : "; target build-id " + p.buildId) << "\n";
-  for (const auto &[name, why] : result.reasons)
-    if (!why.empty())
-      outs() << "  " << name << ": " << why << "\n";
-  sayLineNumbersOnly();
-}
-
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -175,6 +140,6 @@ int main(int argc, char **argv) {
       }))
     return fail(std::move(err));
   if (!quiet)
-    printSummary(*result);
+    printSummary(outs(), *result, output);
   return 0;
 }
