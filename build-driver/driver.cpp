@@ -174,7 +174,9 @@ private:
   Error buildOld();
   Error applyFix();
   Error buildNew();
+  Error chooseTarget(bool afterNewBuild);
   Error diff();
+  bool targetChosen = false;
   Error runBuildCommand(StringRef phase, StringRef logName);
 };
 
@@ -513,12 +515,14 @@ Error Driver::applyFix() {
   return Error::success();
 }
 
-Error Driver::diff() {
-  auto start = Clock::now();
+/// Which binary of the old build the patch is for. With --target, checked
+/// right after the old build, before any time goes into the new one.
+Error Driver::chooseTarget(bool afterNewBuild) {
   std::vector<std::pair<std::string, std::string>> oldBins =
       findLinkedBinaries(oldTree);
-  std::vector<std::pair<std::string, std::string>> newBins =
-      findLinkedBinaries(tree);
+  std::vector<std::pair<std::string, std::string>> newBins;
+  if (afterNewBuild)
+    newBins = findLinkedBinaries(tree);
   std::string targetId;
   if (!opts.target.empty()) {
     Expected<std::string> id = readBuildId(opts.target);
@@ -534,7 +538,19 @@ Error Driver::diff() {
   for (const auto &[path, id] : oldBins)
     if (path == *binary)
       report.buildId = id;
+  targetChosen = true;
+  if (!opts.target.empty())
+    say(formatv("target: {0} is {1} of the old build (build-id {2})",
+                opts.target, *binary, targetId));
+  return Error::success();
+}
 
+Error Driver::diff() {
+  auto start = Clock::now();
+  if (!targetChosen)
+    if (Error err = chooseTarget(/*afterNewBuild=*/true))
+      return err;
+  const std::string *binary = &report.binary;
   Expected<std::vector<std::pair<std::string, std::string>>> pairs =
       pairDirectories(oldTree, tree);
   if (!pairs)
@@ -589,6 +605,9 @@ Expected<BuildReport> Driver::run() {
     return std::move(err);
   if (opts.patchFile.empty() && opts.newRev.empty())
     return std::move(report);
+  if (!opts.target.empty() || !opts.binary.empty())
+    if (Error err = chooseTarget(/*afterNewBuild=*/false))
+      return std::move(err);
   if (Error err = applyFix())
     return std::move(err);
   if (Error err = runBuildCommand("new build", "new-build.log"))

@@ -143,8 +143,11 @@ static int fail(Error err) {
       [&](const PhaseError &e) {
         WithColor::error(errs(), "hp-build") << e.message() << '\n';
         if (!e.logTail.empty()) {
-          errs() << "hp-build: the last " << e.logTail.size() << " lines of "
-                 << e.logFile << ":\n";
+          errs() << "hp-build: the last "
+                 << (e.logTail.size() == 1
+                         ? std::string("line")
+                         : std::to_string(e.logTail.size()) + " lines")
+                 << " of " << e.logFile << ":\n";
           for (const std::string &line : e.logTail)
             errs() << "  " << line << '\n';
         }
