@@ -3,7 +3,8 @@
 # installed hotpatch would: a tiny program built with PREFIX's plugin (by
 # hand and through PREFIX's CMake package), diffed with PREFIX's hp-diff,
 # patched while it runs with PREFIX's hp-apply; the new code must run and
-# the process must live. Nothing from the build tree is used.
+# the process must live. Then the same fix made by PREFIX's hp-build from a
+# make project and a .patch. Nothing from the build tree is used.
 #   live.sh PREFIX SCRATCH-DIR
 set -euo pipefail
 prefix=$1 work=$2
@@ -11,11 +12,11 @@ clang=${HOTPATCH_TEST_CLANG:-clang-19}
 plugin=$prefix/lib/hotpatch/hotpatch.so
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-for f in bin/hp-diff bin/hp-apply bin/hp-inspect lib/hotpatch/hotpatch.so \
+for f in bin/hp-build bin/hp-diff bin/hp-apply bin/hp-inspect lib/hotpatch/hotpatch.so \
          lib/hotpatch/hotpatch-passes.so lib/cmake/Hotpatch/HotpatchConfig.cmake \
          lib/cmake/Hotpatch/HotpatchConfigVersion.cmake \
          lib/cmake/Hotpatch/hotpatch-toolchain.cmake \
-         share/man/man1/hp-diff.1.gz share/man/man1/hp-inspect.1.gz \
+         share/man/man1/hp-build.1.gz share/man/man1/hp-diff.1.gz share/man/man1/hp-inspect.1.gz \
          share/man/man8/hp-apply.8.gz share/man/man7/hotpatch.7.gz; do
   [ -e "$prefix/$f" ] || fail "not installed: $prefix/$f"
 done
@@ -23,7 +24,7 @@ done
 if grep -rlI -- "${HOTPATCH_BUILD_DIR:-/nonexistent}" "$prefix" >/dev/null 2>&1; then
   fail "installed files name the build tree: $(grep -rlI -- "$HOTPATCH_BUILD_DIR" "$prefix" | head -3)"
 fi
-for tool in hp-diff hp-apply hp-inspect; do
+for tool in hp-build hp-diff hp-apply hp-inspect; do
   "$prefix/bin/$tool" --version >/dev/null || fail "$tool --version"
 done
 
@@ -66,6 +67,30 @@ kill -0 "$pid" 2>/dev/null || fail "the patched process died"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 trap - EXIT
 echo "live: $prefix: patched pid $pid, 1 -> 42, alive"
+
+# hp-build: the release built and kept, then the fix from a .patch, the
+# installed plugin found beside the installed hp-build.
+mkdir -p "$work/make-src"
+cp "$work/old/app.c" "$work/make-src/app.c"
+printf 'app: app.o\n\t$(CC) -o app app.o\napp.o: app.c\n\t$(CC) -O2 -c app.c\n' >"$work/make-src/Makefile"
+(cd "$work" && diff -u old/app.c new/app.c | sed '1s|old/|a/|; 2s|new/|b/|' >fix.patch) || true
+"$prefix/bin/hp-build" -q -C "$work/make-src" --cache "$work/hp-build-cache" -- make \
+  >"$work/hp-build.log" 2>&1 || { cat "$work/hp-build.log" >&2; fail "hp-build (the release)"; }
+release=$(ls -d "$work"/hp-build-cache/*/old)
+"$release/app" >"$work/out2" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+"$prefix/bin/hp-build" -q -C "$work/make-src" --cache "$work/hp-build-cache" \
+  --patch "$work/fix.patch" --target "$release/app" -o "$work/fix2.hp" -- make \
+  >"$work/hp-build.log" 2>&1 || { cat "$work/hp-build.log" >&2; fail "hp-build (the fix)"; }
+"$prefix/bin/hp-apply" -p "$pid" "$work/fix2.hp" >"$work/apply.log" 2>&1 ||
+  { cat "$work/apply.log" >&2; fail "hp-apply (hp-build's patch)"; }
+for _ in $(seq 100); do grep -qx 42 "$work/out2" && break; sleep 0.02; done
+grep -qx 42 "$work/out2" || fail "no new behaviour after hp-build's patch"
+kill -0 "$pid" 2>/dev/null || fail "the process patched by hp-build's patch died"
+kill "$pid"; wait "$pid" 2>/dev/null || true
+trap - EXIT
+echo "live: $prefix: hp-build made the fix from a .patch, 1 -> 42, alive"
 
 # The installed CMake package, found where it lies (no build path in it).
 mkdir -p "$work/cmake-src"

@@ -27,11 +27,11 @@ done
 grep -q "^ Package: hotpatch$" "$tmp/info" || fail "not package hotpatch"
 
 dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$tmp/files"
-for f in /usr/bin/hp-diff /usr/bin/hp-apply /usr/bin/hp-inspect \
+for f in /usr/bin/hp-build /usr/bin/hp-diff /usr/bin/hp-apply /usr/bin/hp-inspect \
          /usr/lib/hotpatch/hotpatch.so /usr/lib/hotpatch/hotpatch-passes.so \
          /usr/lib/cmake/Hotpatch/HotpatchConfig.cmake \
          /usr/lib/cmake/Hotpatch/hotpatch-toolchain.cmake \
-         /usr/share/man/man1/hp-diff.1.gz /usr/share/man/man1/hp-inspect.1.gz \
+         /usr/share/man/man1/hp-build.1.gz /usr/share/man/man1/hp-diff.1.gz /usr/share/man/man1/hp-inspect.1.gz \
          /usr/share/man/man8/hp-apply.8.gz /usr/share/man/man7/hotpatch.7.gz; do
   grep -qx -- "$f" "$tmp/files" || fail "the package lacks $f"
 done
