@@ -101,6 +101,9 @@ project(app C)
 find_package(Hotpatch REQUIRED)
 add_executable(app app.c)
 hotpatch_enable(app)
+if(OLD_BUILD)
+  hotpatch_add_patch(NAME fix TARGET app OLD_BUILD ${OLD_BUILD})
+endif()
 C
 cmake -S "$work/cmake-src" -B "$work/cmake-build" -G Ninja -DCMAKE_C_COMPILER="$clang" \
   -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log" >&2; fail "find_package(Hotpatch)"; }
@@ -110,3 +113,15 @@ cmake --build "$work/cmake-build" >>"$work/cmake.log" 2>&1 || { cat "$work/cmake
 grep -q -- "-fplugin=$plugin" "$work/cmake-build/build.ninja" ||
   fail "the CMake package does not name $plugin"
 echo "live: $prefix: find_package(Hotpatch) + hotpatch_enable() build patchable"
+
+# hotpatch_add_patch(): the fixed sources' build tree makes the patch
+# against the release's tree, with the installed hp-diff.
+cp "$work/new/app.c" "$work/cmake-src/app.c"
+cmake -S "$work/cmake-src" -B "$work/cmake-build-new" -G Ninja -DCMAKE_C_COMPILER="$clang" \
+  -DCMAKE_PREFIX_PATH="$prefix" -DOLD_BUILD="$work/cmake-build" >"$work/cmake.log" 2>&1 ||
+  { cat "$work/cmake.log" >&2; fail "configure with hotpatch_add_patch"; }
+cmake --build "$work/cmake-build-new" --target fix >>"$work/cmake.log" 2>&1 ||
+  { cat "$work/cmake.log" >&2; fail "hotpatch_add_patch's target"; }
+"$prefix/bin/hp-inspect" "$work/cmake-build-new/fix.hp" | grep -q "answer: old" ||
+  fail "hotpatch_add_patch's patch does not replace answer()"
+echo "live: $prefix: hotpatch_add_patch() made the patch"
