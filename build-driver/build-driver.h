@@ -39,6 +39,9 @@ struct BuildOptions {
   std::string cacheDir; ///< where old builds are kept, one per key
   /// What the wrapper runs: clang-19, clang++-19 and the plugin.
   std::string clang, clangxx, plugin;
+  /// hotpatch-exec.so: preloaded into the builds so that a compiler run by
+  /// path (/usr/bin/gcc) runs the wrapper. Empty: not preloaded.
+  std::string execShim;
   /// Seconds between two progress lines of a running build.
   unsigned progressEverySec = 10;
   std::vector<std::string> acceptChangedInit;

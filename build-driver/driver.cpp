@@ -85,6 +85,7 @@ std::string wrapperScript(StringRef compiler, StringRef plugin,
                  "# Written by hp-build: this build's compiles go through "
                  "clang 19 with the hotpatch plugin.\n"
                  "[ -n \"$HP_BUILD_COUNT\" ] && printf . >>\"$HP_BUILD_COUNT\"\n"
+                 "unset HP_BUILD_WRAPPERS # (the exec below is the compiler's)\n"
                  "exec {0} -fplugin={1} -ffile-prefix-map={2}=. "
                  "-Qunused-arguments -Wl,--build-id=sha1 \"$@\"\n",
                  shQuote(compiler), shQuote(plugin), shQuote(tree))
@@ -319,7 +320,7 @@ Error Driver::prepare() {
   else
     return phaseError("prepare", opts.plugin + ": " +
                                      buf.getError().message());
-  std::vector<std::string> parts = {"hp-build 1", identity, opts.clang,
+  std::vector<std::string> parts = {"hp-build 2", identity, opts.clang,
                                     opts.clangxx, pluginHash, epoch};
   parts.insert(parts.end(), opts.command.begin(), opts.command.end());
   report.key = cacheKey(parts);
@@ -340,16 +341,20 @@ Error Driver::prepare() {
   // The builds' environment: ours first in PATH, named by CC and CXX (make,
   // autotools) and by the toolchain file (CMake 3.21+ reads it from the
   // environment), and fixed dates.
-  std::string path = binDir;
+  std::string path = binDir, preload;
   for (char **e = environ; *e; ++e) {
     StringRef var(*e);
     StringRef name = var.split('=').first;
     if (name == "PATH")
       path += ":" + var.split('=').second.str();
     else if (!is_contained({"CC", "CXX", "CMAKE_TOOLCHAIN_FILE",
-                            "SOURCE_DATE_EPOCH", "TZ", "HP_BUILD_COUNT"},
+                            "SOURCE_DATE_EPOCH", "TZ", "HP_BUILD_COUNT",
+                            "HP_BUILD_WRAPPERS", "LD_PRELOAD",
+                            "CCACHE_DISABLE", "GIT_CEILING_DIRECTORIES"},
                            name))
       env.push_back(var.str());
+    else if (name == "LD_PRELOAD")
+      preload = var.split('=').second.str();
   }
   env.push_back("PATH=" + path);
   env.push_back("CC=" + pathJoin(binDir, "cc"));
@@ -357,6 +362,19 @@ Error Driver::prepare() {
   env.push_back("CMAKE_TOOLCHAIN_FILE=" + pathJoin(binDir, "toolchain.cmake"));
   env.push_back("SOURCE_DATE_EPOCH=" + epoch);
   env.push_back("TZ=UTC");
+  // ccache runs the compiler it finds (the wrapper, through PATH or the
+  // shim) but looks up by the compiler it was named: its cache may hold
+  // objects built without the plugin. It only passes through.
+  env.push_back("CCACHE_DISABLE=1");
+  // A build that asks git about its tree (Redis' mkreleasehdr.sh: the
+  // commit, a dirty count) must not find a repository the cache lies in.
+  env.push_back("GIT_CEILING_DIRECTORIES=" + keyDir);
+  // A compiler named by path reaches the wrapper through the exec shim.
+  if (!opts.execShim.empty()) {
+    env.push_back("HP_BUILD_WRAPPERS=" + binDir);
+    env.push_back("LD_PRELOAD=" + opts.execShim +
+                  (preload.empty() ? "" : " " + preload));
+  }
   phase.seconds = secondsSince(start);
   report.phases.push_back(phase);
   say(formatv("prepare: {0} {1}, cache {2}", isGit() ? "revision" : "sources",

@@ -13,7 +13,8 @@ plugin=$prefix/lib/hotpatch/hotpatch.so
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 for f in bin/hp-build bin/hp-diff bin/hp-apply bin/hp-inspect lib/hotpatch/hotpatch.so \
-         lib/hotpatch/hotpatch-passes.so lib/cmake/Hotpatch/HotpatchConfig.cmake \
+         lib/hotpatch/hotpatch-passes.so lib/hotpatch/hotpatch-exec.so \
+         lib/cmake/Hotpatch/HotpatchConfig.cmake \
          lib/cmake/Hotpatch/HotpatchConfigVersion.cmake \
          lib/cmake/Hotpatch/hotpatch-toolchain.cmake \
          share/man/man1/hp-build.1.gz share/man/man1/hp-diff.1.gz share/man/man1/hp-inspect.1.gz \

@@ -29,6 +29,7 @@ grep -q "^ Package: hotpatch$" "$tmp/info" || fail "not package hotpatch"
 dpkg-deb -c "$deb" | awk '{print $NF}' | sed 's|^\./|/|' >"$tmp/files"
 for f in /usr/bin/hp-build /usr/bin/hp-diff /usr/bin/hp-apply /usr/bin/hp-inspect \
          /usr/lib/hotpatch/hotpatch.so /usr/lib/hotpatch/hotpatch-passes.so \
+         /usr/lib/hotpatch/hotpatch-exec.so \
          /usr/lib/cmake/Hotpatch/HotpatchConfig.cmake \
          /usr/lib/cmake/Hotpatch/hotpatch-toolchain.cmake \
          /usr/share/man/man1/hp-build.1.gz /usr/share/man/man1/hp-diff.1.gz /usr/share/man/man1/hp-inspect.1.gz \

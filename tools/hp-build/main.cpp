@@ -92,14 +92,14 @@ static std::string defaultCache() {
   return std::string(dir);
 }
 
-/// The plugin beside this hp-build: <build>/lib/hotpatch.so in a build tree,
-/// <prefix>/lib/hotpatch/hotpatch.so when installed.
-static std::string findPlugin(const char *argv0) {
-  std::string exe = sys::fs::getMainExecutable(argv0, (void *)&findPlugin);
+/// \p file beside this hp-build: <build>/lib/FILE in a build tree,
+/// <prefix>/lib/hotpatch/FILE when installed.
+static std::string findLib(const char *argv0, StringRef file) {
+  std::string exe = sys::fs::getMainExecutable(argv0, (void *)&findLib);
   StringRef prefix = sys::path::parent_path(sys::path::parent_path(exe));
-  for (const char *rel : {"lib/hotpatch/hotpatch.so", "lib/hotpatch.so"}) {
+  for (StringRef dir : {"lib/hotpatch", "lib"}) {
     SmallString<256> p(prefix);
-    sys::path::append(p, rel);
+    sys::path::append(p, dir, file);
     if (sys::fs::exists(p))
       return std::string(p);
   }
@@ -198,7 +198,8 @@ int main(int argc, char **argv) {
   opts.cacheDir = cacheDir.empty() ? defaultCache() : std::string(cacheDir);
   opts.clang = HOTPATCH_CLANG_PATH;
   opts.clangxx = HOTPATCH_CLANGXX_PATH;
-  opts.plugin = findPlugin(argv[0]);
+  opts.plugin = findLib(argv[0], "hotpatch.so");
+  opts.execShim = findLib(argv[0], "hotpatch-exec.so");
   if (opts.plugin.empty())
     return fail(make_error<PhaseError>(
         "prepare", "hotpatch.so not found beside hp-build (lib/hotpatch/ or "

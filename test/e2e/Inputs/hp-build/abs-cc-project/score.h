@@ -1,0 +1,1 @@
+long score(long x);
