@@ -195,9 +195,16 @@ chooseBinary(ArrayRef<std::pair<std::string, std::string>> oldBins,
           std::errc::invalid_argument,
           "%s has no build-id: nothing shows it was built from these sources",
           targetPath.str().c_str());
+    // Copies of one program have one build-id: the one of the deployed
+    // name first (redis-server, not its copy redis-check-aof).
+    std::string match;
     for (const auto &[path, id] : oldBins)
-      if (id == targetBuildId && (named.empty() || path == named))
-        return path;
+      if (id == targetBuildId && (named.empty() || path == named) &&
+          (match.empty() || sys::path::filename(path) ==
+                                sys::path::filename(targetPath)))
+        match = path;
+    if (!match.empty())
+      return match;
     return createStringError(
         std::errc::invalid_argument,
         "%s has build-id %s, which no binary of the old build has (%s): it "

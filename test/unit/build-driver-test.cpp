@@ -80,6 +80,13 @@ TEST(ChooseBinary, TargetIsTheOldBinaryWithItsBuildId) {
   EXPECT_EQ(chosen(olds, {}, "/srv/server", "bb", ""), "src/server");
 }
 
+TEST(ChooseBinary, TargetAmongCopiesIsTheOneOfItsName) {
+  Bins olds = {{"src/redis-check-aof", "s1"}, {"src/redis-server", "s1"}};
+  EXPECT_EQ(chosen(olds, {}, "/usr/bin/redis-server", "s1", ""),
+            "src/redis-server");
+  EXPECT_EQ(chosen(olds, {}, "/srv/renamed", "s1", ""), "src/redis-check-aof");
+}
+
 TEST(ChooseBinary, TargetWithAnotherBuildIdIsRefusedNamingBoth) {
   Bins olds = {{"app", "aa"}};
   EXPECT_EQ(chosen(olds, {}, "/srv/app", "cc", ""),
