@@ -160,6 +160,8 @@ private:
   BuildReport report;
   std::string keyDir, binDir, tree, oldTree, epoch;
   std::string oldCommit, newCommit;
+  std::string gitPrefix; // SRC_DIR inside its repository ("" at the top)
+  std::string gitTop;    // the repository's top directory
   std::vector<std::string> env; // the builds' environment
 
   void say(const Twine &line) {
@@ -291,7 +293,19 @@ Error Driver::prepare() {
         return n.takeError();
       newCommit = *n;
     }
-    identity = "git " + oldCommit;
+    // SRC_DIR may be a directory of a larger repository: the tree is that
+    // directory of the commit, the fix the diff under it.
+    Expected<std::string> prefix = capture(
+        "prepare", {"git", "-C", std::string(src), "rev-parse", "--show-prefix"});
+    if (!prefix)
+      return prefix.takeError();
+    gitPrefix = StringRef(*prefix).trim().str();
+    Expected<std::string> top = capture(
+        "prepare", {"git", "-C", std::string(src), "rev-parse", "--show-toplevel"});
+    if (!top)
+      return top.takeError();
+    gitTop = StringRef(*top).trim().str();
+    identity = "git " + oldCommit + ":" + gitPrefix;
     if (const char *e = getenv("SOURCE_DATE_EPOCH")) {
       epoch = e;
     } else {
@@ -451,8 +465,11 @@ Error Driver::buildOld() {
   if (isGit()) {
     std::string tar = pathJoin(keyDir, "old.tar");
     if (Expected<std::string> out =
-            capture("old build", {"git", "-C", opts.sourceDir, "archive",
-                                  "--format=tar", "-o", tar, oldCommit});
+            capture("old build", {"git", "-C", gitTop, "archive",
+                                  "--format=tar", "-o", tar,
+                                  gitPrefix.empty() ? oldCommit
+                                                    : oldCommit + ":" +
+                                                          gitPrefix});
         !out)
       return out.takeError();
     sys::fs::create_directories(tree);
@@ -484,7 +501,8 @@ Error Driver::applyFix() {
     patchFile = pathJoin(keyDir, "fix.patch");
     Expected<std::string> diff =
         capture("patch", {"git", "-C", opts.sourceDir, "diff", "--no-color",
-                          "--no-ext-diff", "--no-renames", oldCommit,
+                          "--no-ext-diff", "--no-renames", "--relative",
+                          oldCommit,
                           newCommit});
     if (!diff)
       return diff.takeError();
