@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libclang-rt-19-dev cmake ninja-build python3  # build, tests, libFuzzer
   binutils gcc libc6-dev libstdc++-12-dev file               # GNU ld/strip, -static, C++, gcc for a test
   gdb                                                        # a test: gdb walks through patch frames
+  ccache patch                                               # tests: hp-build through ccache; hp-build applies fixes
   pandoc                                                     # the man pages, made from docs/
 )
 missing=()
