@@ -267,6 +267,7 @@ int main(int argc, char **argv) {
   }
   summary["output"] = output;
   summary["binary"] = report->binary;
+  summary["target"] = std::string(target);
   summary["build_id"] = report->buildId;
   summary["replaced"] = strings(result.replaced);
   summary["added"] = strings(result.added);
