@@ -61,6 +61,7 @@ constexpr SectionSpec loadable[numPatchSections] = {
     {".hp.data", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
     {".hp.bss", SHT_NOBITS, SHF_ALLOC | SHF_WRITE},
     {".hp.got", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
+    {".hp.tls", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE | SHF_TLS},
 };
 
 template <typename T> void append(std::string &out, T value) {
@@ -104,7 +105,7 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   for (uint32_t pos = 0; pos < order.size(); ++pos)
     elfIndex[order[pos]] = pos + 1;
 
-  // Section indices are fixed by creation order below: loadable 1..6.
+  // Section indices are fixed by creation order below: loadable 1..7.
   std::vector<Elf64_Rela> relas[numPatchSections];
   std::vector<Elf64_Sym> symtab(1); // index 0: the null symbol
   std::string funcs, refs, meta;
@@ -213,11 +214,11 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
     if (!idx)
       return idx.takeError();
   }
-  // Indices: 7 .symtab, 8 .strtab, then relocation sections, then ours.
+  // Indices: 8 .symtab, 9 .strtab, then relocation sections, then ours.
   Expected<size_t> symIdx =
       w.add(symtabName, SHT_SYMTAB, 0, symtab.data(),
             symtab.size() * sizeof(Elf64_Sym), 8, sizeof(Elf64_Sym),
-            /*link=*/8, /*info=*/firstGlobal, ELF_T_SYM);
+            /*link=*/numPatchSections + 2, /*info=*/firstGlobal, ELF_T_SYM);
   if (!symIdx)
     return symIdx.takeError();
   if (Expected<size_t> i = w.add(strtabName, SHT_STRTAB, 0, strtab.bytes().data(),
@@ -424,6 +425,10 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
   size_t scnIndex[numPatchSections];
   for (unsigned s = 0; s < numPatchSections; ++s) {
     auto it = st.byName.find(loadable[s].name);
+    if (it == st.byName.end() && PatchSection(s) == PatchSection::Tls) {
+      scnIndex[s] = 0; // (made before patches could add thread-local storage)
+      continue;
+    }
     if (it == st.byName.end())
       return st.bad(Twine("missing section ") + loadable[s].name);
     scnIndex[s] = elf_ndxscn(it->second);

@@ -32,8 +32,11 @@ inline constexpr llvm::StringLiteral unwindObjectSymbol = "__hp_unwind_object";
 inline constexpr uint64_t unwindObjectSize = 64;
 
 /// The loadable sections, in file order. Their names are part of the format.
-enum class PatchSection : uint8_t { Text, Plt, Rodata, Data, Bss, Got };
-inline constexpr unsigned numPatchSections = 6;
+/// Where a patch's bytes go. Tls is not part of the region: it is the
+/// initial image of the thread-local variables the patch adds (every
+/// thread gets its own copy of it, docs/patch-format.md).
+enum class PatchSection : uint8_t { Text, Plt, Rodata, Data, Bss, Got, Tls };
+inline constexpr unsigned numPatchSections = 7;
 llvm::StringRef patchSectionName(PatchSection s);
 
 struct PatchReloc {
@@ -86,7 +89,7 @@ struct PatchFile {
   std::vector<std::string> acceptedRisks;
   std::vector<uint8_t> sections[numPatchSections]; ///< Bss: size only
   uint64_t bssSize = 0;
-  uint64_t align[numPatchSections] = {16, 16, 16, 16, 16, 8};
+  uint64_t align[numPatchSections] = {16, 16, 16, 16, 16, 8, 1};
   std::vector<PatchReloc> relocs[numPatchSections];
   std::vector<PatchSymbol> symbols;
   std::vector<FunctionMapEntry> functions;

@@ -24,6 +24,8 @@ uint64_t PatchLayout::offsetOf(PatchSection s) const {
     return bssOff;
   case PatchSection::Got:
     return gotOff;
+  case PatchSection::Tls:
+    return 0; // (not in the region: every thread's copy is ld.so's, new-tls.h)
   }
   llvm_unreachable("every patch section has a place");
 }

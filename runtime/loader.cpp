@@ -15,6 +15,7 @@
 #include "symbols.h"
 #include "tls.h"
 #include "unwind.h"
+#include "new-tls.h"
 #include "unwind-tables.h"
 
 
@@ -281,7 +282,8 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
     record.functions[i].newAddr = flips[i].newAddr;
   Expected<std::vector<uint8_t>> image =
       buildImage(patch, arch, region.layout, region.addr, *symAddr, flips,
-                 region.commitAddr(), encodeRecord(record), symbols.tls);
+                 region.commitAddr(), encodeRecord(record), symbols.tls,
+                 symbols.newTls);
   if (!image)
     return image.takeError();
   if (region.reused)
@@ -463,6 +465,11 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
           report.placeStopNs);
   if (!placement)
     return placement.takeError();
+  Expected<std::optional<ModuleTls>> newTls =
+      loadNewTls(target, *arch, patch, symbols, symbols.tls, report.placeStopNs);
+  if (!newTls)
+    return newTls.takeError();
+  symbols.newTls = *newTls ? &**newTls : nullptr;
   if (Error err = writeRegion(target, patch, *arch, *region, symbols, *flips, record))
     return std::move(err);
   Expected<UnwindRegistration> unwind =

@@ -29,6 +29,7 @@ struct SymbolContext {
   const std::vector<Mapping> &maps;
   IfuncChoices &ifuncs;
   const ModuleTls *tls = nullptr;  ///< when the patch accesses TLS (tls.h)
+  const ModuleTls *newTls = nullptr; ///< when it adds some (new-tls.h)
 };
 
 /// The address of every symbol of \p patch, its sections placed at

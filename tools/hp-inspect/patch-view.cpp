@@ -64,8 +64,10 @@ void printPatch(raw_ostream &os, StringRef path, const PatchFile &p,
      << " bytes, stubs " << p.sections[unsigned(PatchSection::Plt)].size()
      << ", read-only data " << p.sections[unsigned(PatchSection::Rodata)].size()
      << ", data " << p.sections[unsigned(PatchSection::Data)].size() << ", bss "
-     << p.bssSize << ", slots " << p.sections[unsigned(PatchSection::Got)].size() / 8
-     << "\n";
+     << p.bssSize << ", slots " << p.sections[unsigned(PatchSection::Got)].size() / 8;
+  if (size_t tls = p.sections[unsigned(PatchSection::Tls)].size())
+    os << ", new thread-local " << tls << " bytes a thread";
+  os << "\n";
   os << "  replaced functions: " << p.functions.size() << "\n";
   for (const FunctionMapEntry &fn : p.functions) {
     os << "    " << fn.oldName;
@@ -175,6 +177,7 @@ json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize) {
       {"replaced_functions", std::move(functions)},
       {"new_symbols", std::move(fresh)},
       {"unwind_table_bytes", int64_t(unwindTableBytes(p))},
+      {"thread_local_bytes", int64_t(p.sections[unsigned(PatchSection::Tls)].size())},
       {"slots", std::move(slots)},
       {"references", std::move(references)},
       {"accepted_risks", std::move(risks)},
