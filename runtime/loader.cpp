@@ -473,7 +473,7 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   if (Error err = writeRegion(target, patch, *arch, *region, symbols, *flips, record))
     return std::move(err);
   Expected<UnwindRegistration> unwind =
-      registerUnwindTables(target, patch, region->addr, region->layout, symbols,
+      registerUnwindTables(target, *arch, patch, region->addr, region->layout, symbols,
                            **placement, region->recordAddr(), record);
   if (!unwind)
     return unwind.takeError();
