@@ -296,14 +296,15 @@ void Differ::retarget(SectionRef at, const Reloc &r) {
       addRefusal(obj.source(), "relocation in zero-initialized data");
     return;
   }
-  if (where == PatchSection::Tls) {
+  if (where == PatchSection::Tls && kind != RelocKind::Absolute) {
+    // (hp-apply writes absolute addresses into the block's image before
+    // the dynamic loader copies it; each thread's copy has its own place.)
     if (refusals.isFirst(formatv("tls reloc {0} {1}", objIndex, secIndex)))
       addRefusal(obj.source(),
-                 formatv("new thread-local variable in {0} is initialised with "
-                         "the address of '{1}'; every thread's copy is made by "
-                         "the dynamic loader from an image hp-apply does not "
-                         "relocate: initialise it in code", obj.sections[secIndex].name,
-                         what));
+                 formatv("new thread-local variable in {0} holds '{1}' by "
+                         "relocation {2}, relative to where it lies; every "
+                         "thread's copy lies elsewhere",
+                         obj.sections[secIndex].name, what, arch->relocName(r.type)));
     return;
   }
   patch.relocs[unsigned(where)].push_back(

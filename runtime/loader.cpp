@@ -465,8 +465,17 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
           report.placeStopNs);
   if (!placement)
     return placement.takeError();
-  Expected<std::optional<ModuleTls>> newTls =
-      loadNewTls(target, *arch, patch, symbols, symbols.tls, report.placeStopNs);
+  // (New thread-local variables initialised with addresses need them now.)
+  std::vector<uint64_t> tlsSymAddr;
+  if (!patch.relocs[unsigned(PatchSection::Tls)].empty()) {
+    Expected<std::vector<uint64_t>> addrs = resolveSymbols(
+        patch, symbols, sectionAddresses(region->layout, region->addr));
+    if (!addrs)
+      return addrs.takeError();
+    tlsSymAddr = std::move(*addrs);
+  }
+  Expected<std::optional<ModuleTls>> newTls = loadNewTls(
+      target, *arch, patch, symbols, tlsSymAddr, symbols.tls, report.placeStopNs);
   if (!newTls)
     return newTls.takeError();
   symbols.newTls = *newTls ? &**newTls : nullptr;

@@ -200,10 +200,23 @@ std::string newTlsName(const PatchFile &patch) {
 
 Expected<std::optional<ModuleTls>>
 loadNewTls(Target &target, const Arch &arch, const PatchFile &patch,
-           SymbolContext symbols, const ModuleTls *moduleTls, uint64_t &stopNs) {
-  const std::vector<uint8_t> &image = patch.sections[unsigned(PatchSection::Tls)];
+           SymbolContext symbols, const std::vector<uint64_t> &symAddr,
+           const ModuleTls *moduleTls, uint64_t &stopNs) {
+  std::vector<uint8_t> image = patch.sections[unsigned(PatchSection::Tls)];
   if (image.empty())
     return std::nullopt;
+  for (const PatchReloc &r : patch.relocs[unsigned(PatchSection::Tls)]) {
+    // (Absolute addresses only, hp-diff made sure: no place to be relative to.)
+    if (r.offset + arch.relocExtent(r.type).second > image.size())
+      return applyError(ApplyError::Refused,
+                        formatv("relocation at .hp.tls+{0:x} runs past the "
+                                "section; the patch is malformed", r.offset));
+    if (Error err = arch.applyReloc(r.type, image.data() + r.offset, 0,
+                                    symAddr[r.symbol], r.addend))
+      return applyError(ApplyError::Failed,
+                        formatv("relocation against '{0}': {1}",
+                                patch.symbols[r.symbol].name, toString(std::move(err))));
+  }
   auto firstNew = [&]() -> std::string {
     for (const PatchSymbol &s : patch.symbols)
       if (isNewTls(s))

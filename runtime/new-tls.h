@@ -29,7 +29,9 @@ class Target;
 
 /// Where the patch's new thread-local variables are, as a ModuleTls whose
 /// symbol addresses are their offsets in `.hp.tls` (resolveSymbols gives
-/// exactly that); nullopt when the patch adds none. \p moduleTls: the
+/// exactly that); nullopt when the patch adds none. The block's image
+/// takes the addresses its relocations name first (\p symAddr: every
+/// symbol's, resolveSymbols). \p moduleTls: the
 /// patched module's TLS facts when the patch reaches its existing
 /// variables: when its block is static too, the new variables are
 /// addressed as if they were the module's (an offset from its block), so
@@ -37,7 +39,8 @@ class Target;
 /// (ApplyError) when the process cannot load it, with ld.so's message.
 llvm::Expected<std::optional<ModuleTls>>
 loadNewTls(Target &target, const Arch &arch, const PatchFile &patch,
-           SymbolContext symbols, const ModuleTls *moduleTls, uint64_t &stopNs);
+           SymbolContext symbols, const std::vector<uint64_t> &symAddr,
+           const ModuleTls *moduleTls, uint64_t &stopNs);
 
 /// The memfd name of \p patch's TLS library.
 std::string newTlsName(const PatchFile &patch);
