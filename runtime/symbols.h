@@ -47,6 +47,9 @@ struct FoundSymbol {
 /// of its globals), then the dynamic symbols of every other module, in
 /// the order they were loaded. Nullopt when none defines it.
 std::optional<FoundSymbol> findInProcess(SymbolContext ctx, llvm::StringRef name);
+/// Every module's global \p name, in the same order: the patched module's
+/// (any global), then each other module's dynamic symbol.
+std::vector<FoundSymbol> findEverywhere(SymbolContext ctx, llvm::StringRef name);
 
 } // namespace hotpatch
 

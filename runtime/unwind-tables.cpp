@@ -135,18 +135,24 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
     result.outcome = UnwindOutcome::Kept;
     return result;
   }
-  // libgcc's, which exceptions, cancellation and backtrace() use; and the
-  // nongnu libunwind's when the program has it (it keeps a list of its
-  // own, for JIT code, and looks there first).
-  std::optional<FoundSymbol> gcc = findInProcess(symbols, "__register_frame_info");
+  // Every unwinder of the process: libgcc's, which exceptions, cancellation
+  // and backtrace() use (its object links into its list: one libgcc takes
+  // it); LLVM's libunwind, whose __register_frame_info is a stub and which
+  // takes whole tables by __unw_add_dynamic_eh_frame_section; and the
+  // nongnu libunwind's list of dynamic code, which it searches first.
+  std::vector<FoundSymbol> llvmAdd =
+      findEverywhere(symbols, "__unw_add_dynamic_eh_frame_section");
+  std::optional<FoundSymbol> gcc;
+  for (FoundSymbol &f : findEverywhere(symbols, "__register_frame_info"))
+    if (!gcc && llvm::none_of(llvmAdd, [&](const FoundSymbol &l) {
+          return l.module == f.module;
+        }))
+      gcc = f;
   std::optional<FoundSymbol> unw = findInProcess(symbols, "_U_dyn_register");
-  if (!gcc && !unw) {
+  if (!gcc && !unw && llvmAdd.empty()) {
     result.outcome = UnwindOutcome::NoUnwinder;
     return result;
   }
-  for (const std::optional<FoundSymbol> &u : {gcc, unw})
-    if (u)
-      result.unwinder += (result.unwinder.empty() ? "" : ", ") + u->module;
   uint64_t dynInfo = 0;
   if (unw) {
     std::vector<uint8_t> tablesBytes(definedSize(patch, ehFrameSymbol));
@@ -178,25 +184,34 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
   constexpr unsigned tries = 3;
   constexpr uint64_t patienceNs = 1000000000;
   struct Call {
-    std::optional<FoundSymbol> &fn;
+    FoundSymbol fn;
     SmallVector<uint64_t, 2> args;
     bool done = false;
-  } calls[] = {{gcc, {tables, object}}, {unw, {dynInfo}}};
+  };
+  std::vector<Call> calls;
+  if (gcc)
+    calls.push_back({*gcc, {tables, object}});
+  for (const FoundSymbol &f : llvmAdd)
+    calls.push_back({f, {tables}});
+  if (unw)
+    calls.push_back({*unw, {dynInfo}});
+  for (const Call &c : calls)
+    result.unwinder += (result.unwinder.empty() ? "" : ", ") + c.fn.module;
   for (unsigned attempt = 1;; ++attempt) {
     Expected<StoppedThreads> borrowed = target.borrowOne();
     if (!borrowed)
       return applyError(ApplyError::Gone, toString(borrowed.takeError()));
     Error err = Error::success();
     for (Call &c : calls) {
-      if (!c.fn || c.done)
+      if (c.done)
         continue;
-      Expected<uint64_t> called = target.call(c.fn->addr, c.args, patienceNs);
+      Expected<uint64_t> called = target.call(c.fn.addr, c.args, patienceNs);
       if (!called) {
         err = handleErrors(called.takeError(), [](const InjectedCallStuck &) {});
         if (err)
           err = applyError(ApplyError::Failed,
                            formatv("registering the patch's unwind tables with {0}: {1}",
-                                   c.fn->module, toString(std::move(err))));
+                                   c.fn.module, toString(std::move(err))));
         break;
       }
       c.done = true;
@@ -204,8 +219,8 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
     result.stopNs += borrowed->resume() - borrowed->startNs();
     if (err)
       return std::move(err);
-    auto stuck = llvm::find_if(calls, [](const Call &c) { return c.fn && !c.done; });
-    if (stuck == std::end(calls))
+    auto stuck = llvm::find_if(calls, [](const Call &c) { return !c.done; });
+    if (stuck == calls.end())
       break;
     // (Stuck on a lock: try again.)
     if (attempt == tries) {
@@ -218,7 +233,7 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
                         formatv("the unwinder of {0} stayed locked through {1} "
                                 "tries of {2} s to register the patch's unwind "
                                 "tables; {3}",
-                                stuck->fn->module, tries, patienceNs / 1000000000,
+                                stuck->fn.module, tries, patienceNs / 1000000000,
                                 none ? "nothing was changed"
                                      : "nothing runs the patch, and its region "
                                        "stays mapped"));

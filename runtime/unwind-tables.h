@@ -13,7 +13,9 @@
 // unwinder fills in and links into its list of registered tables; the
 // unwinder looks in that list before it asks the dynamic loader.
 //
-// When the program also has the nongnu libunwind (libunwind.so.8, which
+// LLVM's libunwind, when the program has it, takes the tables by
+// `__unw_add_dynamic_eh_frame_section` (its `__register_frame_info` is a
+// stub). When the program also has the nongnu libunwind (libunwind.so.8, which
 // some programs call for their own backtraces), the tables are registered
 // with it too, by `_U_dyn_register`: its list for code it finds in no
 // loaded object. Its entry (an unw_dyn_info_t and a search table) goes in

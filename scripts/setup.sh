@@ -10,7 +10,7 @@ packages=(
   libelf-dev libdw-dev                                       # ELF and the unwinder (runtime)
   libgtest-dev libclang-rt-19-dev cmake ninja-build python3  # build, tests, libFuzzer
   binutils gcc libc6-dev libstdc++-12-dev file               # GNU ld/strip, -static, C++, gcc for a test
-  gdb libunwind-dev                                           # tests: gdb and libunwind walk through patch frames
+  gdb libunwind-dev libunwind-14                              # tests: gdb, both libunwinds walk through patch frames
   pandoc                                                     # the man pages, made from docs/
 )
 missing=()
