@@ -13,6 +13,7 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <array>
 #include <gelf.h>
 #include <libelf.h>
 #include <sys/mman.h>
@@ -75,7 +76,44 @@ StringRef patchSectionName(PatchSection s) {
   return loadable[unsigned(s)].name;
 }
 
-Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
+std::optional<std::pair<uint64_t, uint64_t>> signatureRange(ArrayRef<uint8_t> bytes) {
+  Expected<object::ELFFile<object::ELF64LE>> file =
+      object::ELFFile<object::ELF64LE>::create(toStringRef(bytes));
+  if (!file) {
+    consumeError(file.takeError());
+    return std::nullopt;
+  }
+  Expected<object::ELF64LE::ShdrRange> shdrs = file->sections();
+  if (!shdrs) {
+    consumeError(shdrs.takeError());
+    return std::nullopt;
+  }
+  for (const auto &sh : *shdrs) {
+    Expected<StringRef> name = file->getSectionName(sh);
+    if (!name) {
+      consumeError(name.takeError());
+      continue;
+    }
+    if (*name == ".hp.sig" && sh.sh_type == SHT_PROGBITS && sh.sh_offset <= bytes.size() &&
+        sh.sh_size <= bytes.size() - sh.sh_offset)
+      return std::make_pair(uint64_t(sh.sh_offset), uint64_t(sh.sh_size));
+  }
+  return std::nullopt;
+}
+
+namespace {
+/// The checksum of \p bytes: every byte, the checksum field at
+/// \p checksumAt and the signature's room (if any) read as zero.
+uint64_t patchChecksum(ArrayRef<uint8_t> bytes, uint64_t checksumAt) {
+  std::vector<uint8_t> zeroed(bytes.begin(), bytes.end());
+  memset(zeroed.data() + checksumAt, 0, 8);
+  if (auto sig = signatureRange(bytes))
+    memset(zeroed.data() + sig->first, 0, sig->second);
+  return hash64(toStringRef(ArrayRef<uint8_t>(zeroed)));
+}
+} // namespace
+
+Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch, bool signatureRoom) {
   ElfWriter w;
   if (Error err = w.open("hotpatch-patch"))
     return std::move(err);
@@ -204,6 +242,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
            refsName = shstr.add(".hp.refs"), stringsName = shstr.add(".hp.strings"),
            symtabName = shstr.add(".symtab"), strtabName = shstr.add(".strtab"),
            shstrName = shstr.add(".shstrtab");
+  uint32_t sigName = signatureRoom ? shstr.add(".hp.sig") : 0;
+  static const std::array<uint8_t, signatureSectionSize> noSignature{};
 
   for (unsigned s = 0; s < numPatchSections; ++s) {
     bool bss = PatchSection(s) == PatchSection::Bss;
@@ -241,6 +281,11 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
                                    buf->size(), name == stringsName ? 1 : 8);
         !i)
       return i.takeError();
+  if (signatureRoom)
+    if (Expected<size_t> i = w.add(sigName, SHT_PROGBITS, 0, noSignature.data(),
+                                   noSignature.size(), 8);
+        !i)
+      return i.takeError();
   Expected<size_t> shstrIdx = w.add(shstrName, SHT_STRTAB, 0, shstr.bytes().data(),
                                     shstr.bytes().size(), 1);
   if (!shstrIdx)
@@ -255,7 +300,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   std::vector<uint8_t> out(size);
   if (pread(w.fd, out.data(), size, 0) != size)
     return createStringError(std::errc::io_error, "cannot read back the patch");
-  // The checksum covers every byte, with its own field taken as zero.
+  // The checksum covers every byte, with its own field (and the signature's
+  // room) taken as zero.
   Elf *reread = elf_memory(reinterpret_cast<char *>(out.data()), out.size());
   size_t shstrndx = 0;
   elf_getshdrstrndx(reread, &shstrndx);
@@ -269,8 +315,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   elf_end(reread);
   if (!metaOff)
     return createStringError(std::errc::io_error, "lost .hp.meta");
-  uint64_t sum = hash64(toStringRef(ArrayRef<uint8_t>(out)));
-  le::write64le(out.data() + metaOff + mChecksum, sum);
+  le::write64le(out.data() + metaOff + mChecksum,
+                patchChecksum(out, metaOff + mChecksum));
   return out;
 }
 
@@ -380,10 +426,7 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
   // Checksum: every byte of the file, this field read as zero.
   uint64_t stored = le::read64le(meta->data() + mChecksum);
   if (verifyChecksum) {
-    std::vector<uint8_t> zeroed(bytes.begin(), bytes.end());
-    size_t at = meta->data() - copy.data() + mChecksum;
-    memset(zeroed.data() + at, 0, 8);
-    if (hash64(toStringRef(ArrayRef<uint8_t>(zeroed))) != stored)
+    if (patchChecksum(bytes, meta->data() - copy.data() + mChecksum) != stored)
       return createStringError(std::errc::illegal_byte_sequence,
                                "%s: checksum mismatch: the patch is corrupt "
                                "or was modified", st.where.c_str());

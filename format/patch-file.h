@@ -15,7 +15,9 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hotpatch {
@@ -107,8 +109,18 @@ inline uint64_t unwindTableBytes(const PatchFile &p) {
   return 0;
 }
 
-/// Serialises \p patch; identical patches give identical bytes.
-llvm::Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch);
+/// The size of `.hp.sig`, the room a signature takes (patch-signature.h).
+inline constexpr uint64_t signatureSectionSize = 128;
+
+/// Serialises \p patch; identical patches give identical bytes. With
+/// \p signatureRoom, a zeroed `.hp.sig` for SigningKey::sign to fill.
+llvm::Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch,
+                                                bool signatureRoom = false);
+
+/// Where `.hp.sig`'s contents lie in \p bytes (file offset, size); none
+/// when the patch has no such section or \p bytes are not ELF.
+std::optional<std::pair<uint64_t, uint64_t>>
+signatureRange(llvm::ArrayRef<uint8_t> bytes);
 
 /// Parses and checks a patch: ELF structure, magic, version, checksum and
 /// every index. \p where names the input in errors. Only the fuzzer turns
