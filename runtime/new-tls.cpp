@@ -198,13 +198,12 @@ std::string newTlsName(const PatchFile &patch) {
   return name;
 }
 
-Expected<std::optional<ModuleTls>>
-loadNewTls(Target &target, const Arch &arch, const PatchFile &patch,
-           SymbolContext symbols, const std::vector<uint64_t> &symAddr,
-           const ModuleTls *moduleTls, uint64_t &stopNs) {
+namespace {
+
+/// \p patch's .hp.tls with the addresses its relocations name written in.
+Expected<std::vector<uint8_t>> relocatedImage(const Arch &arch, const PatchFile &patch,
+                                              const std::vector<uint64_t> &symAddr) {
   std::vector<uint8_t> image = patch.sections[unsigned(PatchSection::Tls)];
-  if (image.empty())
-    return std::nullopt;
   for (const PatchReloc &r : patch.relocs[unsigned(PatchSection::Tls)]) {
     // (Absolute addresses only, hp-diff made sure: no place to be relative to.)
     if (r.offset + arch.relocExtent(r.type).second > image.size())
@@ -217,98 +216,133 @@ loadNewTls(Target &target, const Arch &arch, const PatchFile &patch,
                         formatv("relocation against '{0}': {1}",
                                 patch.symbols[r.symbol].name, toString(std::move(err))));
   }
-  auto firstNew = [&]() -> std::string {
-    for (const PatchSymbol &s : patch.symbols)
-      if (isNewTls(s))
-        return s.name;
-    return "?";
-  };
-  std::string name = newTlsName(patch);
+  return image;
+}
 
-  Expected<std::vector<Mapping>> maps = target.mappings();
-  if (!maps)
-    return applyError(ApplyError::Gone, toString(maps.takeError()));
-  std::optional<uint64_t> base = loadedAt(*maps, name);
-  if (!base) {
-    std::optional<std::pair<uint64_t, uint64_t>> ldso = loaderRange(target, symbols);
-    std::optional<FoundSymbol> dlopenFn = findInProcess(symbols, "dlopen");
-    if (!ldso || !dlopenFn)
-      return applyError(ApplyError::Refused,
-                        formatv("the patch adds thread-local variable '{0}', and "
-                                "{1} has no dynamic loader{2} to give every "
-                                "thread a copy of it",
-                                firstNew(), ldso ? "the process" : "a static executable",
-                                ldso ? " with dlopen" : ""));
-    std::optional<FoundSymbol> dlerrorFn = findInProcess(symbols, "dlerror");
-    std::vector<uint8_t> lib = buildTlsModule(
-        {arch.eMachine(), arch.tlsFillType(TlsFill::TpOffset),
-         arch.tlsFillType(TlsFill::ModuleId), name + ".so", image,
-         patch.align[unsigned(PatchSection::Tls)]});
-    Expected<std::unique_ptr<Unwinder>> unwinder = Unwinder::create(target.procId());
-    if (!unwinder)
-      return applyError(ApplyError::Failed, toString(unwinder.takeError()));
-    constexpr unsigned tries = 5;
-    for (unsigned attempt = 1; !base; ++attempt) {
-      Expected<StoppedThreads> borrowed = target.borrowOne();
-      if (!borrowed)
-        return applyError(ApplyError::Gone, toString(borrowed.takeError()));
-      bool busy = inLoader(target, **unwinder, *ldso);
-      Expected<uint64_t> loaded =
-          busy ? Expected<uint64_t>(uint64_t(0))
-               : loadOnce(target, arch, lib, name, dlopenFn->addr,
-                          dlerrorFn ? std::optional<uint64_t>(dlerrorFn->addr)
-                                    : std::nullopt);
-      stopNs += borrowed->resume() - borrowed->startNs();
-      if (loaded && !busy) {
-        base = *loaded;
-        break;
-      }
-      if (!loaded) {
-        Error err = handleErrors(loaded.takeError(), [](const InjectedCallStuck &) {});
-        if (err)
-          return asApplyError(ApplyError::Failed, std::move(err));
-      }
-      if (attempt == tries)
-        return applyError(ApplyError::Busy,
-                          formatv("no thread could load the patch's thread-local "
-                                  "storage in {0} tries: the one borrowed was in "
-                                  "the dynamic loader or waited on its lock; "
-                                  "nothing was changed",
-                                  tries));
-      target.sleepServing(10000);
-    }
+/// The first variable the patch adds, for messages.
+std::string firstNewVariable(const PatchFile &patch) {
+  for (const PatchSymbol &s : patch.symbols)
+    if (isNewTls(s))
+      return s.name;
+  return "?";
+}
+
+/// Has the target's ld.so load \p lib (named \p name) on a borrowed
+/// thread, trying again while the thread it borrows is in ld.so or waits
+/// on a lock; the library's load address.
+Expected<uint64_t> loadLibrary(Target &target, const Arch &arch, const PatchFile &patch,
+                               SymbolContext symbols, ArrayRef<uint8_t> lib,
+                               StringRef name, uint64_t &stopNs) {
+  std::optional<std::pair<uint64_t, uint64_t>> ldso = loaderRange(target, symbols);
+  std::optional<FoundSymbol> dlopenFn = findInProcess(symbols, "dlopen");
+  if (!ldso || !dlopenFn)
+    return applyError(ApplyError::Refused,
+                      formatv("the patch adds thread-local variable '{0}', and "
+                              "{1} has no dynamic loader{2} to give every "
+                              "thread a copy of it",
+                              firstNewVariable(patch),
+                              ldso ? "the process" : "a static executable",
+                              ldso ? " with dlopen" : ""));
+  std::optional<uint64_t> dlerrorAddr;
+  if (std::optional<FoundSymbol> f = findInProcess(symbols, "dlerror"))
+    dlerrorAddr = f->addr;
+  Expected<std::unique_ptr<Unwinder>> unwinder = Unwinder::create(target.procId());
+  if (!unwinder)
+    return applyError(ApplyError::Failed, toString(unwinder.takeError()));
+  constexpr unsigned tries = 5;
+  for (unsigned attempt = 1;; ++attempt) {
+    Expected<StoppedThreads> borrowed = target.borrowOne();
+    if (!borrowed)
+      return applyError(ApplyError::Gone, toString(borrowed.takeError()));
+    bool busy = inLoader(target, **unwinder, *ldso);
+    Expected<uint64_t> loaded =
+        busy ? Expected<uint64_t>(uint64_t(0))
+             : loadOnce(target, arch, lib, name, dlopenFn->addr, dlerrorAddr);
+    stopNs += borrowed->resume() - borrowed->startNs();
+    if (loaded && !busy)
+      return *loaded;
+    if (!loaded)
+      if (Error err = handleErrors(loaded.takeError(), [](const InjectedCallStuck &) {}))
+        return asApplyError(ApplyError::Failed, std::move(err));
+    if (attempt == tries)
+      return applyError(ApplyError::Busy,
+                        formatv("no thread could load the patch's thread-local "
+                                "storage in {0} tries: the one borrowed was in "
+                                "the dynamic loader or waited on its lock; "
+                                "nothing was changed",
+                                tries));
+    target.sleepServing(10000);
   }
-  Expected<TlsFacts> facts = readFacts(target, *base, name);
-  if (!facts)
-    return facts.takeError();
+}
 
+/// How patched code addresses the new variables, given where ld.so put
+/// their block (\p facts) and what is known of the module's own.
+Expected<ModuleTls> addressing(const Arch &arch, const PatchFile &patch,
+                               const Module &module, const ModuleTls *moduleTls,
+                               const TlsFacts &facts) {
   ModuleTls out;
   if (moduleTls && moduleTls->tpOffset) {
     // The module's block is static: a new variable is the module's at a
     // block offset past (or before) its own, the same in every thread.
     out = *moduleTls;
-    out.base = uint64_t(*moduleTls->tpOffset - facts->tpOffset);
+    out.base = uint64_t(*moduleTls->tpOffset - facts.tpOffset);
     return out;
   }
   out.base = 0;
-  out.tpOffset = facts->tpOffset;
-  out.moduleId = facts->moduleId;
-  if (moduleTls) {
-    // Local-dynamic code adds block offsets to one base per function;
-    // with two blocks, one of unknown place, old and new cannot share it.
-    for (unsigned s = 0; s < numPatchSections; ++s)
-      for (const PatchReloc &r : patch.relocs[s])
-        if (PatchSection(s) != PatchSection::Got &&
-            arch.tlsValue(r.type) == TlsValue::DtpOffset && isNewTls(patch.symbols[r.symbol]))
-          return applyError(ApplyError::Refused,
-                            formatv("the patch reaches new thread-local variable "
-                                    "'{0}' and existing ones of {1} by local-dynamic "
-                                    "offsets, and the offset of {1}'s TLS block from "
-                                    "the thread pointer is unknown: {2}",
-                                    patch.symbols[r.symbol].name, symbols.module.path,
-                                    moduleTls->noTpOffset));
-  }
+  out.tpOffset = facts.tpOffset;
+  out.moduleId = facts.moduleId;
+  if (!moduleTls)
+    return out;
+  // Local-dynamic code adds block offsets to one base per function; with
+  // two blocks, one of unknown place, old and new cannot share it.
+  for (unsigned s = 0; s < numPatchSections; ++s)
+    for (const PatchReloc &r : patch.relocs[s])
+      if (PatchSection(s) != PatchSection::Got &&
+          arch.tlsValue(r.type) == TlsValue::DtpOffset && isNewTls(patch.symbols[r.symbol]))
+        return applyError(ApplyError::Refused,
+                          formatv("the patch reaches new thread-local variable "
+                                  "'{0}' and existing ones of {1} by local-dynamic "
+                                  "offsets, and the offset of {1}'s TLS block from "
+                                  "the thread pointer is unknown: {2}",
+                                  patch.symbols[r.symbol].name, module.path,
+                                  moduleTls->noTpOffset));
   return out;
+}
+
+} // namespace
+
+Expected<std::optional<ModuleTls>>
+loadNewTls(Target &target, const Arch &arch, const PatchFile &patch,
+           SymbolContext symbols, const std::vector<uint64_t> &symAddr,
+           const ModuleTls *moduleTls, uint64_t &stopNs) {
+  if (patch.sections[unsigned(PatchSection::Tls)].empty())
+    return std::nullopt;
+  std::string name = newTlsName(patch);
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps)
+    return applyError(ApplyError::Gone, toString(maps.takeError()));
+  std::optional<uint64_t> base = loadedAt(*maps, name);
+  if (!base) {
+    Expected<std::vector<uint8_t>> image = relocatedImage(arch, patch, symAddr);
+    if (!image)
+      return image.takeError();
+    std::vector<uint8_t> lib = buildTlsModule(
+        {arch.eMachine(), arch.tlsFillType(TlsFill::TpOffset),
+         arch.tlsFillType(TlsFill::ModuleId), name + ".so", *image,
+         patch.align[unsigned(PatchSection::Tls)]});
+    Expected<uint64_t> loaded =
+        loadLibrary(target, arch, patch, symbols, lib, name, stopNs);
+    if (!loaded)
+      return loaded.takeError();
+    base = *loaded;
+  }
+  Expected<TlsFacts> facts = readFacts(target, *base, name);
+  if (!facts)
+    return facts.takeError();
+  Expected<ModuleTls> out = addressing(arch, patch, symbols.module, moduleTls, *facts);
+  if (!out)
+    return out.takeError();
+  return std::optional<ModuleTls>(std::move(*out));
 }
 
 } // namespace hotpatch

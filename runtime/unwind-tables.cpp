@@ -113,6 +113,109 @@ Expected<std::vector<uint8_t>> libunwindEntry(const Arch &arch, ArrayRef<uint8_t
   return out;
 }
 
+/// One registration call: the entry point and its arguments.
+struct Call {
+  FoundSymbol fn;
+  SmallVector<uint64_t, 2> args;
+  bool nongnu = false; ///< _U_dyn_register: its entry must be built first
+  bool done = false;
+};
+
+/// Every unwinder of the process, with what it takes: libgcc's, which
+/// exceptions, cancellation and backtrace() use (its object links into its
+/// list: one libgcc takes it); LLVM's libunwind, whose
+/// __register_frame_info is a stub and which takes whole tables by
+/// __unw_add_dynamic_eh_frame_section; and the nongnu libunwind's list of
+/// dynamic code, which it searches first (its entry, at \p dynInfo, is
+/// built by prepareLibunwind).
+std::vector<Call> unwindersOf(SymbolContext symbols, uint64_t tables, uint64_t object,
+                              uint64_t dynInfo) {
+  std::vector<FoundSymbol> llvmAdd =
+      findEverywhere(symbols, "__unw_add_dynamic_eh_frame_section");
+  std::vector<Call> calls;
+  for (FoundSymbol &f : findEverywhere(symbols, "__register_frame_info"))
+    if (llvm::none_of(llvmAdd, [&](const FoundSymbol &l) { return l.module == f.module; })) {
+      calls.push_back({f, {tables, object}});
+      break;
+    }
+  for (const FoundSymbol &f : llvmAdd)
+    calls.push_back({f, {tables}});
+  if (std::optional<FoundSymbol> unw = findInProcess(symbols, "_U_dyn_register"))
+    calls.push_back({*unw, {dynInfo}, /*nongnu=*/true});
+  return calls;
+}
+
+/// Writes the nongnu libunwind's entry for the tables at \p tables into
+/// the region's room at \p dynInfo; false when there is nothing to
+/// register (no FDE).
+Expected<bool> prepareLibunwind(Target &target, const Arch &arch, const PatchFile &patch,
+                                const Call &unw, uint64_t tables, uint64_t dynInfo,
+                                uint64_t room) {
+  std::vector<uint8_t> tablesBytes(definedSize(patch, ehFrameSymbol));
+  if (Error err = target.read(tables, tablesBytes))
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  Expected<std::vector<uint8_t>> entry =
+      libunwindEntry(arch, tablesBytes, tables, dynInfo, room);
+  if (!entry)
+    return applyError(ApplyError::Failed,
+                      formatv("the patch's unwind tables for {0}: {1}", unw.fn.module,
+                              toString(entry.takeError())));
+  if (entry->empty())
+    return false;
+  if (Error err = target.write(dynInfo, *entry))
+    return applyError(ApplyError::Failed, toString(std::move(err)));
+  return true;
+}
+
+/// Makes each of \p calls once on a borrowed thread. An unwinder takes its
+/// lock: if the thread we borrow holds it (stopped in the middle of a
+/// throw), the call would wait for ever. A call that waits on a lock for a
+/// second is taken back unchanged and made again after the threads ran on;
+/// one that ran never is (a table registered twice would link the list into
+/// a loop). \p stopNs adds how long the thread was held.
+Error callEachOnce(Target &target, std::vector<Call> &calls, uint64_t &stopNs) {
+  constexpr unsigned tries = 3;
+  constexpr uint64_t patienceNs = 1000000000;
+  for (unsigned attempt = 1;; ++attempt) {
+    Expected<StoppedThreads> borrowed = target.borrowOne();
+    if (!borrowed)
+      return applyError(ApplyError::Gone, toString(borrowed.takeError()));
+    Error err = Error::success();
+    for (Call &c : calls) {
+      if (c.done)
+        continue;
+      Expected<uint64_t> called = target.call(c.fn.addr, c.args, patienceNs);
+      if (!called) {
+        err = handleErrors(called.takeError(), [](const InjectedCallStuck &) {});
+        if (err)
+          err = applyError(ApplyError::Failed,
+                           formatv("registering the patch's unwind tables with {0}: {1}",
+                                   c.fn.module, toString(std::move(err))));
+        break;
+      }
+      c.done = true;
+    }
+    stopNs += borrowed->resume() - borrowed->startNs();
+    if (err)
+      return err;
+    auto stuck = llvm::find_if(calls, [](const Call &c) { return !c.done; });
+    if (stuck == calls.end())
+      return Error::success();
+    if (attempt == tries) {
+      bool none = llvm::none_of(calls, [](const Call &c) { return c.done; });
+      return applyError(ApplyError::Busy,
+                        formatv("the unwinder of {0} stayed locked through {1} "
+                                "tries of {2} s to register the patch's unwind "
+                                "tables; {3}",
+                                stuck->fn.module, tries, patienceNs / 1000000000,
+                                none ? "nothing was changed"
+                                     : "nothing runs the patch, and its region "
+                                       "stays mapped"));
+    }
+    target.sleepServing(10000);
+  }
+}
+
 } // namespace
 
 uint32_t unwindTablesOffset(const PatchFile &patch, const PatchLayout &layout) {
@@ -135,110 +238,33 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
     result.outcome = UnwindOutcome::Kept;
     return result;
   }
-  // Every unwinder of the process: libgcc's, which exceptions, cancellation
-  // and backtrace() use (its object links into its list: one libgcc takes
-  // it); LLVM's libunwind, whose __register_frame_info is a stub and which
-  // takes whole tables by __unw_add_dynamic_eh_frame_section; and the
-  // nongnu libunwind's list of dynamic code, which it searches first.
-  std::vector<FoundSymbol> llvmAdd =
-      findEverywhere(symbols, "__unw_add_dynamic_eh_frame_section");
-  std::optional<FoundSymbol> gcc;
-  for (FoundSymbol &f : findEverywhere(symbols, "__register_frame_info"))
-    if (!gcc && llvm::none_of(llvmAdd, [&](const FoundSymbol &l) {
-          return l.module == f.module;
-        }))
-      gcc = f;
-  std::optional<FoundSymbol> unw = findInProcess(symbols, "_U_dyn_register");
-  if (!gcc && !unw && llvmAdd.empty()) {
+  uint64_t dynInfo = regionAddr + layout.dynInfoOff;
+  std::vector<Call> calls = unwindersOf(symbols, tables, object, dynInfo);
+  if (!calls.empty() && calls.back().nongnu) {
+    Expected<bool> any = prepareLibunwind(target, arch, patch, calls.back(), tables,
+                                          dynInfo, layout.dynInfoSize);
+    if (!any)
+      return any.takeError();
+    if (!*any)
+      calls.pop_back();
+  }
+  if (calls.empty()) {
     result.outcome = UnwindOutcome::NoUnwinder;
     return result;
   }
-  uint64_t dynInfo = 0;
-  if (unw) {
-    std::vector<uint8_t> tablesBytes(definedSize(patch, ehFrameSymbol));
-    if (Error err = target.read(tables, tablesBytes))
-      return applyError(ApplyError::Failed, toString(std::move(err)));
-    dynInfo = regionAddr + layout.dynInfoOff;
-    Expected<std::vector<uint8_t>> entry = libunwindEntry(
-        arch, tablesBytes, tables, dynInfo, layout.dynInfoSize);
-    if (!entry)
-      return applyError(ApplyError::Failed,
-                        formatv("the patch's unwind tables for {0}: {1}", unw->module,
-                                toString(entry.takeError())));
-    if (entry->empty())
-      unw.reset();
-    else if (Error err = target.write(dynInfo, *entry))
-      return applyError(ApplyError::Failed, toString(std::move(err)));
-  }
+  for (const Call &c : calls)
+    result.unwinder += (result.unwinder.empty() ? "" : ", ") + c.fn.module;
   placement.markReachable();
   record.unwind = UnwindState::Registering;
   if (Error err = writeUnwindState(target, recordAddr, record.unwind))
     return std::move(err);
   registerDelay(target);
-  // The unwinder takes its lock: if the thread we borrow holds it (stopped
-  // in the middle of a throw), the call would wait for ever. A call that
-  // waits on a lock for a second is taken back unchanged and tried again
-  // after the threads ran on.
-  // Each unwinder once: a call taken back is made again, one that ran
-  // never is (a table registered twice would link the list into a loop).
-  constexpr unsigned tries = 3;
-  constexpr uint64_t patienceNs = 1000000000;
-  struct Call {
-    FoundSymbol fn;
-    SmallVector<uint64_t, 2> args;
-    bool done = false;
-  };
-  std::vector<Call> calls;
-  if (gcc)
-    calls.push_back({*gcc, {tables, object}});
-  for (const FoundSymbol &f : llvmAdd)
-    calls.push_back({f, {tables}});
-  if (unw)
-    calls.push_back({*unw, {dynInfo}});
-  for (const Call &c : calls)
-    result.unwinder += (result.unwinder.empty() ? "" : ", ") + c.fn.module;
-  for (unsigned attempt = 1;; ++attempt) {
-    Expected<StoppedThreads> borrowed = target.borrowOne();
-    if (!borrowed)
-      return applyError(ApplyError::Gone, toString(borrowed.takeError()));
-    Error err = Error::success();
-    for (Call &c : calls) {
-      if (c.done)
-        continue;
-      Expected<uint64_t> called = target.call(c.fn.addr, c.args, patienceNs);
-      if (!called) {
-        err = handleErrors(called.takeError(), [](const InjectedCallStuck &) {});
-        if (err)
-          err = applyError(ApplyError::Failed,
-                           formatv("registering the patch's unwind tables with {0}: {1}",
-                                   c.fn.module, toString(std::move(err))));
-        break;
-      }
-      c.done = true;
+  if (Error err = callEachOnce(target, calls, result.stopNs)) {
+    if (llvm::none_of(calls, [](const Call &c) { return c.done; })) {
+      record.unwind = UnwindState::None; // (no call ran)
+      consumeError(writeUnwindState(target, recordAddr, record.unwind));
     }
-    result.stopNs += borrowed->resume() - borrowed->startNs();
-    if (err)
-      return std::move(err);
-    auto stuck = llvm::find_if(calls, [](const Call &c) { return !c.done; });
-    if (stuck == calls.end())
-      break;
-    // (Stuck on a lock: try again.)
-    if (attempt == tries) {
-      bool none = llvm::none_of(calls, [](const Call &c) { return c.done; });
-      if (none) {
-        record.unwind = UnwindState::None; // (no call ran)
-        consumeError(writeUnwindState(target, recordAddr, record.unwind));
-      }
-      return applyError(ApplyError::Busy,
-                        formatv("the unwinder of {0} stayed locked through {1} "
-                                "tries of {2} s to register the patch's unwind "
-                                "tables; {3}",
-                                stuck->fn.module, tries, patienceNs / 1000000000,
-                                none ? "nothing was changed"
-                                     : "nothing runs the patch, and its region "
-                                       "stays mapped"));
-    }
-    target.sleepServing(10000);
+    return std::move(err);
   }
   registerDelay(target);
   record.unwind = UnwindState::Registered;
