@@ -34,7 +34,7 @@ std::vector<uint8_t> buildTlsModule(const TlsModuleSpec &spec) {
   constexpr unsigned numPhdrs = 4; // LOAD, DYNAMIC, TLS, GNU_STACK
   static_assert(sizeof(Elf64_Ehdr) + numPhdrs * sizeof(Elf64_Phdr) ==
                 tlsModuleFactsOffset);
-  std::vector<uint8_t> out(tlsModuleFactsOffset + 16, 0);
+  std::vector<uint8_t> out(tlsModuleIndexRoom + 16, 0);
   uint64_t facts = tlsModuleFactsOffset;
 
   Elf64_Sym null{};

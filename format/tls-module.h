@@ -11,6 +11,8 @@
 //              R_AARCH64_TLS_TPREL64 against symbol 0: static TLS, so
 //              the same in every thread)
 //   facts + 8  its TLS module id (R_*_DTPMOD64), for __tls_get_addr
+//   facts + 16 16 bytes of room hp-apply writes a tls_index into, to ask
+//              the target's __tls_get_addr where another module's block is
 //
 // Everything is one read-write PT_LOAD at address 0 (no section headers:
 // ld.so reads none). docs/patch-format.md, "Thread-local storage a patch
@@ -38,8 +40,10 @@ struct TlsModuleSpec {
   uint64_t align = 1;            ///< of the block
 };
 
-/// Where the two words ld.so fills lie, from the library's load address.
+/// Where the two words ld.so fills lie, from the library's load address;
+/// the room for a tls_index follows them.
 inline constexpr uint64_t tlsModuleFactsOffset = 288;
+inline constexpr uint64_t tlsModuleIndexRoom = tlsModuleFactsOffset + 16;
 
 /// The library's bytes (a few hundred plus the image).
 std::vector<uint8_t> buildTlsModule(const TlsModuleSpec &spec);

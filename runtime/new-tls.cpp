@@ -275,6 +275,63 @@ Expected<uint64_t> loadLibrary(Target &target, const Arch &arch, const PatchFile
   }
 }
 
+/// The offset of the patched module's TLS block from the thread pointer
+/// when that block is static (a library loaded at start-up), found by
+/// asking the target's __tls_get_addr on a borrowed thread where its block
+/// is: a static block lies in the memory holding the thread's own thread
+/// block (glibc puts both in one allocation: the top of a thread's stack
+/// mapping, or the main thread's start-up block), a dynamic one (a library
+/// loaded by dlopen) in malloc's. \p room: 16 bytes of the new library
+/// for the tls_index. Nullopt when the block is dynamic or cannot be
+/// found; \p why says which.
+std::optional<int64_t> staticBlockOffset(Target &target, SymbolContext symbols,
+                                         const ModuleTls &moduleTls, uint64_t room,
+                                         uint64_t &stopNs, std::string &why) {
+  std::optional<FoundSymbol> getAddr = findInProcess(symbols, "__tls_get_addr");
+  if (!moduleTls.moduleId || !getAddr) {
+    why = moduleTls.moduleId ? "the process has no __tls_get_addr" : moduleTls.noModuleId;
+    return std::nullopt;
+  }
+  uint8_t index[16] = {};
+  support::endian::write64le(index, *moduleTls.moduleId);
+  if (Error err = target.write(room, index)) {
+    why = toString(std::move(err));
+    return std::nullopt;
+  }
+  Expected<StoppedThreads> borrowed = target.borrowOne();
+  if (!borrowed) {
+    why = toString(borrowed.takeError());
+    return std::nullopt;
+  }
+  UnwindRegisters regs;
+  Error regsErr = unwindRegisters(target.borrowedThread(), regs);
+  Expected<uint64_t> block =
+      regsErr ? Expected<uint64_t>(std::move(regsErr))
+              : target.call(getAddr->addr, {room}, /*patienceNs=*/1000000000);
+  stopNs += borrowed->resume() - borrowed->startNs();
+  if (!block) {
+    why = "asking __tls_get_addr failed: " + toString(block.takeError());
+    return std::nullopt;
+  }
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps || !regs.threadPointer) {
+    if (!maps)
+      consumeError(maps.takeError());
+    why = "the thread pointer could not be read";
+    return std::nullopt;
+  }
+  auto holding = [&](uint64_t addr) {
+    return llvm::find_if(*maps, [&](const Mapping &m) { return m.start <= addr && addr < m.end; });
+  };
+  auto at = holding(*block);
+  if (at == maps->end() || at != holding(regs.threadPointer)) {
+    why = "its TLS block is dynamic (allocated per thread on first use, as "
+          "for a library loaded by dlopen)";
+    return std::nullopt;
+  }
+  return int64_t(*block - regs.threadPointer);
+}
+
 /// How patched code addresses the new variables, given where ld.so put
 /// their block (\p facts) and what is known of the module's own.
 Expected<ModuleTls> addressing(const Arch &arch, const PatchFile &patch,
@@ -339,6 +396,17 @@ loadNewTls(Target &target, const Arch &arch, const PatchFile &patch,
   Expected<TlsFacts> facts = readFacts(target, *base, name);
   if (!facts)
     return facts.takeError();
+  // The module's own block offset, when its code never asked ld.so for it.
+  std::optional<ModuleTls> known;
+  if (moduleTls && !moduleTls->tpOffset) {
+    known = *moduleTls;
+    std::string why;
+    known->tpOffset = staticBlockOffset(target, symbols, *moduleTls,
+                                        *base + tlsModuleIndexRoom, stopNs, why);
+    if (!known->tpOffset)
+      known->noTpOffset = why;
+    moduleTls = &*known;
+  }
   Expected<ModuleTls> out = addressing(arch, patch, symbols.module, moduleTls, *facts);
   if (!out)
     return out.takeError();
