@@ -152,13 +152,14 @@ Expected<uint64_t> loadOnce(Target &target, const Arch &arch, ArrayRef<uint8_t> 
   if (*handle == 0 && dlerrorAddr) {
     if (Expected<uint64_t> msg = target.call(*dlerrorAddr, {}, patienceNs); msg && *msg) {
       std::vector<uint8_t> text(512, 0);
-      for (size_t n = text.size(); n >= 64; n /= 2) // (the end of a mapping)
-        if (!target.read(*msg, MutableArrayRef<uint8_t>(text.data(), n))) {
+      for (size_t n = text.size(); n >= 64; n /= 2) { // (the end of a mapping)
+        Error err = target.read(*msg, MutableArrayRef<uint8_t>(text.data(), n));
+        if (!err) {
           why = std::string((const char *)text.data(), strnlen((const char *)text.data(), n));
           break;
-        } else {
-          text.assign(text.size(), 0);
         }
+        consumeError(std::move(err));
+      }
     } else if (!msg) {
       consumeError(msg.takeError());
     }
