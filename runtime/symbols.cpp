@@ -5,6 +5,7 @@
 #include "apply-error.h"
 #include "arch.h"
 
+#include "llvm/ADT/STLFunctionalExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
 using namespace llvm;
@@ -74,19 +75,48 @@ std::optional<uint64_t> inLibraries(const PatchSymbol &s, SymbolContext &ctx,
 
 } // namespace
 
-std::optional<FoundSymbol> findInProcess(SymbolContext ctx, StringRef name) {
+namespace {
+/// Calls \p each with every module's definition of global \p name, in
+/// lookup order (the patched module's, any global; then each other
+/// module's dynamic symbol), until it returns false.
+void eachDefinition(SymbolContext &ctx, StringRef name,
+                    function_ref<bool(const FoundSymbol &)> each) {
   PatchSymbol s;
   s.refName = name.str();
   s.refInModule = false;
   Expected<std::optional<uint64_t>> local = inModule(s, ctx);
   if (!local)
     consumeError(local.takeError());
-  else if (*local)
-    return FoundSymbol{**local, ctx.module.path};
-  const Module *where = nullptr;
-  if (std::optional<uint64_t> outside = inLibraries(s, ctx, &where))
-    return FoundSymbol{*outside, where->path};
-  return std::nullopt;
+  else if (*local && !each({**local, ctx.module.path}))
+    return;
+  for (Module &other : ctx.modules) {
+    if (&other == &ctx.module)
+      continue;
+    loadModule(other, ctx.maps);
+    auto hit = other.symbols.dynamic.find(s.refName);
+    if (hit != other.symbols.dynamic.end() &&
+        !each({throughIfunc(other, hit->second, ctx.ifuncs), other.path}))
+      return;
+  }
+}
+} // namespace
+
+std::optional<FoundSymbol> findInProcess(SymbolContext ctx, StringRef name) {
+  std::optional<FoundSymbol> out;
+  eachDefinition(ctx, name, [&](const FoundSymbol &f) {
+    out = f;
+    return false;
+  });
+  return out;
+}
+
+std::vector<FoundSymbol> findEverywhere(SymbolContext ctx, StringRef name) {
+  std::vector<FoundSymbol> out;
+  eachDefinition(ctx, name, [&](const FoundSymbol &f) {
+    out.push_back(f);
+    return true;
+  });
+  return out;
 }
 
 Expected<std::vector<uint64_t>> resolveSymbols(const PatchFile &patch, SymbolContext ctx,
