@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "build-driver.h"
+#include "patch-signature.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -70,6 +71,11 @@ static cl::opt<unsigned> progressEvery(
     "progress-every",
     cl::desc("seconds between two progress lines of a running build (10)"),
     cl::value_desc("N"), cl::init(10), cl::cat(category));
+static cl::opt<std::string>
+    signKey("sign",
+            cl::desc("sign the patch with this Ed25519 private key (PEM), as "
+                     "hp-diff --sign does"),
+            cl::value_desc("KEY"), cl::cat(category));
 static cl::opt<bool> quiet("q", cl::desc("print only warnings and errors"),
                            cl::cat(category));
 static cl::list<std::string> command(cl::Positional, cl::desc("-- BUILD-COMMAND..."),
@@ -212,6 +218,15 @@ int main(int argc, char **argv) {
       errs() << "hp-build: " << line << '\n';
     };
 
+  // (The key first: a bad one should not cost two builds.)
+  std::optional<SigningKey> key;
+  if (!signKey.empty()) {
+    Expected<SigningKey> k = SigningKey::load(signKey);
+    if (!k)
+      return fail(make_error<PhaseError>("prepare", toString(k.takeError())));
+    key.emplace(std::move(*k));
+  }
+
   Expected<BuildReport> report = runBuild(opts);
   if (!report)
     return fail(report.takeError());
@@ -243,9 +258,12 @@ int main(int argc, char **argv) {
   const DiffResult &result = *report->diff;
   for (const std::string &w : result.warnings)
     WithColor::warning(errs(), "hp-diff") << w << '\n';
-  Expected<std::vector<uint8_t>> bytes = writePatch(result.patch);
+  Expected<std::vector<uint8_t>> bytes = writePatch(result.patch, key.has_value());
   if (!bytes)
     return fail(make_error<PhaseError>("write", toString(bytes.takeError())));
+  if (key)
+    if (Error err = key->sign(*bytes))
+      return fail(make_error<PhaseError>("write", toString(std::move(err))));
   if (Error err = writeToOutput(output, [&](raw_ostream &os) {
         os.write(reinterpret_cast<const char *>(bytes->data()), bytes->size());
         return Error::success();
@@ -264,11 +282,14 @@ int main(int argc, char **argv) {
            << (report->binary.empty() ? std::string("no binary")
                                       : report->binary)
            << " in " << formatv("{0:f1}", total) << " s (" << times << ")\n";
+    if (key)
+      outs() << "hp-build: signed with key " << keyId(key->publicKey()) << " (ed25519)\n";
   }
   summary["output"] = output;
   summary["binary"] = report->binary;
   summary["target"] = std::string(target);
   summary["build_id"] = report->buildId;
+  summary["signed_by"] = key ? json::Value(keyId(key->publicKey())) : json::Value(nullptr);
   summary["replaced"] = strings(result.replaced);
   summary["added"] = strings(result.added);
   summary["new_data"] = strings(result.newData);
