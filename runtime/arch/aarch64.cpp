@@ -493,7 +493,7 @@ public:
                                (unsigned long long)gate);
     uint32_t immlo = uint32_t(pages) & 3, immhi = (uint32_t(pages) >> 2) & 0x7ffff;
     // To the new code through x16 from a literal (any distance; patch code
-    // is not BTI-guarded).
+    // is not BTI-guarded: its pages are mapped without PROT_BTI).
     uint32_t words[] = {
         0x90000010 | (immlo << 29) | (immhi << 5),            // adrp x16, commit
         0x39400210 | (uint32_t(commit & 0xfff) << 10),        // ldrb w16, [x16, #lo12]
@@ -501,11 +501,14 @@ public:
         0x580000b0,                                           // ldr x16, +20 (-> 32)
         0xd61f0200,                                           // br x16
         0x580000b0,                                           // ldr x16, +20 (-> 40)
-        0xd61f0200,                                           // br x16
+        0xd65f0200,                                           // ret x16
         0xd4200000,                                           // brk #0
     };
-    // Back into the module, a direct `b` where it reaches: a BTI-guarded
-    // page accepts a direct branch anywhere, `br` only onto a landing pad.
+    // Back into the module, a direct `b` where it reaches. `back` is the
+    // instruction after the entry NOP, no landing pad: in a BTI-guarded
+    // page `br` there would fault (BTYPE 01), so the far way back is a
+    // `ret x16`, which leaves BTYPE 00 and is not checked (nor is it
+    // authenticated: `ret`, not `retaa`).
     int64_t toBack = int64_t(back - (gate + 20));
     if (toBack >= -(1ll << 27) && toBack < (1ll << 27)) {
       words[5] = 0x14000000 | ((uint64_t(toBack) >> 2) & 0x03ffffff); // b back
