@@ -616,6 +616,7 @@ constexpr long noteRegs = 1;         // NT_PRSTATUS
 constexpr long noteFpRegs = 2;       // NT_PRFPREG
 constexpr long noteTls = 0x401;      // NT_ARM_TLS
 constexpr long noteSyscall = 0x404;  // NT_ARM_SYSTEM_CALL
+constexpr long notePacMask = 0x406;  // NT_ARM_PAC_MASK: {data_mask, insn_mask}
 constexpr long getSigmask = 0x420a;  // PTRACE_GETSIGMASK
 constexpr long setSigmask = 0x420b;  // PTRACE_SETSIGMASK
 
@@ -1064,6 +1065,13 @@ Error unwindRegisters(int tid, UnwindRegisters &out) {
   iovec iov = {&tp, sizeof tp};
   out.threadPointer =
       ptrace(PTRACE_GETREGSET, tid, (void *)noteTls, &iov) == 0 ? tp : 0;
+  // Where pointer authentication puts a return address's signature (the
+  // bits between the virtual address size and the top byte); none without
+  // it (the regset does not exist then).
+  uint64_t pacMask[2] = {0, 0};
+  iov = {pacMask, sizeof pacMask};
+  out.codeMask =
+      ptrace(PTRACE_GETREGSET, tid, (void *)notePacMask, &iov) == 0 ? ~pacMask[1] : ~0ull;
   return Error::success();
 }
 
