@@ -3,7 +3,7 @@
 # with an initramfs of static arm64 test programs, runs them, and reports
 # their results (docs/arm64-testbed.md).
 #
-#   scripts/arm64-testbed.sh [--build DIR] [--keep-going] [--timeout SECS]
+#   scripts/arm64-testbed.sh [--build DIR] [--timeout SECS] [--only PREFIX,...]
 #
 # Everything comes from Debian's archive: the kernel package
 # (linux-image-*-arm64-unsigned) and the arm64 libraries the programs link,
@@ -18,10 +18,12 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 boot_timeout=600
+only=""
 while (($#)); do
   case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
     --timeout) boot_timeout=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;; # guest tests whose names start so (e.g. 14-,25-)
     *) echo "arm64-testbed: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -158,7 +160,7 @@ boot_start=$(date +%s.%N)
 set +e
 timeout "$boot_timeout" "$qemu" -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
   -accel tcg,thread=single -kernel "$work/vmlinuz" -initrd "$initrd" \
-  -nographic -nic none -no-reboot -append "console=ttyAMA0 panic=-1 quiet" </dev/null >"$log" 2>&1
+  -nographic -nic none -no-reboot -append "console=ttyAMA0 panic=-1 quiet${only:+ hp_test_only=$only}" </dev/null >"$log" 2>&1
 qemu_status=$?
 set -e
 boot_end=$(date +%s.%N)
