@@ -6,9 +6,11 @@
 // it; the new tick() calls back into the module (bl), through a function
 // pointer (blr onto a `bti c`), and signs its own return address. Then the
 // patch placed beyond `b`'s reach (a test hook), and hp-apply killed after
-// the entry went to the gate but before the commit: every call then takes
-// the gate's far way back into the guarded text, onto no landing pad (a
-// `br` there is a BTI fault: SIGILL); the old code must run.
+// the entries went to the gates but before the commit: every call then
+// takes its gate's far way back into the guarded text, to the instruction
+// after the NOP. In tick() that is its paciasp, a landing pad; in rate(),
+// a leaf, it is none (a `br` there is a BTI fault: SIGILL). The old code
+// must run in both.
 #include "repl.h"
 
 #define BTI_C 0xd503245fu
@@ -50,6 +52,12 @@ int main(void) {
   int count = tick(&t);
   CHECK(count == 1, "old code: %d", count);
   unsigned long long entry = mapping_start(t.pid, lib, "") + offset;
+  unsigned long long rate = mapping_start(t.pid, lib, "") + symbol(lib, "rate");
+  CHECK(rate != entry && word(t.pid, rate) == BTI_C && word(t.pid, rate + 4) == NOP &&
+        word(t.pid, rate + 8) != 0xd503233fu,
+        "rate() is not bti c; nop; and no paciasp: %08x %08x %08x", word(t.pid, rate),
+        word(t.pid, rate + 4), word(t.pid, rate + 8));
+  CHECK(!strcmp(ask(&t, "rate 7"), "14"), "old rate()");
   CHECK(guarded(t.pid, entry), "the target's text is not BTI-guarded (no PROT_BTI)");
   CHECK(word(t.pid, entry) == BTI_C && word(t.pid, entry + 4) == NOP,
         "tick() does not start with bti c; nop: %08x %08x", word(t.pid, entry),
@@ -64,13 +72,14 @@ int main(void) {
   count += 10 + 0; // + base(0) - 1
   CHECK(tick(&t) == count, "new code: wanted %d", count);
   CHECK(!strcmp(ask(&t, "ptr"), "42"), "an indirect call onto bti c");
+  CHECK(!strcmp(ask(&t, "rate 7"), "21"), "new rate()");
   hp_apply(t.pid, 0, "--revert-all", (char *)NULL);
   CHECK(word(t.pid, entry + 4) == NOP, "revert left %08x", word(t.pid, entry + 4));
   CHECK(tick(&t) == ++count, "old code back");
 
   // Far, and interrupted before the commit: calls go through the gate.
   setenv("HOTPATCH_TEST_PLACE_AT_LEAST_MIB", "256", 1);
-  setenv("HOTPATCH_TEST_FLIP_DELAY_US", "30000000", 1);
+  setenv("HOTPATCH_TEST_FLIP_DELAY_US", "2000000", 1); // 2 s after each entry
   pid_t p = fork();
   if (p == 0) {
     int null = open("/dev/null", O_WRONLY);
@@ -83,8 +92,8 @@ int main(void) {
     _exit(127);
   }
   unsetenv("HOTPATCH_TEST_FLIP_DELAY_US");
-  // Until the entry is flipped (the placement takes a while under TCG).
-  for (int i = 0; i < 200 && word(t.pid, entry + 4) == NOP; ++i)
+  // Until both entries are flipped (the placement takes a while under TCG).
+  for (int i = 0; i < 200 && (word(t.pid, entry + 4) == NOP || word(t.pid, rate + 4) == NOP); ++i)
     usleep(50000);
   kill(p, SIGKILL);
   int status;
@@ -99,6 +108,10 @@ int main(void) {
   r = hp_apply(t.pid, 0, "--list", (char *)NULL);
   CHECK(has(r, "committed", "false"), "--list does not say interrupted: %s", r);
   CHECK(tick(&t) == ++count, "through the far gate, the old code must run");
+  CHECK((word(t.pid, rate + 4) >> 26) == 0x05, "rate()'s entry not flipped: %08x",
+        word(t.pid, rate + 4));
+  const char *got = ask(&t, "rate 7");
+  CHECK(!strcmp(got, "14"), "rate(), through its far gate onto no landing pad: %s", got);
   CHECK(!strcmp(ask(&t, "ptr"), "42"), "ptr");
   CHECK(alive(&t), "target died");
   hp_apply(t.pid, 0, "--revert-all", (char *)NULL);
@@ -110,6 +123,7 @@ int main(void) {
   count += 10;
   CHECK(tick(&t) == count, "new code, far: wanted %d", count);
   CHECK(tick(&t) == (count += 10), "new code, far, again");
+  CHECK(!strcmp(ask(&t, "rate 7"), "21"), "new rate(), far");
   hp_apply(t.pid, 0, "--revert-all", (char *)NULL);
   CHECK(tick(&t) == ++count, "old code back");
   unsetenv("HOTPATCH_TEST_PLACE_AT_LEAST_MIB");

@@ -94,22 +94,25 @@ __attribute__((noinline)) int base(int x) { return x + 1; }
 static int (*volatile via)(int) = base;
 __attribute__((noinline)) int call_via(int x) { return via(x); }
 __attribute__((noinline)) int tick(void) { static int count; count += {step}; return count + 0 * via(0) {more}; }
+__attribute__((noinline)) int rate(int x) { return x * {rate}; } /* a leaf: no paciasp */
 '''
 CALLS_REPLY = r'''
   if (!strcmp(line, "tick")) printf("%d\n", tick());
+  else if (!strncmp(line, "rate ", 5)) printf("%d\n", rate(atoi(line + 5)));
   else if (!strcmp(line, "ptr")) printf("%d\n", call_via(41));
   else printf("?\n");
 '''
 
 
 def calls_program(step, more=""):
-    return program(sub(CALLS, step=str(step), more=more), CALLS_REPLY)
+    return program(sub(CALLS, step=str(step), more=more, rate="2" if step == 1 else "3"),
+                   CALLS_REPLY)
 
 
 def calls_versions(file):
-    return {"old": {file: sub(CALLS, step="1", more="")},
-            "new": {file: sub(CALLS, step="10", more="")},
-            "calls": {file: sub(CALLS, step="10", more="+ base(0) - 1")}}
+    return {"old": {file: sub(CALLS, step="1", more="", rate="2")},
+            "new": {file: sub(CALLS, step="10", more="", rate="3")},
+            "calls": {file: sub(CALLS, step="10", more="+ base(0) - 1", rate="3")}}
 
 
 # live-strict-refuses-while-inside's target, slow() waiting in a function
@@ -162,7 +165,7 @@ scenarios = {
     # In a shared library: Debian 12's glibc is not built with BTI, so no
     # static program is (the linker drops the property); a library linked
     # without the C start files is, and ld.so maps its text PROT_BTI.
-    "bti": Scenario({"old": {"main.c": program("int tick(void); int call_via(int);",
+    "bti": Scenario({"old": {"main.c": program("int tick(void); int call_via(int); int rate(int);",
                                                CALLS_REPLY)}},
                     static=False, libname="libtick.so",
                     lib=calls_versions("tick.c"), lib_ldflags=["-nostartfiles"],
