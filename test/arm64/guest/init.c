@@ -71,7 +71,8 @@ int main(void) {
     if (fscanf(f, "%lf", &up) != 1) up = 0;
     fclose(f);
   }
-  printf("HP-INIT %d entries in /tests, uptime %.2f s\n", n, up);
+  printf("HP-INIT %d entries in /tests, uptime %.2f s, page %ld\n", n, up,
+         sysconf(_SC_PAGESIZE));
   int passed = 0, failed = 0;
   for (int i = 0; i < n; ++i) {
     const char *name = names[i]->d_name;
