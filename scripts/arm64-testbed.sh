@@ -4,7 +4,11 @@
 # their results (docs/arm64-testbed.md).
 #
 #   scripts/arm64-testbed.sh [--build DIR] [--timeout SECS] [--only PREFIX,...]
-#                            [--kernels 4k,16k]
+#                            [--kernels 4k,16k] [--bench] [--show]
+#
+# --bench runs the benchmarks of test/arm64/bench instead of the tests (on
+# the 4 KiB kernel unless --kernels says otherwise) and prints their output;
+# --show prints every test's output, passed or not (scripts/demo.sh --arm64).
 #
 # Everything comes from Debian's archive: the kernel package
 # (linux-image-*-arm64-unsigned) and the arm64 libraries the programs link,
@@ -21,17 +25,23 @@ build=$root/build
 boot_timeout=600
 only=""
 kernels=4k,16k
+bench=""
+show=""
+kernels_given=""
 while (($#)); do
   case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
     --timeout) boot_timeout=$2; shift 2 ;;
     --only) only=$2; shift 2 ;; # guest tests whose names start so (e.g. 14-,25-)
-    --kernels) kernels=$2; shift 2 ;; # 4k, 16k or 4k,16k (page sizes)
+    --kernels) kernels=$2; kernels_given=1; shift 2 ;; # 4k, 16k or 4k,16k (page sizes)
+    --bench) bench=1; shift ;;
+    --show) show=1; shift ;;
     *) echo "arm64-testbed: unknown option $1" >&2; exit 2 ;;
   esac
 done
 work=$build/arm64
 mkdir -p "$work"
+[ -n "$bench" ] && [ -z "$kernels_given" ] && kernels=4k
 say() { echo "arm64-testbed: $*"; }
 die() { echo "arm64-testbed: error: $*" >&2; exit 1; }
 skip() { echo "arm64-testbed: SKIP: $*" >&2; exit 77; }
@@ -154,6 +164,11 @@ for src in "$root"/test/arm64/guest/[0-9]*.c "$root"/test/arm64/guest/[0-9]*.cpp
   name=$(basename "${src%.*}")
   build_guest "$src" "$rootfs/tests/$name"
 done
+mkdir -p "$rootfs/bench"
+for src in "$root"/test/arm64/bench/*.c; do
+  [ -e "$src" ] || continue
+  build_guest "$src" "$rootfs/bench/$(basename "${src%.*}")"
+done
 # A test whose source is gone leaves the guest too.
 for prog in "$rootfs"/tests/*; do
   [ -e "$prog" ] || continue
@@ -191,7 +206,7 @@ boot() {
   timeout "$boot_timeout" "$qemu" -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
     -accel tcg,thread=single -kernel "$kernel" -initrd "$initrd" \
     -nographic -nic none -no-reboot \
-    -append "console=ttyAMA0 panic=-1 quiet${only:+ hp_test_only=$only}" </dev/null >"$log" 2>&1
+    -append "console=ttyAMA0 panic=-1 quiet${only:+ hp_test_only=$only}${bench:+ hp_bench=1 hp_test_timeout=900}" </dev/null >"$log" 2>&1
   qemu_status=$?
   set -e
   boot_end=$(date +%s.%N)
@@ -212,6 +227,12 @@ boot() {
   boot_s=$(awk '/^HP-INIT/ { for (i = 1; i < NF; ++i) if ($i == "uptime") print $(i + 1) }' "$log")
   got_page=$(awk '/^HP-INIT/ { for (i = 1; i < NF; ++i) if ($i == "page") print $(i + 1) }' "$log")
   say "guest ($name, page $got_page): $passed passed, $failed failed; kernel booted in ${boot_s:-?} s, qemu ran $guest_s s (console: $log)"
+  if [ -n "$bench$show" ]; then
+    grep -E '^HP-START ' "$log" | while read -r _ test; do
+      echo "--- $test ($name)"
+      awk -v n="$test" '$0 == "HP-START " n { on = 1; next } on && /^HP-TEST / { exit } on' "$log"
+    done
+  fi
   if [ "$got_page" != "$page" ]; then
     echo "arm64-testbed: error: the $name kernel ran with $got_page-byte pages, not $page" >&2
     return 1

@@ -180,6 +180,31 @@ scenarios = {
                            cflags=["-mbranch-protection=standard"]),
 }
 
+# The pause benchmark's target (bench/apply.py's TARGET, read without
+# running it): F functions called by T threads (T is its argument); the
+# patch changes all F (x * 3 + i -> x * 5 + i). For test/arm64/bench.
+BENCH = [node.value.value for node in ast.parse(open(os.path.join(root, "bench", "apply.py"))
+                                                 .read()).body
+         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TARGET"][0]
+
+
+def bench_source(nfuncs, k):
+    fns = "\n".join("__attribute__((noinline)) long f%d(long x) { return x * %d + %d; }"
+                    % (i, k, i) for i in range(nfuncs))
+    names = ", ".join("f%d" % i for i in range(nfuncs))
+    return BENCH % {"functions": fns, "names": names, "k": k}
+
+
+for nfuncs in (1, 10, 100):
+    scenarios["bench-%d" % nfuncs] = Scenario(
+        {"old": {"t.c": bench_source(nfuncs, 3)}, "new": {"t.c": bench_source(nfuncs, 5)}})
+
+# The demo's service (test/arm64/guest/28-demo-counter-service.c).
+example = os.path.join(root, "examples", "counter-service")
+scenarios["counter"] = Scenario(
+    {"old": {"service.c": open(os.path.join(example, "service.c")).read()},
+     "new": {"service.c": open(os.path.join(example, "fix", "service.c")).read()}})
+
 stamp_inputs = [plugin, hpdiff, os.path.abspath(__file__)]
 
 
