@@ -1,5 +1,6 @@
-// The x86_64 suite's live-cxx-exceptions-cross-patch-frames on arm64 (its
-// C++ target, static: libgcc's unwinder is linked into the program): the
+// The x86_64 suite's live-cxx-exceptions-cross-patch-frames on arm64, its
+// C++ target static (libgcc's unwinder linked into the program) and
+// dynamically linked (libgcc_s.so.1's, as on x86_64): the
 // patch's .eh_frame is registered with the target's __register_frame_info
 // by an injected call before the commit. Then exceptions cross the patch's
 // frames every way: an old callee's through new code (running its
@@ -38,8 +39,12 @@ static long new_code_runs(struct target *t, const char *depth, long destroyed) {
   return destroyed + 2;
 }
 
-int main(void) {
-  struct target t = spawn("/data/cxx/app");
+static void cxx(const char *dir, const char *unwinder) {
+  char app[64], fix[64];
+  snprintf(app, sizeof app, "%s/app", dir);
+  snprintf(fix, sizeof fix, "%s/fix.hp", dir);
+  printf("--- %s\n", app);
+  struct target t = spawn(app);
   expect(&t, "doubled 21", "21", "old doubled()");
   expect(&t, "doubled x", "caught not a number: x", "old: the exception reaches main");
   expect(&t, "fails 5", "5", "old fails()");
@@ -52,19 +57,25 @@ int main(void) {
   workers(&t, &caught, &handled);
   CHECK(caught > 0 && handled == 0, "old: workers %ld %ld", caught, handled);
 
-  const char *r = hp_apply(t.pid, 0, "--policy", "strict", "/data/cxx/fix.hp", (char *)NULL);
+  const char *r = hp_apply(t.pid, 0, "--policy", "strict", fix, (char *)NULL);
   CHECK(has(r, "unwind_tables", "\"registered\""), "unwind tables: %s", r);
-  CHECK(strstr(r, "\"unwinder\"") && strstr(r, "/data/cxx/app"),
-        "registered with the program's own unwinder: %s", r);
+  CHECK(strstr(r, "\"unwinder\"") && strstr(r, unwinder), "registered with %s: %s", unwinder, r);
   long destroyed = new_code_runs(&t, depth, 0);
 
   hp_apply(t.pid, 0, "--revert-all", (char *)NULL);
   expect(&t, "doubled 21", "21", "reverted doubled()");
   expect(&t, "checked x", "caught not a number: x", "reverted checked()");
 
-  r = hp_apply(t.pid, 0, "--policy", "strict", "/data/cxx/fix.hp", (char *)NULL);
+  r = hp_apply(t.pid, 0, "--policy", "strict", fix, (char *)NULL);
   CHECK(has(r, "unwind_tables", "\"kept\""), "the region taken again keeps its tables: %s", r);
   new_code_runs(&t, depth, destroyed);
   CHECK(alive(&t), "target died");
+  kill(t.pid, SIGKILL);
+  waitpid(t.pid, NULL, 0);
+}
+
+int main(void) {
+  cxx("/data/cxx", "/data/cxx/app");          // static: the program's own
+  cxx("/data/cxx-dyn", "libgcc_s.so.1");      // dynamic: libgcc_s's
   return 0;
 }

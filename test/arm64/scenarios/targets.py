@@ -158,6 +158,11 @@ scenarios = {
                          "app.cpp": sub(cxxexc["APP"], **parts)}
                      for v, parts in (("old", cxxexc["OLD"]), ("new", cxxexc["NEW"]))},
                     cplusplus=True),
+    # The same, dynamically linked: libgcc_s.so.1's unwinder takes the tables.
+    "cxx-dyn": Scenario({v: {"lib.cpp": cxxexc["LIB"],
+                             "app.cpp": sub(cxxexc["APP"], **parts)}
+                         for v, parts in (("old", cxxexc["OLD"]), ("new", cxxexc["NEW"]))},
+                        cplusplus=True, static=False),
     # fix.hp: the new tick() reaches its data and calls through a pointer
     # (placed at any distance); calls.hp: it also calls back into the
     # module (bl: within 128 MiB). Built with BTI and pointer
@@ -298,11 +303,15 @@ dynamic = False
 for name, s in scenarios.items():
     dynamic |= build(name, s)
 
-# A dynamically linked program needs the arm64 ld.so and libc in the guest.
+# A dynamically linked program needs the arm64 ld.so and libc in the guest
+# (and a C++ one libstdc++, libm and libgcc_s, whose unwinder then takes
+# the patch's tables), all in /lib/aarch64-linux-gnu, where ld.so looks.
 if dynamic:
-    for lib in ("lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu/libc.so.6"):
+    for lib in ("lib/ld-linux-aarch64.so.1", "lib/aarch64-linux-gnu/libc.so.6",
+                "lib/aarch64-linux-gnu/libm.so.6", "lib/aarch64-linux-gnu/libgcc_s.so.1",
+                "usr/lib/aarch64-linux-gnu/libstdc++.so.6"):
         src = os.path.realpath(os.path.join(sysroot, lib))
-        dst = os.path.join(rootfs, lib)
+        dst = os.path.join(rootfs, lib.replace("usr/lib/", "lib/"))
         if not os.path.exists(dst) or os.path.getmtime(src) > os.path.getmtime(dst):
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             shutil.copy2(src, dst)
