@@ -59,7 +59,7 @@ class Scenario:
     links, whose patches the patches are then (the app is versions["old"])."""
 
     def __init__(self, versions, patches=None, cflags=(), static=True, lib=None,
-                 cplusplus=False, libname="librate.so", lib_ldflags=()):
+                 cplusplus=False, libname="librate.so", lib_ldflags=(), ship=()):
         self.versions = versions
         self.patches = patches or {"fix.hp": ("old", "new")}
         self.cflags = list(cflags)
@@ -68,6 +68,7 @@ class Scenario:
         self.cplusplus = cplusplus
         self.libname = libname
         self.lib_ldflags = list(lib_ldflags)
+        self.ship = list(ship)  # other versions' apps the guest gets, as app-VERSION
 
 
 def versions(old, new, **more):
@@ -129,7 +130,7 @@ static pthread_t th;
 
 
 scenarios = {
-    "tick": Scenario(versions(tick_program(1), tick_program(10))),
+    "tick": Scenario(versions(tick_program(1), tick_program(10)), ship=["new"]),
     "many": Scenario(versions(program(*many_steps(1)), program(*many_steps(1000)))),
     "blocked": Scenario(versions(*(program(blocked["BODY"].replace("{v}", v), blocked["REPLY"])
                                    for v in ("1", "2")))),
@@ -278,6 +279,8 @@ def build(name, s):
         if stale([app], deps):
             run(link)
     guest["app"] = os.path.join(out, "old", "app")
+    for v in s.ship:
+        guest["app-" + v] = os.path.join(out, v, "app")
     for patch, (old, new) in s.patches.items():
         hp = os.path.join(out, patch)
         if s.lib:
