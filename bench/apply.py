@@ -122,7 +122,7 @@ def measure(threads, nfuncs, work):
         # Rounds alternate: the floor (a few stops in one process), strict,
         # entry-only; drift on the machine hits all three alike.
         floors, firsts = [], []
-        runs = {p: ([], [], [], [], []) for p in ("strict", "entry-only")}
+        runs = {p: ([], [], [], [], [], []) for p in ("strict", "entry-only")}
         for _ in range(ROUNDS):
             # The first stop of a fresh process is slower (~25 us for 8
             # threads): kept apart. hp-apply's flip is such a first stop;
@@ -131,7 +131,7 @@ def measure(threads, nfuncs, work):
                                           str(proc.pid), "4"]).stdout.split()]
             firsts.append(floor[0])
             floors += floor[1:]
-            for policy, (pauses, walls, stopped, stops, unwinds) in runs.items():
+            for policy, (pauses, walls, stopped, stops, unwinds, borrowed) in runs.items():
                 r = json.loads(run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid),
                                     "--json", "--policy", policy, "--retries", "200",
                                     patch]).stdout)
@@ -139,14 +139,18 @@ def measure(threads, nfuncs, work):
                 stops.append(r.get("pause_stop_ns", 0))
                 unwinds.append(r.get("pause_unwind_ns", 0))
                 walls.append(r["wall_ns"])
+                # The thread borrowed to place the patch (and register its
+                # tables) is paused too, outside the flip's stop.
+                borrowed.append(r.get("place_stop_ns", 0))
                 stopped.append(r["threads_stopped"])
                 run([os.path.join(BIN, "hp-apply"), "-p", str(proc.pid), "--revert-all"])
         out["floor"] = (statistics.median(floors), pct(floors, 0.99),
                         statistics.median(firsts))
-        for policy, (pauses, walls, stopped, stops, unwinds) in runs.items():
+        for policy, (pauses, walls, stopped, stops, unwinds, borrowed) in runs.items():
             out[policy] = (statistics.median(pauses), pct(pauses, 0.99),
                            statistics.median(walls), max(stopped),
-                           statistics.median(stops), statistics.median(unwinds))
+                           statistics.median(stops), statistics.median(unwinds),
+                           statistics.median(borrowed), pct(borrowed, 0.99))
     finally:
         proc.kill()
         proc.wait()
@@ -209,9 +213,10 @@ def main():
         return
     print("hp-apply pause, %d rounds per cell; floor = ptrace stop+resume of the same threads" % ROUNDS)
     contended = os.environ.get("HP_BENCH_CONTENDED") == "1"
-    print("%7s %5s %4s | %21s | %21s | %5s | %11s | %20s | %9s | %s" % (
+    print("%7s %5s %4s | %21s | %21s | %5s | %11s | %20s | %9s | %33s | %s" % (
         "threads", "fns", "load", "strict median/p99 us", "floor median/p99 us", "ratio",
-        "first stop", "entry-only stopped", "wall ms", "strict: stopping / stack check us"))
+        "first stop", "entry-only stopped", "wall ms", "strict: stopping / stack check us",
+        "borrowed thread median/p99 us"))
     cells = [(t, f) for t in (1, 8, 64) for f in (1, 10, 100)]
     if os.environ.get("HP_BENCH_CELLS"):  # e.g. "8x10,1x1"
         cells = [tuple(int(v) for v in c.split("x"))
@@ -224,9 +229,10 @@ def main():
             else:
                 m = measure(threads, nfuncs, work)
             s, f, e = m["strict"], m["floor"], m["entry-only"]
-            print("%7d %5d %4s | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %11.1f | %9d threads    | %9.2f | %.0f / %.0f" % (
+            print("%7d %5d %4s | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %11.1f | %9d threads    | %9.2f | %15.0f / %15.0f | %.0f / %.0f" % (
                 threads, nfuncs, "busy" if busy else "idle", s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
-                s[0] / max(f[0], 1), f[2] / 1e3, e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3))
+                s[0] / max(f[0], 1), f[2] / 1e3, e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3,
+                s[6] / 1e3, s[7] / 1e3))
             sys.stdout.flush()
     before, after = call_cost(work)
     print("call through a patched entry, trivial function: %.4f ns vs %.4f ns direct: ratio %.3f (target <= 1.05)"

@@ -4,7 +4,7 @@
 // marks every function and variable of the new build same, changed or
 // added. Refuses here what no patch can carry whatever code it copies: a
 // changed function without a patchable prologue, a changed static
-// initializer, a mutable variable that changed, a new thread-local one.
+// initializer, a mutable variable that changed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -109,12 +109,8 @@ void Differ::compareVariables(size_t pair) {
     }
     if (!before) {
       varStatus[pair][var.name] = Status::Added;
-      if (var.flags & VarTLS)
-        addRefusal(n.source(), formatv("new thread-local variable '{0}': a "
-                                       "patch cannot add thread-local storage",
-                                       var.name));
-      else // (refused: not copied, so not refused again for its section)
-        copyVar[pair].insert(var.name);
+      // (A thread-local one goes to .hp.tls: every thread gets its copy.)
+      copyVar[pair].insert(var.name);
       continue;
     }
     if (before->fingerprint == var.fingerprint) {

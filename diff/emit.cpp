@@ -139,6 +139,8 @@ void Differ::emit() {
 
 namespace {
 PatchSection patchSectionFor(const Section &sec) {
+  if (sec.flags & ELF::SHF_TLS)
+    return PatchSection::Tls;
   if (sec.flags & ELF::SHF_EXECINSTR)
     return PatchSection::Text;
   if (!(sec.flags & ELF::SHF_WRITE))
@@ -154,14 +156,20 @@ void Differ::placeSections() {
   for (auto [objIndex, secIndex] : toCopy) {
     const Object &obj = *newObjs[objIndex];
     const Section &sec = obj.sections[secIndex];
-    if (sec.flags & ELF::SHF_TLS) {
-      addRefusal(obj.source(),
-                 "patched code needs thread-local section " + sec.name);
-      continue;
-    }
     PatchSection where = patchSectionFor(sec);
     unsigned s = unsigned(where);
     patch.align[s] = std::max(patch.align[s], sec.align);
+    if (where == PatchSection::Tls) {
+      // The block's initial image, its zero-initialised part written out.
+      auto &image = patch.sections[s];
+      image.resize(alignTo(image.size(), sec.align), 0);
+      placed[{objIndex, secIndex}] = {where, image.size()};
+      if (sec.type == ELF::SHT_NOBITS)
+        image.resize(image.size() + sec.size, 0);
+      else
+        image.insert(image.end(), sec.data.begin(), sec.data.end());
+      continue;
+    }
     if (where == PatchSection::Bss) {
       patch.bssSize = alignTo(patch.bssSize, sec.align);
       placed[{objIndex, secIndex}] = {where, patch.bssSize};
@@ -286,6 +294,17 @@ void Differ::retarget(SectionRef at, const Reloc &r) {
   if (where == PatchSection::Bss) {
     if (refusals.isFirst(formatv("bss reloc {0} {1}", objIndex, secIndex)))
       addRefusal(obj.source(), "relocation in zero-initialized data");
+    return;
+  }
+  if (where == PatchSection::Tls && kind != RelocKind::Absolute) {
+    // (hp-apply writes absolute addresses into the block's image before
+    // the dynamic loader copies it; each thread's copy has its own place.)
+    if (refusals.isFirst(formatv("tls reloc {0} {1}", objIndex, secIndex)))
+      addRefusal(obj.source(),
+                 formatv("new thread-local variable in {0} holds '{1}' by "
+                         "relocation {2}, relative to where it lies; every "
+                         "thread's copy lies elsewhere",
+                         obj.sections[secIndex].name, what, arch->relocName(r.type)));
     return;
   }
   patch.relocs[unsigned(where)].push_back(

@@ -9,6 +9,10 @@
 // loader fills with the TP offset, the tls_index {module id, offset}, or a
 // static TLS descriptor (docs/patch-format.md, "Thread-local storage").
 //
+// A thread-local variable the patch adds lives in `.hp.tls`, the initial
+// image of a TLS block hp-apply has the target's dynamic loader give every
+// thread; its accesses are written the same way, against its symbol there.
+//
 // Refused here: thread-local variables of other modules, accesses by
 // section offset, and accesses in code cut from a linked binary (the
 // linker relaxed their sequences; the objects have them as compiled).
@@ -75,15 +79,15 @@ std::optional<uint32_t> Differ::tlsTarget(SectionRef at, const Reloc &r,
   const Object &obj = *newObjs[objIndex];
   if (t.kind == Target::Undefined && t.name == tlsModuleBaseName)
     return refSymbol(tlsModuleBaseName, "", /*inModule=*/true);
-  if (t.kind == Target::Variable &&
-      toCopy.count({objIndex, obj.symbols[t.symbol].shndx}))
-    return std::nullopt; // a new thread-local variable: refused in compare()
   bool external = false;
   std::optional<uint32_t> target =
       namedTarget(at, r, t, RelocKind::Absolute, external);
   if (!target)
     return std::nullopt;
-  if (external || patch.symbols[*target].defined) {
+  const PatchSymbol &sym = patch.symbols[*target];
+  if (sym.defined && sym.section == PatchSection::Tls)
+    return target; // a variable the patch adds
+  if (external || sym.defined) {
     if (refusals.isFirst(formatv("tls external {0} {1}", objIndex, t.name)))
       addRefusal(obj.source(),
                  formatv("{0} accesses thread-local variable '{1}', which is "

@@ -13,6 +13,7 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <array>
 #include <gelf.h>
 #include <libelf.h>
 #include <sys/mman.h>
@@ -61,6 +62,7 @@ constexpr SectionSpec loadable[numPatchSections] = {
     {".hp.data", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
     {".hp.bss", SHT_NOBITS, SHF_ALLOC | SHF_WRITE},
     {".hp.got", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE},
+    {".hp.tls", SHT_PROGBITS, SHF_ALLOC | SHF_WRITE | SHF_TLS},
 };
 
 template <typename T> void append(std::string &out, T value) {
@@ -74,7 +76,44 @@ StringRef patchSectionName(PatchSection s) {
   return loadable[unsigned(s)].name;
 }
 
-Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
+std::optional<std::pair<uint64_t, uint64_t>> signatureRange(ArrayRef<uint8_t> bytes) {
+  Expected<object::ELFFile<object::ELF64LE>> file =
+      object::ELFFile<object::ELF64LE>::create(toStringRef(bytes));
+  if (!file) {
+    consumeError(file.takeError());
+    return std::nullopt;
+  }
+  Expected<object::ELF64LE::ShdrRange> shdrs = file->sections();
+  if (!shdrs) {
+    consumeError(shdrs.takeError());
+    return std::nullopt;
+  }
+  for (const auto &sh : *shdrs) {
+    Expected<StringRef> name = file->getSectionName(sh);
+    if (!name) {
+      consumeError(name.takeError());
+      continue;
+    }
+    if (*name == ".hp.sig" && sh.sh_type == SHT_PROGBITS && sh.sh_offset <= bytes.size() &&
+        sh.sh_size <= bytes.size() - sh.sh_offset)
+      return std::make_pair(uint64_t(sh.sh_offset), uint64_t(sh.sh_size));
+  }
+  return std::nullopt;
+}
+
+namespace {
+/// The checksum of \p bytes: every byte, the checksum field at
+/// \p checksumAt and the signature's room (if any) read as zero.
+uint64_t patchChecksum(ArrayRef<uint8_t> bytes, uint64_t checksumAt) {
+  std::vector<uint8_t> zeroed(bytes.begin(), bytes.end());
+  memset(zeroed.data() + checksumAt, 0, 8);
+  if (auto sig = signatureRange(bytes))
+    memset(zeroed.data() + sig->first, 0, sig->second);
+  return hash64(toStringRef(ArrayRef<uint8_t>(zeroed)));
+}
+} // namespace
+
+Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch, bool signatureRoom) {
   ElfWriter w;
   if (Error err = w.open("hotpatch-patch"))
     return std::move(err);
@@ -104,7 +143,7 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   for (uint32_t pos = 0; pos < order.size(); ++pos)
     elfIndex[order[pos]] = pos + 1;
 
-  // Section indices are fixed by creation order below: loadable 1..6.
+  // Section indices are fixed by creation order below: loadable 1..7.
   std::vector<Elf64_Rela> relas[numPatchSections];
   std::vector<Elf64_Sym> symtab(1); // index 0: the null symbol
   std::string funcs, refs, meta;
@@ -203,6 +242,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
            refsName = shstr.add(".hp.refs"), stringsName = shstr.add(".hp.strings"),
            symtabName = shstr.add(".symtab"), strtabName = shstr.add(".strtab"),
            shstrName = shstr.add(".shstrtab");
+  uint32_t sigName = signatureRoom ? shstr.add(".hp.sig") : 0;
+  static const std::array<uint8_t, signatureSectionSize> noSignature{};
 
   for (unsigned s = 0; s < numPatchSections; ++s) {
     bool bss = PatchSection(s) == PatchSection::Bss;
@@ -213,11 +254,11 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
     if (!idx)
       return idx.takeError();
   }
-  // Indices: 7 .symtab, 8 .strtab, then relocation sections, then ours.
+  // Indices: 8 .symtab, 9 .strtab, then relocation sections, then ours.
   Expected<size_t> symIdx =
       w.add(symtabName, SHT_SYMTAB, 0, symtab.data(),
             symtab.size() * sizeof(Elf64_Sym), 8, sizeof(Elf64_Sym),
-            /*link=*/8, /*info=*/firstGlobal, ELF_T_SYM);
+            /*link=*/numPatchSections + 2, /*info=*/firstGlobal, ELF_T_SYM);
   if (!symIdx)
     return symIdx.takeError();
   if (Expected<size_t> i = w.add(strtabName, SHT_STRTAB, 0, strtab.bytes().data(),
@@ -240,6 +281,11 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
                                    buf->size(), name == stringsName ? 1 : 8);
         !i)
       return i.takeError();
+  if (signatureRoom)
+    if (Expected<size_t> i = w.add(sigName, SHT_PROGBITS, 0, noSignature.data(),
+                                   noSignature.size(), 8);
+        !i)
+      return i.takeError();
   Expected<size_t> shstrIdx = w.add(shstrName, SHT_STRTAB, 0, shstr.bytes().data(),
                                     shstr.bytes().size(), 1);
   if (!shstrIdx)
@@ -254,7 +300,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   std::vector<uint8_t> out(size);
   if (pread(w.fd, out.data(), size, 0) != size)
     return createStringError(std::errc::io_error, "cannot read back the patch");
-  // The checksum covers every byte, with its own field taken as zero.
+  // The checksum covers every byte, with its own field (and the signature's
+  // room) taken as zero.
   Elf *reread = elf_memory(reinterpret_cast<char *>(out.data()), out.size());
   size_t shstrndx = 0;
   elf_getshdrstrndx(reread, &shstrndx);
@@ -268,8 +315,8 @@ Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch) {
   elf_end(reread);
   if (!metaOff)
     return createStringError(std::errc::io_error, "lost .hp.meta");
-  uint64_t sum = hash64(toStringRef(ArrayRef<uint8_t>(out)));
-  le::write64le(out.data() + metaOff + mChecksum, sum);
+  le::write64le(out.data() + metaOff + mChecksum,
+                patchChecksum(out, metaOff + mChecksum));
   return out;
 }
 
@@ -379,10 +426,7 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
   // Checksum: every byte of the file, this field read as zero.
   uint64_t stored = le::read64le(meta->data() + mChecksum);
   if (verifyChecksum) {
-    std::vector<uint8_t> zeroed(bytes.begin(), bytes.end());
-    size_t at = meta->data() - copy.data() + mChecksum;
-    memset(zeroed.data() + at, 0, 8);
-    if (hash64(toStringRef(ArrayRef<uint8_t>(zeroed))) != stored)
+    if (patchChecksum(bytes, meta->data() - copy.data() + mChecksum) != stored)
       return createStringError(std::errc::illegal_byte_sequence,
                                "%s: checksum mismatch: the patch is corrupt "
                                "or was modified", st.where.c_str());
@@ -424,6 +468,10 @@ Expected<PatchFile> readPatch(ArrayRef<uint8_t> bytes, StringRef where,
   size_t scnIndex[numPatchSections];
   for (unsigned s = 0; s < numPatchSections; ++s) {
     auto it = st.byName.find(loadable[s].name);
+    if (it == st.byName.end() && PatchSection(s) == PatchSection::Tls) {
+      scnIndex[s] = 0; // (made before patches could add thread-local storage)
+      continue;
+    }
     if (it == st.byName.end())
       return st.bad(Twine("missing section ") + loadable[s].name);
     scnIndex[s] = elf_ndxscn(it->second);

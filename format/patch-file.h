@@ -15,7 +15,9 @@
 #include "llvm/Support/Error.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hotpatch {
@@ -32,8 +34,11 @@ inline constexpr llvm::StringLiteral unwindObjectSymbol = "__hp_unwind_object";
 inline constexpr uint64_t unwindObjectSize = 64;
 
 /// The loadable sections, in file order. Their names are part of the format.
-enum class PatchSection : uint8_t { Text, Plt, Rodata, Data, Bss, Got };
-inline constexpr unsigned numPatchSections = 6;
+/// Where a patch's bytes go. Tls is not part of the region: it is the
+/// initial image of the thread-local variables the patch adds (every
+/// thread gets its own copy of it, docs/patch-format.md).
+enum class PatchSection : uint8_t { Text, Plt, Rodata, Data, Bss, Got, Tls };
+inline constexpr unsigned numPatchSections = 7;
 llvm::StringRef patchSectionName(PatchSection s);
 
 struct PatchReloc {
@@ -86,7 +91,7 @@ struct PatchFile {
   std::vector<std::string> acceptedRisks;
   std::vector<uint8_t> sections[numPatchSections]; ///< Bss: size only
   uint64_t bssSize = 0;
-  uint64_t align[numPatchSections] = {16, 16, 16, 16, 16, 8};
+  uint64_t align[numPatchSections] = {16, 16, 16, 16, 16, 8, 1};
   std::vector<PatchReloc> relocs[numPatchSections];
   std::vector<PatchSymbol> symbols;
   std::vector<FunctionMapEntry> functions;
@@ -104,8 +109,18 @@ inline uint64_t unwindTableBytes(const PatchFile &p) {
   return 0;
 }
 
-/// Serialises \p patch; identical patches give identical bytes.
-llvm::Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch);
+/// The size of `.hp.sig`, the room a signature takes (patch-signature.h).
+inline constexpr uint64_t signatureSectionSize = 128;
+
+/// Serialises \p patch; identical patches give identical bytes. With
+/// \p signatureRoom, a zeroed `.hp.sig` for SigningKey::sign to fill.
+llvm::Expected<std::vector<uint8_t>> writePatch(const PatchFile &patch,
+                                                bool signatureRoom = false);
+
+/// Where `.hp.sig`'s contents lie in \p bytes (file offset, size); none
+/// when the patch has no such section or \p bytes are not ELF.
+std::optional<std::pair<uint64_t, uint64_t>>
+signatureRange(llvm::ArrayRef<uint8_t> bytes);
 
 /// Parses and checks a patch: ELF structure, magic, version, checksum and
 /// every index. \p where names the input in errors. Only the fuzzer turns

@@ -225,6 +225,8 @@ public:
   /// System-call numbers of this machine's Linux ABI.
   virtual uint64_t sysMmap() const = 0;
   virtual uint64_t sysMunmap() const = 0;
+  virtual uint64_t sysMemfdCreate() const = 0;
+  virtual uint64_t sysClose() const = 0;
 
 };
 

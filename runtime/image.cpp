@@ -3,6 +3,7 @@
 #include "image.h"
 
 #include "apply-error.h"
+#include "new-tls.h"
 
 #include "llvm/Support/FormatVariadic.h"
 
@@ -14,6 +15,8 @@ std::vector<uint64_t> sectionAddresses(const PatchLayout &layout, uint64_t addr)
   std::vector<uint64_t> out(numPatchSections);
   for (unsigned s = 0; s < numPatchSections; ++s)
     out[s] = addr + layout.offsetOf(PatchSection(s));
+  // A new thread-local variable's "address" is its offset in the block.
+  out[unsigned(PatchSection::Tls)] = 0;
   return out;
 }
 
@@ -33,9 +36,12 @@ Expected<std::vector<uint8_t>>
 buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
            uint64_t addr, const std::vector<uint64_t> &symAddr,
            const std::vector<FunctionFlip> &flips, uint64_t commitAddr,
-           ArrayRef<uint8_t> record, const ModuleTls *tls) {
+           ArrayRef<uint8_t> record, const ModuleTls *tls,
+           const ModuleTls *newTls) {
   std::vector<uint8_t> image(layout.total, 0);
   for (unsigned s = 0; s < numPatchSections; ++s) {
+    if (PatchSection(s) == PatchSection::Tls)
+      continue; // (ld.so's to copy: runtime/new-tls.h)
     const std::vector<uint8_t> &bytes = patch.sections[s];
     uint64_t base = layout.offsetOf(PatchSection(s));
     llvm::copy(bytes, image.begin() + base); // (bss: none)
@@ -48,14 +54,16 @@ buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
       uint64_t off = base + r.offset;
       uint64_t sym = symAddr[r.symbol];
       if (std::optional<TlsValue> v = arch.tlsValue(r.type)) {
+        const PatchSymbol &var = patch.symbols[r.symbol];
+        const ModuleTls *block = isNewTls(var) ? newTls : tls;
         Expected<uint64_t> value =
-            tls ? tls->value(*v, sym)
-                : createStringError(std::errc::invalid_argument,
-                                    "the module's TLS was not read");
+            block ? block->value(*v, sym)
+                  : createStringError(std::errc::invalid_argument,
+                                      "its TLS block was not found");
         if (!value)
           return applyError(ApplyError::Refused,
                             formatv("thread-local variable '{0}': {1}",
-                                    patch.symbols[r.symbol].refName,
+                                    var.defined ? var.name : var.refName,
                                     toString(value.takeError())));
         sym = *value;
       }

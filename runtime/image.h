@@ -29,13 +29,15 @@ void planRedirects(std::vector<FunctionFlip> &flips, const Arch &arch,
                    uint64_t gatesAddr);
 
 /// The whole region at \p addr: sections relocated against \p symAddr
-/// (thread-local relocations against \p tls), the gates (reading
-/// \p commitAddr), and \p record at its place.
+/// (thread-local relocations against \p tls, or \p newTls for the
+/// variables the patch adds), the gates (reading \p commitAddr), and
+/// \p record at its place.
 llvm::Expected<std::vector<uint8_t>>
 buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
            uint64_t addr, const std::vector<uint64_t> &symAddr,
            const std::vector<FunctionFlip> &flips, uint64_t commitAddr,
-           llvm::ArrayRef<uint8_t> record, const ModuleTls *tls = nullptr);
+           llvm::ArrayRef<uint8_t> record, const ModuleTls *tls = nullptr,
+           const ModuleTls *newTls = nullptr);
 
 } // namespace hotpatch
 

@@ -25,6 +25,8 @@ uint64_t PatchLayout::offsetOf(PatchSection s) const {
     return bssOff;
   case PatchSection::Got:
     return gotOff;
+  case PatchSection::Tls:
+    return 0; // (not in the region: every thread's copy is ld.so's, new-tls.h)
   }
   llvm_unreachable("every patch section has a place");
 }
@@ -48,7 +50,11 @@ PatchLayout planLayout(const PatchFile &patch, uint64_t recordSize, unsigned gat
   l.dataOff = alignTo(l.recordOff + recordSize, align(PatchSection::Data));
   l.bssOff = alignTo(l.dataOff + size(PatchSection::Data), align(PatchSection::Bss));
   l.gotOff = alignTo(l.bssOff + patch.bssSize, 8);
-  uint64_t rwEnd = l.gotOff + size(PatchSection::Got);
+  // An FDE takes at least 16 bytes of the tables: at most tables/16 entries.
+  if (uint64_t tables = unwindTableBytes(patch))
+    l.dynInfoSize = dynInfoHeaderSize + tables / 2;
+  l.dynInfoOff = alignTo(l.gotOff + size(PatchSection::Got), 16);
+  uint64_t rwEnd = l.dynInfoOff + l.dynInfoSize;
   l.rwSize = alignTo(rwEnd - l.recordOff, pageSize);
   l.total = l.rxSize + l.roSize + l.rwSize;
   return l;

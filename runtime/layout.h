@@ -5,7 +5,7 @@
 //
 //   [code | stubs | gates]  read-execute
 //   [read-only data]        read-only
-//   [record | data | bss | slots]  read-write
+//   [record | data | bss | slots | libunwind's entry]  read-write
 //
 // Each part starts on a page (the system's: 4 KiB, 16 KiB or 64 KiB), so
 // each is mapped once with its final protection.
@@ -24,10 +24,16 @@
 
 namespace hotpatch {
 
+/// libunwind's unw_dyn_info_t (88 bytes), rounded up.
+inline constexpr uint64_t dynInfoHeaderSize = 96;
+
 struct PatchLayout {
   uint64_t textOff = 0, pltOff = 0, gatesOff = 0, rxSize = 0;
   uint64_t rodataOff = 0, roSize = 0;
   uint64_t recordOff = 0, dataOff = 0, bssOff = 0, gotOff = 0, rwSize = 0;
+  /// Room for registering the unwind tables with libunwind (nongnu): its
+  /// unw_dyn_info_t and a search table, 8 bytes an FDE (unwind-tables.h).
+  uint64_t dynInfoOff = 0, dynInfoSize = 0;
   uint64_t total = 0;
 
   /// Where section \p s starts in the region.

@@ -15,6 +15,7 @@
 #include "symbols.h"
 #include "tls.h"
 #include "unwind.h"
+#include "new-tls.h"
 #include "unwind-tables.h"
 
 
@@ -294,7 +295,8 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
     record.functions[i].newAddr = flips[i].newAddr;
   Expected<std::vector<uint8_t>> image =
       buildImage(patch, arch, region.layout, region.addr, *symAddr, flips,
-                 region.commitAddr(), encodeRecord(record), symbols.tls);
+                 region.commitAddr(), encodeRecord(record), symbols.tls,
+                 symbols.newTls);
   if (!image)
     return image.takeError();
   if (region.reused)
@@ -476,10 +478,24 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
           report.placeStopNs);
   if (!placement)
     return placement.takeError();
+  // (New thread-local variables initialised with addresses need them now.)
+  std::vector<uint64_t> tlsSymAddr;
+  if (!patch.relocs[unsigned(PatchSection::Tls)].empty()) {
+    Expected<std::vector<uint64_t>> addrs = resolveSymbols(
+        patch, symbols, sectionAddresses(region->layout, region->addr));
+    if (!addrs)
+      return addrs.takeError();
+    tlsSymAddr = std::move(*addrs);
+  }
+  Expected<std::optional<ModuleTls>> newTls = loadNewTls(
+      target, *arch, patch, symbols, tlsSymAddr, symbols.tls, report.placeStopNs);
+  if (!newTls)
+    return newTls.takeError();
+  symbols.newTls = *newTls ? &**newTls : nullptr;
   if (Error err = writeRegion(target, patch, *arch, *region, symbols, *flips, record))
     return std::move(err);
   Expected<UnwindRegistration> unwind =
-      registerUnwindTables(target, patch, region->addr, region->layout, symbols,
+      registerUnwindTables(target, *arch, patch, region->addr, region->layout, symbols,
                            **placement, region->recordAddr(), record);
   if (!unwind)
     return unwind.takeError();

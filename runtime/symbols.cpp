@@ -89,6 +89,27 @@ std::optional<FoundSymbol> findInProcess(SymbolContext ctx, StringRef name) {
   return std::nullopt;
 }
 
+std::vector<FoundSymbol> findEverywhere(SymbolContext ctx, StringRef name) {
+  std::vector<FoundSymbol> out;
+  PatchSymbol s;
+  s.refName = name.str();
+  s.refInModule = false;
+  Expected<std::optional<uint64_t>> local = inModule(s, ctx);
+  if (!local)
+    consumeError(local.takeError());
+  else if (*local)
+    out.push_back({**local, ctx.module.path});
+  for (Module &other : ctx.modules) {
+    if (&other == &ctx.module)
+      continue;
+    loadModule(other, ctx.maps);
+    auto hit = other.symbols.dynamic.find(s.refName);
+    if (hit != other.symbols.dynamic.end())
+      out.push_back({throughIfunc(other, hit->second, ctx.ifuncs), other.path});
+  }
+  return out;
+}
+
 Expected<std::vector<uint64_t>> resolveSymbols(const PatchFile &patch, SymbolContext ctx,
                                                const std::vector<uint64_t> &sectionAddr) {
   std::vector<uint64_t> addr(patch.symbols.size(), 0);

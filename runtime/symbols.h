@@ -29,6 +29,7 @@ struct SymbolContext {
   const std::vector<Mapping> &maps;
   IfuncChoices &ifuncs;
   const ModuleTls *tls = nullptr;  ///< when the patch accesses TLS (tls.h)
+  const ModuleTls *newTls = nullptr; ///< when it adds some (new-tls.h)
 };
 
 /// The address of every symbol of \p patch, its sections placed at
@@ -46,6 +47,9 @@ struct FoundSymbol {
 /// of its globals), then the dynamic symbols of every other module, in
 /// the order they were loaded. Nullopt when none defines it.
 std::optional<FoundSymbol> findInProcess(SymbolContext ctx, llvm::StringRef name);
+/// Every module's global \p name, in the same order: the patched module's
+/// (any global), then each other module's dynamic symbol.
+std::vector<FoundSymbol> findEverywhere(SymbolContext ctx, llvm::StringRef name);
 
 } // namespace hotpatch
 

@@ -3,6 +3,7 @@
 #include "tls.h"
 
 #include "apply-error.h"
+#include "new-tls.h"
 
 #include "llvm/BinaryFormat/ELF.h"
 #include "llvm/Object/ELF.h"
@@ -179,7 +180,7 @@ Expected<std::optional<ModuleTls>> planTls(const PatchFile &patch,
   for (unsigned s = 0; s < numPatchSections; ++s)
     for (const PatchReloc &r : patch.relocs[s])
       if (std::optional<TlsValue> v = arch.tlsValue(r.type))
-        if (!needs[unsigned(*v)])
+        if (!needs[unsigned(*v)] && !isNewTls(patch.symbols[r.symbol]))
           needs[unsigned(*v)] = r.symbol;
   std::optional<uint32_t> any =
       needs[0] ? needs[0] : needs[1] ? needs[1] : needs[2];

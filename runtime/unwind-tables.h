@@ -13,6 +13,14 @@
 // unwinder fills in and links into its list of registered tables; the
 // unwinder looks in that list before it asks the dynamic loader.
 //
+// LLVM's libunwind, when the program has it, takes the tables by
+// `__unw_add_dynamic_eh_frame_section` (its `__register_frame_info` is a
+// stub). When the program also has the nongnu libunwind (libunwind.so.8, which
+// some programs call for their own backtraces), the tables are registered
+// with it too, by `_U_dyn_register`: its list for code it finds in no
+// loaded object. Its entry (an unw_dyn_info_t and a search table) goes in
+// the room the layout keeps for it (layout.h).
+//
 // Tables are never deregistered: a reverted patch's code stays mapped
 // (a thread may still be in it), and so do its tables; an apply that
 // takes a reverted region again finds them registered (the record's
@@ -51,7 +59,8 @@ uint32_t unwindTablesOffset(const PatchFile &patch, const PatchLayout &layout);
 /// never be unmapped) and the record's unwind byte says `Registering`;
 /// after, `Registered`.
 llvm::Expected<UnwindRegistration>
-registerUnwindTables(Target &target, const PatchFile &patch, uint64_t regionAddr,
+registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
+                     uint64_t regionAddr,
                      const PatchLayout &layout, SymbolContext symbols,
                      Placement &placement, uint64_t recordAddr, AppliedPatch &record);
 

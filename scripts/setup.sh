@@ -8,9 +8,10 @@ cd "$(dirname "$0")/.."
 packages=(
   clang-19 llvm-19-dev libclang-19-dev lld-19 llvm-19-tools  # compiler, LLVM, lit/FileCheck
   libelf-dev libdw-dev                                       # ELF and the unwinder (runtime)
+  libssl-dev openssl                                         # signed patches (Ed25519); keys in tests
   libgtest-dev libclang-rt-19-dev cmake ninja-build python3  # build, tests, libFuzzer
   binutils gcc libc6-dev libstdc++-12-dev file               # GNU ld/strip, -static, C++, gcc for a test
-  gdb                                                        # a test: gdb walks through patch frames
+  gdb libunwind-dev libunwind-14                              # tests: gdb, both libunwinds walk through patch frames
   pandoc                                                     # the man pages, made from docs/
 )
 missing=()

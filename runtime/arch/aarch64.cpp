@@ -528,6 +528,8 @@ public:
   uint64_t userAddressEnd() const override { return 1ull << 48; }
   uint64_t sysMmap() const override { return 222; }
   uint64_t sysMunmap() const override { return 215; }
+  uint64_t sysMemfdCreate() const override { return 279; }
+  uint64_t sysClose() const override { return 57; }
 
   // === hp-diff: reading linked code ===
   // ADR, ADRP, B, BL and literal loads count from their own instruction,

@@ -382,6 +382,8 @@ public:
   uint64_t userAddressEnd() const override { return 1ull << 47; }
   uint64_t sysMmap() const override { return 9; }
   uint64_t sysMunmap() const override { return 11; }
+  uint64_t sysMemfdCreate() const override { return 319; }
+  uint64_t sysClose() const override { return 3; }
 
   // === hp-diff: reading linked code (the reader is below the class) ===
   // A 4-byte PC-relative field counts from its instruction's end: right

@@ -15,6 +15,17 @@
 #include "loader.h"
 #include "patch-frames.h"
 #include "processes.h"
+#if HOTPATCH_HAVE_SIGNATURES
+#include "signature-policy.h"
+#else
+namespace hotpatch {
+struct SignaturePolicy {
+  bool required = false;
+  std::string requiredBy, trustedKeysDir, keysFrom;
+};
+inline constexpr const char *defaultPolicyPath = "/etc/hotpatch/policy";
+} // namespace hotpatch
+#endif
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -71,6 +82,16 @@ static cl::opt<int> revertId("revert", cl::desc("revert patch ID"), cl::init(0),
 static cl::opt<bool> revertAll("revert-all", cl::desc("revert every patch, last first"),
                                cl::cat(category));
 static cl::opt<bool> jsonOut("json", cl::desc("print JSON"), cl::cat(category));
+static cl::opt<bool> requireSignature(
+    "require-signature",
+    cl::desc("refuse a patch not signed by a trusted key (see --trusted-keys; "
+             "the host's policy file may require it for every hp-apply)"),
+    cl::cat(category));
+static cl::opt<std::string>
+    trustedKeys("trusted-keys",
+                cl::desc("the Ed25519 public keys (*.pem) whose signatures are "
+                         "trusted"),
+                cl::value_desc("DIR"), cl::cat(category));
 
 namespace {
 
@@ -402,6 +423,54 @@ int usage(const Twine &why) {
   return 2;
 }
 
+/// The host's policy file (HOTPATCH_POLICY names another) and the options.
+Expected<SignaturePolicy> signaturePolicy() {
+  const char *env = getenv("HOTPATCH_POLICY");
+  std::string path = env && *env ? env : defaultPolicyPath;
+  SignaturePolicy policy;
+#if HOTPATCH_HAVE_SIGNATURES
+  Expected<SignaturePolicy> file = readPolicyFile(path);
+  if (!file)
+    return file.takeError();
+  policy = std::move(*file);
+#else
+  if (sys::fs::exists(path))
+    return createStringError(std::errc::not_supported,
+                             "%s exists, but this hp-apply was built without "
+                             "signature support (OpenSSL); it applies nothing",
+                             path.c_str());
+#endif
+  if (requireSignature && !policy.required) {
+    policy.required = true;
+    policy.requiredBy = "--require-signature";
+  }
+  if (!trustedKeys.empty()) {
+    if (!policy.trustedKeysDir.empty() && policy.trustedKeysDir != trustedKeys)
+      return createStringError(std::errc::invalid_argument,
+                               "--trusted-keys %s: %s names the trusted keys "
+                               "(%s), which the command line cannot replace",
+                               trustedKeys.c_str(), policy.keysFrom.c_str(),
+                               policy.trustedKeysDir.c_str());
+    policy.trustedKeysDir = trustedKeys;
+    policy.keysFrom = "--trusted-keys";
+  }
+  return policy;
+}
+
+/// Whether the patch \p bytes may be applied under \p policy.
+Error checkTrust(ArrayRef<uint8_t> bytes, const SignaturePolicy &policy) {
+#if HOTPATCH_HAVE_SIGNATURES
+  return enforceSignature(bytes, patchPath, policy);
+#else
+  if (policy.required || !policy.trustedKeysDir.empty())
+    return createStringError(std::errc::not_supported,
+                             "%s: this hp-apply was built without signature "
+                             "support (OpenSSL) and cannot check one",
+                             patchPath.c_str());
+  return Error::success();
+#endif
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -441,13 +510,25 @@ int main(int argc, char **argv) {
 
   PatchFile patch;
   if (!patchPath.empty()) {
+    // (Read only to apply: a policy file gone wrong never blocks --revert.)
+    Expected<SignaturePolicy> signatures = signaturePolicy();
+    if (!signatures) {
+      WithColor::error(errs(), "hp-apply") << toString(signatures.takeError()) << '\n';
+      return 2;
+    }
     ErrorOr<std::unique_ptr<MemoryBuffer>> buf = MemoryBuffer::getFile(
         patchPath, /*IsText=*/false, /*RequiresNullTerminator=*/false);
+    // Its signature before anything else reads it: a tampered patch is
+    // told as such, not as a corrupt one.
+    Error trusted = buf ? checkTrust(arrayRefFromStringRef((*buf)->getBuffer()),
+                                     *signatures)
+                        : Error::success();
     Expected<PatchFile> read =
-        buf ? readPatch(arrayRefFromStringRef((*buf)->getBuffer()), patchPath)
-            : Expected<PatchFile>(createStringError(buf.getError(), "%s: %s",
-                                                    patchPath.c_str(),
-                                                    buf.getError().message().c_str()));
+        trusted ? Expected<PatchFile>(std::move(trusted))
+        : buf   ? readPatch(arrayRefFromStringRef((*buf)->getBuffer()), patchPath)
+                : Expected<PatchFile>(createStringError(buf.getError(), "%s: %s",
+                                                        patchPath.c_str(),
+                                                        buf.getError().message().c_str()));
     if (!read) {
       Outcome o = failure(read.takeError());
       if (jsonOut)

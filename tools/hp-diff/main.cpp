@@ -12,6 +12,7 @@
 #include "differ.h"
 #include "object.h"
 #include "pairing.h"
+#include "patch-signature.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
@@ -51,6 +52,11 @@ static cl::opt<bool> includeLines(
     cl::cat(category));
 static cl::opt<bool> quiet("q", cl::desc("print only warnings and errors"),
                            cl::cat(category));
+static cl::opt<std::string>
+    signKey("sign",
+            cl::desc("sign the patch with this Ed25519 private key (PEM, as "
+                     "`openssl genpkey -algorithm ed25519` writes it)"),
+            cl::value_desc("KEY"), cl::cat(category));
 
 /// A linked executable or shared library (not an object); unreadable
 /// files are left for the differ to report.
@@ -159,14 +165,25 @@ int main(int argc, char **argv) {
   DiffOptions opts;
   if (std::optional<int> exitCode = readInputs(opts))
     return *exitCode;
+  // (The key first: a bad one should not cost a whole diff.)
+  std::optional<SigningKey> key;
+  if (!signKey.empty()) {
+    Expected<SigningKey> k = SigningKey::load(signKey);
+    if (!k)
+      return fail(k.takeError());
+    key.emplace(std::move(*k));
+  }
   Expected<DiffResult> result = diffBuilds(opts);
   if (!result)
     return fail(result.takeError());
   for (const std::string &w : result->warnings)
     WithColor::warning(errs(), "hp-diff") << w << '\n';
-  Expected<std::vector<uint8_t>> bytes = writePatch(result->patch);
+  Expected<std::vector<uint8_t>> bytes = writePatch(result->patch, key.has_value());
   if (!bytes)
     return fail(bytes.takeError());
+  if (key)
+    if (Error err = key->sign(*bytes))
+      return fail(std::move(err));
   // Written beside the destination and renamed: a reader never sees half
   // a file.
   if (Error err = writeToOutput(output, [&](raw_ostream &os) {
@@ -174,7 +191,10 @@ int main(int argc, char **argv) {
         return Error::success();
       }))
     return fail(std::move(err));
-  if (!quiet)
+  if (!quiet) {
     printSummary(*result);
+    if (key)
+      outs() << "hp-diff: signed with key " << keyId(key->publicKey()) << " (ed25519)\n";
+  }
   return 0;
 }

@@ -53,10 +53,16 @@ static int showPatches(std::vector<std::unique_ptr<MemoryBuffer>> &buffers) {
       report(patch.takeError());
       return 1;
     }
+    Expected<SignatureCheck> sig = checkSignature(bytes);
+    if (!sig) {
+      report(createStringError(std::errc::illegal_byte_sequence, "%s: %s",
+                               inputs[i].c_str(), toString(sig.takeError()).c_str()));
+      return 1;
+    }
     if (jsonOut)
-      patches.push_back(patchToJson(inputs[i], *patch, bytes.size()));
+      patches.push_back(patchToJson(inputs[i], *patch, bytes.size(), *sig));
     else
-      printPatch(outs(), inputs[i], *patch, bytes.size());
+      printPatch(outs(), inputs[i], *patch, bytes.size(), *sig);
   }
   if (jsonOut)
     outs() << formatv("{0:2}", json::Value(json::Object{

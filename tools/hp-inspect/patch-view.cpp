@@ -48,7 +48,7 @@ std::vector<std::pair<uint32_t, uint32_t>> slotTargets(const PatchFile &p) {
 } // namespace
 
 void printPatch(raw_ostream &os, StringRef path, const PatchFile &p,
-                size_t fileSize) {
+                size_t fileSize, const SignatureCheck &sig) {
   os << path << ": hotpatch patch (format version " << patchFormatVersion
      << "), " << machineName(p.eMachine) << ", " << fileSize << " bytes\n";
   if (p.buildId.empty())
@@ -60,12 +60,19 @@ void printPatch(raw_ostream &os, StringRef path, const PatchFile &p,
                           : "position-independent, offsets from its base")
        << ")\n";
   os << "  producer:  " << p.producer << "\n";
+  if (!sig.signedPatch)
+    os << "  signature: none\n";
+  else
+    os << "  signature: ed25519, key " << keyId(sig.signer)
+       << (sig.valid ? ", valid\n" : ", INVALID: the patch was modified after signing\n");
   os << "  code " << p.sections[unsigned(PatchSection::Text)].size()
      << " bytes, stubs " << p.sections[unsigned(PatchSection::Plt)].size()
      << ", read-only data " << p.sections[unsigned(PatchSection::Rodata)].size()
      << ", data " << p.sections[unsigned(PatchSection::Data)].size() << ", bss "
-     << p.bssSize << ", slots " << p.sections[unsigned(PatchSection::Got)].size() / 8
-     << "\n";
+     << p.bssSize << ", slots " << p.sections[unsigned(PatchSection::Got)].size() / 8;
+  if (size_t tls = p.sections[unsigned(PatchSection::Tls)].size())
+    os << ", new thread-local " << tls << " bytes a thread";
+  os << "\n";
   os << "  replaced functions: " << p.functions.size() << "\n";
   for (const FunctionMapEntry &fn : p.functions) {
     os << "    " << fn.oldName;
@@ -120,7 +127,8 @@ void printPatch(raw_ostream &os, StringRef path, const PatchFile &p,
     os << "    " << risk << "\n";
 }
 
-json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize) {
+json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize,
+                        const SignatureCheck &sig) {
   json::Array functions, fresh, slots, references, risks;
   for (const FunctionMapEntry &fn : p.functions) {
     std::string expected;
@@ -175,6 +183,14 @@ json::Value patchToJson(StringRef path, const PatchFile &p, size_t fileSize) {
       {"replaced_functions", std::move(functions)},
       {"new_symbols", std::move(fresh)},
       {"unwind_table_bytes", int64_t(unwindTableBytes(p))},
+      {"thread_local_bytes", int64_t(p.sections[unsigned(PatchSection::Tls)].size())},
+      {"signature", sig.signedPatch
+                        ? json::Value(json::Object{
+                              {"algorithm", "ed25519"},
+                              {"key_id", keyId(sig.signer)},
+                              {"public_key", toHex(sig.signer, /*LowerCase=*/true)},
+                              {"valid", sig.valid}})
+                        : json::Value(nullptr)},
       {"slots", std::move(slots)},
       {"references", std::move(references)},
       {"accepted_risks", std::move(risks)},
