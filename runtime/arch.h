@@ -276,6 +276,11 @@ struct UnwindRegisters {
   /// The thread pointer when the same read gives it (x86_64's fs_base: the
   /// thread control block), else 0.
   uint64_t threadPointer = 0;
+  /// The bits of a code address. A return address signed with pointer
+  /// authentication (aarch64 pac-ret: paciasp) keeps its signature in the
+  /// others, on the stack and in the frames an unwinder reads back;
+  /// `addr & codeMask` is the address itself.
+  uint64_t codeMask = ~0ull;
 };
 /// Reads \p out for the stopped thread \p tid (one system call).
 llvm::Error unwindRegisters(int tid, UnwindRegisters &out);

@@ -93,12 +93,17 @@ Error FlipPlan::retarget(const FunctionFlip &f, ArrayRef<uint8_t> from,
     return Error::success();
   if (stopped)
     return target.write(base + lo, to.slice(lo, hi - lo));
-  uint64_t window = (base + lo) & ~uint64_t(7);
-  if (base + hi > window + 8 || window < base || window + 8 > base + to.size())
-    return createStringError(std::errc::operation_not_supported,
-                             "function '%s': its redirect cannot change in "
-                             "one store", f.name.c_str());
-  return target.write(window, to.slice(window - base, 8));
+  // The smallest aligned store that holds the change: aarch64's entry `b`
+  // is one 4-byte word after the padding (an 8-byte window there would
+  // take bytes past the entry); x86_64's padding jump an 8-byte one.
+  for (uint64_t size : {4, 8}) {
+    uint64_t window = (base + lo) & ~(size - 1);
+    if (base + hi <= window + size && window >= base && window + size <= base + to.size())
+      return target.write(window, to.slice(window - base, size));
+  }
+  return createStringError(std::errc::operation_not_supported,
+                           "function '%s': its redirect cannot change in "
+                           "one store", f.name.c_str());
 }
 
 Error FlipPlan::toGates() {

@@ -2,6 +2,7 @@
 
 #include "layout.h"
 
+#include "llvm/ADT/ArrayRef.h"
 #include "llvm/Support/MathExtras.h"
 
 #include <algorithm>
@@ -61,7 +62,8 @@ PatchLayout planLayout(const PatchFile &patch, uint64_t recordSize, unsigned gat
 
 std::optional<uint64_t> placeNear(const std::vector<Mapping> &maps, uint64_t lo,
                                   uint64_t hi, uint64_t size, uint64_t pageSize,
-                                  uint64_t addressEnd, uint64_t reach) {
+                                  uint64_t addressEnd, uint64_t reach,
+                                  uint64_t atLeast) {
   std::vector<std::pair<uint64_t, uint64_t>> used;
   for (const Mapping &m : maps)
     if (m.start < addressEnd)
@@ -80,13 +82,18 @@ std::optional<uint64_t> placeNear(const std::vector<Mapping> &maps, uint64_t lo,
   auto consider = [&](uint64_t gapLo, uint64_t gapHi) {
     if (gapHi <= gapLo || gapHi - gapLo < size + 2 * pageSize)
       return;
-    // A free page on both sides; the highest and the lowest address.
-    for (uint64_t c : {(gapHi - pageSize - size) & ~(pageSize - 1),
-                       alignTo(gapLo + pageSize, pageSize)}) {
-      if (c < gapLo + pageSize || c + size > gapHi - pageSize)
+    // A free page on both sides; the highest and the lowest address (and
+    // the nearest ones at least atLeast away, when asked).
+    uint64_t candidates[] = {(gapHi - pageSize - size) & ~(pageSize - 1),
+                             alignTo(gapLo + pageSize, pageSize),
+                             alignTo(hi + atLeast, pageSize),
+                             (lo - atLeast - size) & ~(pageSize - 1)};
+    for (uint64_t c : ArrayRef(candidates).take_front(atLeast ? 4 : 2)) {
+      if (c < gapLo + pageSize || c + size > gapHi - pageSize || c + size < c)
         continue;
       uint64_t d = distance(c);
-      if (d < bestDistance && d < reach) {
+      uint64_t nearest = c + size <= lo ? lo - (c + size) : c >= hi ? c - hi : 0;
+      if (d < bestDistance && d < reach && nearest >= atLeast) {
         bestDistance = d;
         best = c;
       }

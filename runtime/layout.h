@@ -49,9 +49,12 @@ PatchLayout planLayout(const PatchFile &patch, uint64_t recordSize, unsigned gat
 /// both sides), as close to [lo, hi) as possible and within \p reach of
 /// it, so that every PC-relative reference of the patch reaches the module;
 /// nothing at or above \p addressEnd. Nullopt when no gap is near enough.
+/// With \p atLeast, no byte of the range is nearer than that to [lo, hi)
+/// (a test hook places patches out of a branch's reach with it).
 std::optional<uint64_t> placeNear(const std::vector<Mapping> &maps, uint64_t lo,
                                   uint64_t hi, uint64_t size, uint64_t pageSize,
-                                  uint64_t addressEnd, uint64_t reach = 1ull << 30);
+                                  uint64_t addressEnd, uint64_t reach = 1ull << 30,
+                                  uint64_t atLeast = 0);
 
 } // namespace hotpatch
 

@@ -23,6 +23,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
 
+#include <cstdlib>
 #include <ctime>
 #include <unistd.h>
 
@@ -191,6 +192,18 @@ struct Region {
   uint64_t gatesAddr() const { return addr + layout.gatesOff; }
 };
 
+/// A test hook: HOTPATCH_TEST_PLACE_AT_LEAST_MIB=N places a new region at
+/// least N MiB from its module (still within reach of its data), so that
+/// tests reach the far entry jumps a placement next to the module never
+/// needs (aarch64: beyond `b`'s 128 MiB).
+uint64_t placeAtLeast() {
+  static const uint64_t bytes = [] {
+    const char *v = getenv("HOTPATCH_TEST_PLACE_AT_LEAST_MIB");
+    return v ? strtoull(v, nullptr, 10) << 20 : 0;
+  }();
+  return bytes;
+}
+
 /// The layout, an address within reach of the module, and every symbol
 /// resolved against it: what is missing is refused before anything is
 /// mapped, and the IFUNC resolvers the placement must run are found.
@@ -207,7 +220,7 @@ Expected<Region> planRegion(const PatchFile &patch, const Arch &arch,
   } else {
     std::optional<uint64_t> where =
         placeNear(view.maps, view.module->start, view.module->end, r.layout.total,
-                  page, arch.userAddressEnd());
+                  page, arch.userAddressEnd(), /*reach=*/1ull << 30, placeAtLeast());
     if (!where)
       return applyError(ApplyError::Failed,
                         formatv("no free address range within reach of {0}",

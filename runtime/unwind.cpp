@@ -257,6 +257,10 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
     bool done = false;
     if (Error err = impl->walker.backtrace(tids[i], out[i], &done))
       return err;
+    // Return addresses the walk read back from the stack may be signed.
+    uint64_t codeMask = impl->regs[tids[i]].codeMask;
+    for (uint64_t &pc : out[i])
+      pc &= codeMask;
     if (complete)
       (*complete)[i] = done;
   }
@@ -275,14 +279,14 @@ bool inRanges(ArrayRef<Unwinder::AddressRange> ranges, uint64_t v) {
 
 /// What the words of one stack, from its stack pointer \p sp on, say.
 Unwinder::Verdict scanWords(ArrayRef<uint64_t> words, uint64_t sp,
-                            ArrayRef<Unwinder::AddressRange> ranges) {
+                            ArrayRef<Unwinder::AddressRange> ranges, uint64_t codeMask) {
   // A return address is read at w - 1, as unwinders read caller frames: a
   // function whose last instruction is a call that never returns leaves
   // one past its own end. The word itself counts too (a pointer kept on
   // the stack, an entry address): a suspect is walked, never refused.
   uint64_t lo = ranges.front().first, hi = ranges.back().second;
   for (size_t i = 0; i < words.size(); ++i) {
-    uint64_t w = words[i];
+    uint64_t raw = words[i], w = raw & codeMask; // (a signed return address: its address)
     if (w - lo <= hi - lo && (inRanges(ranges, w) || inRanges(ranges, w - 1)))
       return Unwinder::Verdict::Suspect; // maybe a return address into one
     // A signal frame of a handler running on an alternate stack: its
@@ -290,7 +294,7 @@ Unwinder::Verdict scanWords(ArrayRef<uint64_t> words, uint64_t sp,
     // The interrupted frames are on another stack then: walk it.
     if (i + 2 < words.size()) {
       uint64_t at = sp + 8 * i, size = words[i + 2];
-      if (size - 2048 < (1ull << 30) - 2048 && w <= at && at - w < size)
+      if (size - 2048 < (1ull << 30) - 2048 && raw <= at && at - raw < size)
         return Unwinder::Verdict::Unknown;
     }
   }
@@ -344,7 +348,7 @@ Unwinder::scanStacks(ArrayRef<int> tids, ArrayRef<AddressRange> ranges,
     const Piece &p = pieces[k];
     verdicts[p.thread] =
         read[k] ? scanWords(ArrayRef(impl->scan.data() + p.offset, (p.end - p.sp) / 8),
-                            p.sp, ranges)
+                            p.sp, ranges, impl->regs[tids[p.thread]].codeMask)
                 : Verdict::Unknown;
   }
   return verdicts;

@@ -3,7 +3,12 @@
 # with an initramfs of static arm64 test programs, runs them, and reports
 # their results (docs/arm64-testbed.md).
 #
-#   scripts/arm64-testbed.sh [--build DIR] [--keep-going] [--timeout SECS]
+#   scripts/arm64-testbed.sh [--build DIR] [--timeout SECS] [--only PREFIX,...]
+#                            [--kernels 4k,16k] [--bench] [--show]
+#
+# --bench runs the benchmarks of test/arm64/bench instead of the tests (on
+# the 4 KiB kernel unless --kernels says otherwise) and prints their output;
+# --show prints every test's output, passed or not (scripts/demo.sh --arm64).
 #
 # Everything comes from Debian's archive: the kernel package
 # (linux-image-*-arm64-unsigned) and the arm64 libraries the programs link,
@@ -18,15 +23,25 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 boot_timeout=600
+only=""
+kernels=4k,16k
+bench=""
+show=""
+kernels_given=""
 while (($#)); do
   case $1 in
     --build) build=$(cd "$2" && pwd); shift 2 ;;
     --timeout) boot_timeout=$2; shift 2 ;;
+    --only) only=$2; shift 2 ;; # guest tests whose names start so (e.g. 14-,25-)
+    --kernels) kernels=$2; kernels_given=1; shift 2 ;; # 4k, 16k or 4k,16k (page sizes)
+    --bench) bench=1; shift ;;
+    --show) show=1; shift ;;
     *) echo "arm64-testbed: unknown option $1" >&2; exit 2 ;;
   esac
 done
 work=$build/arm64
 mkdir -p "$work"
+[ -n "$bench" ] && [ -z "$kernels_given" ] && kernels=4k
 say() { echo "arm64-testbed: $*"; }
 die() { echo "arm64-testbed: error: $*" >&2; exit 1; }
 skip() { echo "arm64-testbed: SKIP: $*" >&2; exit 77; }
@@ -104,6 +119,29 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 [ -e "$work/vmlinuz" ] || die "no kernel in $work (remove $stamp to fetch again)"
 
+# The second kernel: 16 KiB pages. Debian 12 has no 64 KiB-page arm64
+# flavour; its linux-6.12 (bookworm-security) has arm64-16k, whose page
+# size differs from the 4 KiB kernel's as a 64 KiB one would (docs/limits.md).
+# Fetched on its own (92 MB), so that the sysroot is not fetched again.
+k16=$work/kernel-16k
+if [[ ,$kernels, == *,16k,* ]] && [ ! -e "$k16/.fetched" ]; then
+  say "fetching the 16 KiB-page arm64 kernel from Debian's archive"
+  pkg=$(apt-cache depends linux-image-6.12-arm64-16k:arm64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ { sub(/:arm64$/, "", $2); print $2; exit }')
+  [ -n "$pkg" ] || die "no linux-image-6.12-arm64-16k in the apt lists"
+  apt-cache show "$pkg-unsigned:arm64" >/dev/null 2>&1 && pkg=$pkg-unsigned
+  rm -rf "$k16" && mkdir -p "$k16/debs"
+  (cd "$k16/debs" && apt_locked apt-get download -qq "$pkg:arm64" 2>&1 |
+     { grep -v 'unsandboxed as root' || true; }; exit "${PIPESTATUS[0]}") ||
+    die "apt-get download $pkg failed"
+  dpkg-deb --fsys-tarfile "$k16"/debs/*.deb | tar -x -C "$k16" ./boot
+  rm -rf "$k16/debs"
+  ln -sf "$(ls "$k16"/boot/vmlinuz-* | head -1)" "$k16/vmlinuz"
+  echo "$pkg" > "$k16/kernel-package"
+  touch "$k16/.fetched"
+  say "fetched $pkg in $(elapsed) s"
+fi
+
 # --- Guest programs -----------------------------------------------------------
 # Static arm64 executables: /init runs every program in /tests.
 guest_cc=(clang-19 --target=aarch64-linux-gnu "--sysroot=$sysroot" -fuse-ld=lld -static
@@ -125,6 +163,11 @@ for src in "$root"/test/arm64/guest/[0-9]*.c "$root"/test/arm64/guest/[0-9]*.cpp
   [ -e "$src" ] || continue
   name=$(basename "${src%.*}")
   build_guest "$src" "$rootfs/tests/$name"
+done
+mkdir -p "$rootfs/bench"
+for src in "$root"/test/arm64/bench/*.c; do
+  [ -e "$src" ] || continue
+  build_guest "$src" "$rootfs/bench/$(basename "${src%.*}")"
 done
 # A test whose source is gone leaves the guest too.
 for prog in "$rootfs"/tests/*; do
@@ -150,41 +193,62 @@ if [ ! -e "$initrd" ] || [ -n "$(find "$rootfs" -newer "$initrd" -print -quit)" 
 fi
 say "ready in $(elapsed) s: $(cat "$work/kernel-package"), initramfs $(( $(stat -c %s "$initrd") / 1024 )) KiB"
 
-# --- Boot ---------------------------------------------------------------------
+# --- Boot and report, once per kernel -----------------------------------------
 # Single-threaded TCG (docs/arm64-testbed.md: multi-threaded TCG in QEMU 7.2
 # may miss text written through /proc/PID/mem while the guest runs).
-log=$work/console.log
-boot_start=$(date +%s.%N)
-set +e
-timeout "$boot_timeout" "$qemu" -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
-  -accel tcg,thread=single -kernel "$work/vmlinuz" -initrd "$initrd" \
-  -nographic -nic none -no-reboot -append "console=ttyAMA0 panic=-1 quiet" </dev/null >"$log" 2>&1
-qemu_status=$?
-set -e
-boot_end=$(date +%s.%N)
-tr -d '\r' <"$log" >"$log.txt" && mv "$log.txt" "$log"
-
-# --- Results -------------------------------------------------------------------
-first_line=$(awk '/HP-INIT/ { print; exit }' "$log")
-{ grep -E '^HP-TEST ' "$log" || true; } | while read -r _ name result ms why; do
-  printf '  %-4s %-40s %6s ms %s\n' "$result" "$name" "$ms" "$why"
-done
-guest_s=$(awk -v a="$boot_start" -v b="$boot_end" 'BEGIN { printf "%.1f", b - a }')
-done_line=$(grep -E '^HP-DONE ' "$log" | tail -1 || true)
-if [ -z "$done_line" ]; then
-  tail -40 "$log" >&2
-  die "the guest did not finish (qemu status $qemu_status after $guest_s s; console: $log)"
-fi
-read -r _ passed failed <<<"$done_line"
-boot_s=$(awk '/^HP-INIT/ { for (i = 1; i < NF; ++i) if ($i == "uptime") print $(i + 1) }' "$log")
-say "guest: $passed passed, $failed failed; kernel booted in ${boot_s:-?} s, qemu ran $guest_s s, whole run $(elapsed) s (console: $log)"
-if [ "$failed" != 0 ]; then
-  # Each failed test's own output, for the CI log.
-  grep -E '^HP-TEST .* FAIL' "$log" | while read -r _ name _; do
-    echo "--- $name" >&2
-    awk -v n="$name" '$0 == "HP-START " n { on = 1; next } on && /^HP-TEST / { exit } on' "$log" >&2
+# boot NAME VMLINUZ PAGE LOG: runs the guest tests on that kernel, prints
+# their results; returns 1 when one failed, the guest did not finish, or
+# its page size is not PAGE.
+boot() {
+  local name=$1 kernel=$2 page=$3 log=$4 boot_start boot_end qemu_status
+  boot_start=$(date +%s.%N)
+  set +e
+  timeout "$boot_timeout" "$qemu" -M virt -cpu max,pauth-impdef=on -smp 2 -m 1G \
+    -accel tcg,thread=single -kernel "$kernel" -initrd "$initrd" \
+    -nographic -nic none -no-reboot \
+    -append "console=ttyAMA0 panic=-1 quiet${only:+ hp_test_only=$only}${bench:+ hp_bench=1 hp_test_timeout=900}" </dev/null >"$log" 2>&1
+  qemu_status=$?
+  set -e
+  boot_end=$(date +%s.%N)
+  tr -d '\r' <"$log" >"$log.txt" && mv "$log.txt" "$log"
+  say "kernel $name: $(cat "$(dirname "$kernel")/kernel-package")"
+  { grep -E '^HP-TEST ' "$log" || true; } | while read -r _ test result ms why; do
+    printf '  %-4s %-40s %6s ms %s\n' "$result" "$test" "$ms" "$why"
   done
-  exit 1
-fi
-[ -n "$first_line" ] || die "no HP-INIT line"
-exit 0
+  local guest_s done_line passed failed boot_s got_page
+  guest_s=$(awk -v a="$boot_start" -v b="$boot_end" 'BEGIN { printf "%.1f", b - a }')
+  done_line=$(grep -E '^HP-DONE ' "$log" | tail -1 || true)
+  if [ -z "$done_line" ]; then
+    tail -40 "$log" >&2
+    echo "arm64-testbed: error: the guest ($name) did not finish (qemu status $qemu_status after $guest_s s; console: $log)" >&2
+    return 1
+  fi
+  read -r _ passed failed <<<"$done_line"
+  boot_s=$(awk '/^HP-INIT/ { for (i = 1; i < NF; ++i) if ($i == "uptime") print $(i + 1) }' "$log")
+  got_page=$(awk '/^HP-INIT/ { for (i = 1; i < NF; ++i) if ($i == "page") print $(i + 1) }' "$log")
+  say "guest ($name, page $got_page): $passed passed, $failed failed; kernel booted in ${boot_s:-?} s, qemu ran $guest_s s (console: $log)"
+  if [ -n "$bench$show" ]; then
+    grep -E '^HP-START ' "$log" | while read -r _ test; do
+      echo "--- $test ($name)"
+      awk -v n="$test" '$0 == "HP-START " n { on = 1; next } on && /^HP-TEST / { exit } on' "$log"
+    done
+  fi
+  if [ "$got_page" != "$page" ]; then
+    echo "arm64-testbed: error: the $name kernel ran with $got_page-byte pages, not $page" >&2
+    return 1
+  fi
+  if [ "$failed" != 0 ]; then
+    # Each failed test's own output, for the CI log.
+    grep -E '^HP-TEST .* FAIL' "$log" | while read -r _ test _; do
+      echo "--- $test ($name)" >&2
+      awk -v n="$test" '$0 == "HP-START " n { on = 1; next } on && /^HP-TEST / { exit } on' "$log" >&2
+    done
+    return 1
+  fi
+}
+
+status=0
+[[ ,$kernels, == *,4k,* ]] && { boot 4k "$work/vmlinuz" 4096 "$work/console.log" || status=1; }
+[[ ,$kernels, == *,16k,* ]] && { boot 16k "$k16/vmlinuz" 16384 "$work/console-16k.log" || status=1; }
+say "whole run $(elapsed) s"
+exit $status

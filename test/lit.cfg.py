@@ -15,7 +15,7 @@ import lit.formats
 config.name = "hotpatch"
 config.test_format = lit.formats.ShTest(execute_external=False)
 config.suffixes = [".ll", ".c", ".cpp", ".test"]
-config.excludes = ["Inputs", "unit", "fuzz", "CMakeLists.txt", "lit.cfg.py"]
+config.excludes = ["Inputs", "unit", "fuzz", "arm64", "CMakeLists.txt", "lit.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.hotpatch_obj_root, "test")
 

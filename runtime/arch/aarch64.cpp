@@ -493,7 +493,7 @@ public:
                                (unsigned long long)gate);
     uint32_t immlo = uint32_t(pages) & 3, immhi = (uint32_t(pages) >> 2) & 0x7ffff;
     // To the new code through x16 from a literal (any distance; patch code
-    // is not BTI-guarded).
+    // is not BTI-guarded: its pages are mapped without PROT_BTI).
     uint32_t words[] = {
         0x90000010 | (immlo << 29) | (immhi << 5),            // adrp x16, commit
         0x39400210 | (uint32_t(commit & 0xfff) << 10),        // ldrb w16, [x16, #lo12]
@@ -501,11 +501,14 @@ public:
         0x580000b0,                                           // ldr x16, +20 (-> 32)
         0xd61f0200,                                           // br x16
         0x580000b0,                                           // ldr x16, +20 (-> 40)
-        0xd61f0200,                                           // br x16
+        0xd65f0200,                                           // ret x16
         0xd4200000,                                           // brk #0
     };
-    // Back into the module, a direct `b` where it reaches: a BTI-guarded
-    // page accepts a direct branch anywhere, `br` only onto a landing pad.
+    // Back into the module, a direct `b` where it reaches. `back` is the
+    // instruction after the entry NOP, no landing pad: in a BTI-guarded
+    // page `br` there would fault (BTYPE 01), so the far way back is a
+    // `ret x16`, which leaves BTYPE 00 and is not checked (nor is it
+    // authenticated: `ret`, not `retaa`).
     int64_t toBack = int64_t(back - (gate + 20));
     if (toBack >= -(1ll << 27) && toBack < (1ll << 27)) {
       words[5] = 0x14000000 | ((uint64_t(toBack) >> 2) & 0x03ffffff); // b back
@@ -615,6 +618,7 @@ constexpr long noteRegs = 1;         // NT_PRSTATUS
 constexpr long noteFpRegs = 2;       // NT_PRFPREG
 constexpr long noteTls = 0x401;      // NT_ARM_TLS
 constexpr long noteSyscall = 0x404;  // NT_ARM_SYSTEM_CALL
+constexpr long notePacMask = 0x406;  // NT_ARM_PAC_MASK: {data_mask, insn_mask}
 constexpr long getSigmask = 0x420a;  // PTRACE_GETSIGMASK
 constexpr long setSigmask = 0x420b;  // PTRACE_SETSIGMASK
 
@@ -1063,6 +1067,13 @@ Error unwindRegisters(int tid, UnwindRegisters &out) {
   iovec iov = {&tp, sizeof tp};
   out.threadPointer =
       ptrace(PTRACE_GETREGSET, tid, (void *)noteTls, &iov) == 0 ? tp : 0;
+  // Where pointer authentication puts a return address's signature (the
+  // bits between the virtual address size and the top byte); none without
+  // it (the regset does not exist then).
+  uint64_t pacMask[2] = {0, 0};
+  iov = {pacMask, sizeof pacMask};
+  out.codeMask =
+      ptrace(PTRACE_GETREGSET, tid, (void *)notePacMask, &iov) == 0 ? ~pacMask[1] : ~0ull;
   return Error::success();
 }
 

@@ -230,6 +230,20 @@ TEST(AArch64Gate, LoadsTheCommitByteAndBranches) {
   EXPECT_EQ(support::endian::read64le(&bytes[40]), back);
 }
 
+// Out of `b`'s reach, the way back into a BTI-guarded module lands on the
+// instruction after the entry NOP, which is no landing pad: `br` there
+// faults, `ret x16` is not checked.
+TEST(AArch64Gate, GoesBackFarByRetNotBr) {
+  uint64_t gate = 0x40000000, commit = 0x40002010, back = 0x401008,
+           target = 0x40000400;
+  auto bytes = cantFail(arm().encodeGate(gate, commit, back, target));
+  auto word = [&](size_t i) { return support::endian::read32le(&bytes[4 * i]); };
+  EXPECT_EQ(word(4), 0xd61f0200u); // br x16: on to the (unguarded) new code
+  EXPECT_EQ(word(5), 0x580000b0u); // ldr x16, the back literal
+  EXPECT_EQ(word(6), 0xd65f0200u); // ret x16
+  EXPECT_EQ(support::endian::read64le(&bytes[40]), back);
+}
+
 TEST(ArchFactory, RefusesOtherMachines) {
   Expected<const Arch &> a = getArch(ELF::EM_RISCV);
   ASSERT_FALSE(bool(a));

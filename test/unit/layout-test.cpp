@@ -93,6 +93,28 @@ TEST(PlaceNear, NeverOverlapsAMapping) {
         << std::hex << *at << " near [" << m.start << ", " << m.end << ")";
 }
 
+// The test hook's placement (HOTPATCH_TEST_PLACE_AT_LEAST_MIB): no byte
+// nearer than asked, still within reach, in a gap; below the module when
+// the other side is taken.
+TEST(PlaceNear, AtLeastAsFarAsAsked) {
+  uint64_t page = 4 * KiB;
+  std::vector<Mapping> maps = {mapping(GiB, GiB + MiB)};
+  std::optional<uint64_t> at =
+      placeNear(maps, GiB, GiB + MiB, 16 * KiB, page, 1ull << 47, GiB, 256 * MiB);
+  ASSERT_TRUE(at);
+  EXPECT_EQ(*at % page, 0u);
+  uint64_t nearest = *at >= GiB + MiB ? *at - (GiB + MiB) : GiB - (*at + 16 * KiB);
+  EXPECT_GE(nearest, 256 * MiB);
+  EXPECT_LT(nearest, 257 * MiB); // the nearest such place, not any
+  maps.push_back(mapping(GiB + MiB, 4 * GiB)); // above: taken
+  at = placeNear(maps, GiB, GiB + MiB, 16 * KiB, page, 1ull << 47, GiB, 256 * MiB);
+  ASSERT_TRUE(at);
+  EXPECT_LE(*at + 16 * KiB + 256 * MiB, GiB);
+  // Farther than the reach allows: nowhere.
+  EXPECT_FALSE(placeNear(maps, GiB, GiB + MiB, 16 * KiB, page, 1ull << 47, 128 * MiB,
+                         256 * MiB));
+}
+
 TEST(PlaceNear, NothingOutOfReach) {
   // Everything within 1 GiB of the module is taken.
   std::vector<Mapping> maps = {mapping(16 * GiB - 2 * GiB, 16 * GiB + 2 * GiB)};

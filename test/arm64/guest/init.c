@@ -8,6 +8,10 @@
 //
 // scripts/arm64-testbed.sh parses these lines; everything else a test
 // prints goes to the console too, prefixed by nothing, for the log.
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,16 +52,31 @@ int main(void) {
     printf("HP-INIT cannot mount /proc: %s\n", strerror(errno));
   mount("tmpfs", "/tmp", "tmpfs", 0, NULL);
   mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+  // Loopback up (127.0.0.1 comes with it): the demo's service listens there.
+  int sock = socket(AF_INET, SOCK_DGRAM, 0);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strcpy(ifr.ifr_name, "lo");
+  if (sock < 0 || ioctl(sock, SIOCGIFFLAGS, &ifr) != 0 ||
+      (ifr.ifr_flags |= IFF_UP, ioctl(sock, SIOCSIFFLAGS, &ifr)) != 0)
+    printf("HP-INIT cannot bring lo up: %s\n", strerror(errno));
+  if (sock >= 0)
+    close(sock);
   setenv("PATH", "/bin:/tests", 1);
   setenv("TMPDIR", "/tmp", 1);
 
   // The deadline of each test, in seconds (TCG is slow, a hang is not).
   const char *limit_env = getenv("hp_test_timeout");
+  // Only the tests whose name starts with one of these (comma-separated;
+  // the host's --only): a quicker turn while working on one.
+  const char *only = getenv("hp_test_only");
   int limit = limit_env ? atoi(limit_env) : 120;
+  // hp_bench=1 (the host's --bench): the benchmarks in /bench instead.
+  const char *dir = getenv("hp_bench") ? "/bench" : "/tests";
   struct dirent **names;
-  int n = scandir("/tests", &names, NULL, by_name);
+  int n = scandir(dir, &names, NULL, by_name);
   if (n < 0) {
-    printf("HP-INIT no /tests: %s\n", strerror(errno));
+    printf("HP-INIT no %s: %s\n", dir, strerror(errno));
     printf("HP-DONE 0 1\n");
     power_off();
   }
@@ -68,16 +87,26 @@ int main(void) {
     if (fscanf(f, "%lf", &up) != 1) up = 0;
     fclose(f);
   }
-  printf("HP-INIT %d entries in /tests, uptime %.2f s\n", n, up);
+  printf("HP-INIT %d entries in %s, uptime %.2f s, page %ld\n", n, dir, up,
+         sysconf(_SC_PAGESIZE));
   int passed = 0, failed = 0;
   for (int i = 0; i < n; ++i) {
     const char *name = names[i]->d_name;
     char path[512];
-    snprintf(path, sizeof path, "/tests/%s", name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     struct stat st;
     if (name[0] == '.' || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
         !(st.st_mode & S_IXUSR))
       continue;
+    if (only && *only) {
+      int wanted = 0;
+      for (const char *p = only; *p && !wanted; p += strcspn(p, ",") + (p[strcspn(p, ",")] != 0)) {
+        size_t len = strcspn(p, ",");
+        wanted = len && !strncmp(name, p, len);
+      }
+      if (!wanted)
+        continue;
+    }
     printf("HP-START %s\n", name);
     long long start = now_ms();
     pid_t pid = fork();

@@ -2,6 +2,8 @@
 // (test/e2e/Inputs/shared.py's) driven through pipes, and hp-apply run on it.
 #ifndef HP_ARM64_REPL_H
 #define HP_ARM64_REPL_H
+// (Each test uses some of these.)
+#pragma clang diagnostic ignored "-Wunused-function"
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -130,5 +132,100 @@ static int has(const char *report, const char *key, const char *value) {
   char want[256];
   snprintf(want, sizeof want, "\"%s\":%s", key, value);
   return strstr(compact, want) != NULL;
+}
+
+// The number after "key": in the JSON \p report (the first one); -1 when
+// it has none.
+static long long num(const char *report, const char *key) {
+  char want[128];
+  snprintf(want, sizeof want, "\"%s\":", key);
+  const char *at = strstr(report, want);
+  if (!at)
+    return -1;
+  at += strlen(want);
+  while (*at == ' ')
+    ++at;
+  return strtoll(at, NULL, 10);
+}
+
+// Asks the target to quit; fails unless it exits 0.
+static void quit(struct target *t) {
+  fprintf(t->in, "quit\n");
+  fflush(t->in);
+  int status;
+  waitpid(t->pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "target ended badly: %#x", status);
+}
+
+// The start of the first mapping of \p pid whose line holds \p path and
+// \p perms (e.g. "r-xp"); 0 when none.
+static unsigned long long mapping_start(pid_t pid, const char *path, const char *perms) {
+  char file[64], line[512];
+  snprintf(file, sizeof file, "/proc/%d/maps", (int)pid);
+  FILE *f = fopen(file, "r");
+  CHECK(f, "%s: %s", file, strerror(errno));
+  unsigned long long start = 0;
+  while (fgets(line, sizeof line, f))
+    if (strstr(line, path) && strstr(line, perms)) {
+      start = strtoull(line, NULL, 16);
+      break;
+    }
+  fclose(f);
+  return start;
+}
+
+// How many mappings \p pid has.
+static int mappings(pid_t pid) {
+  char file[64], line[512];
+  snprintf(file, sizeof file, "/proc/%d/maps", (int)pid);
+  FILE *f = fopen(file, "r");
+  CHECK(f, "%s: %s", file, strerror(errno));
+  int n = 0;
+  while (fgets(line, sizeof line, f))
+    ++n;
+  fclose(f);
+  return n;
+}
+
+// The value of symbol \p name in the ELF file \p path's .symtab (for a
+// static non-PIE program, its address in the process); 0 when absent.
+#include <elf.h>
+static unsigned long long symbol(const char *path, const char *name) {
+  FILE *f = fopen(path, "rb");
+  CHECK(f, "%s: %s", path, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  long size = ftell(f);
+  char *buf = malloc(size);
+  fseek(f, 0, SEEK_SET);
+  CHECK(fread(buf, 1, size, f) == (size_t)size, "reading %s", path);
+  fclose(f);
+  Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+  Elf64_Shdr *sh = (Elf64_Shdr *)(buf + eh->e_shoff);
+  unsigned long long value = 0;
+  for (int i = 0; i < eh->e_shnum && !value; ++i) {
+    if (sh[i].sh_type != SHT_SYMTAB)
+      continue;
+    Elf64_Sym *syms = (Elf64_Sym *)(buf + sh[i].sh_offset);
+    const char *strtab = buf + sh[sh[i].sh_link].sh_offset;
+    for (size_t j = 0; j < sh[i].sh_size / sizeof *syms; ++j)
+      if (!strcmp(strtab + syms[j].st_name, name)) {
+        value = syms[j].st_value;
+        break;
+      }
+  }
+  free(buf);
+  return value;
+}
+
+// Reads \p n bytes at \p addr of \p pid (through /proc/PID/mem).
+#include <fcntl.h>
+static void peek(pid_t pid, unsigned long long addr, void *out, size_t n) {
+  char file[64];
+  snprintf(file, sizeof file, "/proc/%d/mem", (int)pid);
+  int fd = open(file, O_RDONLY);
+  CHECK(fd >= 0, "%s: %s", file, strerror(errno));
+  CHECK(pread(fd, out, n, (off_t)addr) == (ssize_t)n, "reading %s at %llx: %s", file, addr,
+        strerror(errno));
+  close(fd);
 }
 #endif

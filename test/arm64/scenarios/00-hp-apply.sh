@@ -1,5 +1,6 @@
 # Cross-builds hp-apply for arm64 (static, cmake/aarch64-linux-gnu.cmake)
-# into the guest's /bin. Run by scripts/arm64-testbed.sh with ROOT, BUILD,
+# into the guest's /bin, and the pause benchmark's floor
+# (hp-bench-stop-floor, for test/arm64/bench). Run by scripts/arm64-testbed.sh with ROOT, BUILD,
 # WORK, SYSROOT and ROOTFS set; ninja rebuilds only what changed.
 set -euo pipefail
 dir=$WORK/hp-apply
@@ -11,9 +12,11 @@ if [ ! -f "$dir/build.ninja" ]; then
 fi
 if ! ninja -C "$dir" -n 2>/dev/null | grep -q 'no work to do'; then
   echo "arm64-testbed: cross-building hp-apply"
-  flock /tmp/hp-build.lock ninja -C "$dir" hp-apply >"$dir.build.log" 2>&1 ||
+  flock /tmp/hp-build.lock ninja -C "$dir" hp-apply hp-bench-stop-floor >"$dir.build.log" 2>&1 ||
     { tail -40 "$dir.build.log" >&2; exit 1; }
 fi
-if [ ! -e "$ROOTFS/bin/hp-apply" ] || [ "$dir/bin/hp-apply" -nt "$ROOTFS/bin/hp-apply" ]; then
-  llvm-strip-19 "$dir/bin/hp-apply" -o "$ROOTFS/bin/hp-apply"
-fi
+for tool in hp-apply hp-bench-stop-floor; do
+  if [ ! -e "$ROOTFS/bin/$tool" ] || [ "$dir/bin/$tool" -nt "$ROOTFS/bin/$tool" ]; then
+    llvm-strip-19 "$dir/bin/$tool" -o "$ROOTFS/bin/$tool"
+  fi
+done
