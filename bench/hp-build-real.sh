@@ -186,30 +186,29 @@ else:
 EOF
 }
 
-start_memcached() {
-  port=$(free_port)
-  "$1/memcached" -U 0 -l 127.0.0.1 -p "$port" -t 2 -u root >"$2/out" 2>&1 &
+# start_server PROTOCOL WORK COMMAND...: runs the server (on $port, which
+# COMMAND names), stores a key, and puts it under load ($pid, $loadpid).
+start_server() {
+  local protocol=$1 work=$2
+  shift 2
+  "$@" >"$work/out" 2>&1 &
   pid=$!
   started+=("$pid")
   sleep 0.5
-  client memcached "$port" set
-  client memcached "$port" load 8 >"$2/load" 2>&1 &
+  client "$protocol" "$port" set
+  client "$protocol" "$port" load 8 >"$work/load" 2>&1 &
   loadpid=$!
   started+=("$loadpid")
   sleep 1
 }
+start_memcached() {
+  port=$(free_port)
+  start_server memcached "$2" "$1/memcached" -U 0 -l 127.0.0.1 -p "$port" -t 2 -u root
+}
 start_redis() {
   port=$(free_port)
-  "$1/src/redis-server" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no >"$2/out" 2>&1 &
-  pid=$!
-  started+=("$pid")
-  sleep 0.5
-  client redis "$port" set
-  client redis "$port" load 8 >"$2/load" 2>&1 &
-  loadpid=$!
-  started+=("$loadpid")
-  sleep 1
+  start_server redis "$2" "$1/src/redis-server" --port "$port" --bind 127.0.0.1 \
+    --save '' --appendonly no --daemonize no
 }
 check_server() { # check_server NAME WORK (not in a subshell: it waits for the load)
   wait "$loadpid" || { log "the load failed: $(tail -1 "$2/load")"; return 1; }

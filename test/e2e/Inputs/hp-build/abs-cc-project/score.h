@@ -1,1 +1,1 @@
-long score(long x);
+../make-project/score.h
