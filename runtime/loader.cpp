@@ -255,7 +255,9 @@ Error rewriteReused(Target &target, const Region &region,
                     const std::vector<uint8_t> &image, uint64_t gatesSize) {
   const PatchLayout &l = region.layout;
   std::vector<uint8_t> now(l.recordOff);
-  std::vector<uint8_t> slots(l.total - l.gotOff);
+  // (Not the room for libunwind's entry after the slots: once registered,
+  // it holds that unwinder's list links.)
+  std::vector<uint8_t> slots(l.dynInfoOff - l.gotOff);
   if (Error err = target.read(region.addr, now))
     return applyError(ApplyError::Failed, toString(std::move(err)));
   if (Error err = target.read(region.addr + l.gotOff, slots))
