@@ -16,7 +16,9 @@ table; bench/README.md keeps the numbers.
 Usage: bench/apply.py [ROUNDS]   (default 30)
 HP_BENCH_CELLS=8x10,1x1 measures only those cells (threads x functions).
 HP_BENCH_CONTENDED=1 measures every cell twice, idle and then with two
-CPU-bound processes per core running (a busy host), one row each."""
+CPU-bound processes per core running (a busy host), one row each; with
+HP_BENCH_NO_LOAN_TOO=1 also busy without lending the stopped threads
+SCHED_FIFO (HOTPATCH_NO_PRIORITY_LOAN=1: the baseline of that change)."""
 import json
 import os
 import statistics
@@ -87,8 +89,12 @@ def source(nfuncs, k):
     return TARGET % {"functions": fns, "names": names, "k": k}
 
 
+TOOL_ENV = dict(os.environ)  # what hp-apply and the floor tool run with
+
+
 def run(argv, **kw):
-    return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+    return subprocess.run(argv, check=True, capture_output=True, text=True,
+                          env=TOOL_ENV, **kw)
 
 
 def build(work, name, nfuncs, k):
@@ -221,8 +227,15 @@ def main():
     if os.environ.get("HP_BENCH_CELLS"):  # e.g. "8x10,1x1"
         cells = [tuple(int(v) for v in c.split("x"))
                  for c in os.environ["HP_BENCH_CELLS"].split(",")]
+    loads = [("idle", False, {})]
+    if contended:
+        if os.environ.get("HP_BENCH_NO_LOAN_TOO") == "1":
+            loads.append(("busy, no loan", True, {"HOTPATCH_NO_PRIORITY_LOAN": "1"}))
+        loads.append(("busy", True, {}))
     for threads, nfuncs in cells:
-        for busy in ((False, True) if contended else (False,)):
+        for label, busy, extra in loads:
+            TOOL_ENV.clear()
+            TOOL_ENV.update(os.environ, **extra)
             if busy:
                 with Load():
                     m = measure(threads, nfuncs, work)
@@ -230,10 +243,12 @@ def main():
                 m = measure(threads, nfuncs, work)
             s, f, e = m["strict"], m["floor"], m["entry-only"]
             print("%7d %5d %4s | %9.1f / %9.1f | %9.1f / %9.1f | %5.2f | %11.1f | %9d threads    | %9.2f | %15.0f / %15.0f | %.0f / %.0f" % (
-                threads, nfuncs, "busy" if busy else "idle", s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
+                threads, nfuncs, label, s[0] / 1e3, s[1] / 1e3, f[0] / 1e3, f[1] / 1e3,
                 s[0] / max(f[0], 1), f[2] / 1e3, e[3], s[2] / 1e6, s[4] / 1e3, s[5] / 1e3,
                 s[6] / 1e3, s[7] / 1e3))
             sys.stdout.flush()
+    TOOL_ENV.clear()
+    TOOL_ENV.update(os.environ)
     before, after = call_cost(work)
     print("call through a patched entry, trivial function: %.4f ns vs %.4f ns direct: ratio %.3f (target <= 1.05)"
           % (after[0], before[0], after[0] / before[0]))

@@ -218,6 +218,39 @@ public:
   /// Bytes each gate takes (a multiple of 16).
   virtual unsigned gateSize() const = 0;
 
+  /// Return gates (return-gates.h): where a thread still inside a replaced
+  /// function returns to instead of its caller, so that strict learns the
+  /// moment it leaves. Each gate is a 32-byte slot; a thread enters it
+  /// \c entry bytes in (the bytes before belong to the slot, so that an
+  /// unwinder looking up `return address - 1` finds the slot's FDE).
+  struct ReturnGateShape {
+    unsigned entry;      ///< the entry's offset in its slot
+    unsigned spDwarf;    ///< the stack pointer's DWARF number
+    unsigned raDwarf;    ///< the return address column
+    int dataAlign;       ///< the CIE's data alignment factor
+    /// Where the return address lies relative to the caller's stack
+    /// pointer when the call instruction pushed it (x86_64: -8); nullopt
+    /// where the callee saves it somewhere in its frame (aarch64).
+    std::optional<int64_t> pushedAt;
+    /// The register the common code finds the gate's data by, and where in
+    /// that code (offsets) it lives on the stack instead, at the stack pointer.
+    unsigned scratchDwarf;
+    unsigned scratchSpilledFrom, scratchSpilledTo;
+  };
+  virtual ReturnGateShape returnGateShape() const = 0;
+  /// A gate's slot at \p slotAddr: it sets the fired byte at
+  /// \p dataAddr + 8, then goes to the common code at \p commonAddr with
+  /// \p dataAddr (where the caller's return address is kept) in a
+  /// scratch register. Clobbers only registers that are dead at a return.
+  virtual llvm::SmallVector<uint8_t, 32>
+  encodeReturnGate(uint64_t slotAddr, uint64_t dataAddr, uint64_t commonAddr) const = 0;
+  /// The code every gate goes on to, at \p at: while the 32-bit word at
+  /// \p holdAddr is 1, it waits there once (futex, at most the timespec
+  /// at \p timeoutAddr), keeping the callee's return registers; then it
+  /// returns to the caller.
+  virtual llvm::SmallVector<uint8_t, 128>
+  encodeReturnGateCommon(uint64_t at, uint64_t holdAddr, uint64_t timeoutAddr) const = 0;
+
   /// The end of the user half of the address space: a process has nothing
   /// of its own at or above it (x86_64's vsyscall page is the kernel's).
   virtual uint64_t userAddressEnd() const = 0;
@@ -227,6 +260,7 @@ public:
   virtual uint64_t sysMunmap() const = 0;
   virtual uint64_t sysMemfdCreate() const = 0;
   virtual uint64_t sysClose() const = 0;
+  virtual uint64_t sysFutex() const = 0;
 
 };
 

@@ -107,6 +107,19 @@ Error FlipPlan::retarget(const FunctionFlip &f, ArrayRef<uint8_t> from,
 }
 
 Error FlipPlan::toGates() {
+  const PrologueShape &shape = arch.prologue();
+  if (whileStopped) {
+    // Steps 1 to 4 all happen in the stop: a strict apply that waits for
+    // its moment (or dies waiting) has changed no byte of the program. The
+    // page writes are read now: the bytes between two functions' changes
+    // (another function's padding) are written back as they are.
+    auto padding = [&](const FunctionFlip &f) { return f.entryAddr - shape.padBefore; };
+    entryPages = batch(padding, [&](size_t i) -> ArrayRef<uint8_t> { return viaGate[i]; },
+                       /*skipStacked=*/false);
+    straightPages = batch(padding, [&](size_t i) -> ArrayRef<uint8_t> { return straight[i]; },
+                          /*skipStacked=*/false);
+    return Error::success();
+  }
   // No thread runs an unpatched function's padding while its entry NOP is
   // intact; a patched function's redirect changes in one store.
   touched = true;
@@ -115,39 +128,31 @@ Error FlipPlan::toGates() {
     if (f.stacked)
       placement.markReachable();
     Error err = f.stacked ? retarget(f, f.before, viaGate[i], /*stopped=*/false)
-                          : target.write(f.entryAddr - arch.prologue().padBefore,
-                                         f.toGate.pad);
+                          : target.write(f.entryAddr - shape.padBefore, f.toGate.pad);
     if (err)
       return err;
   }
-  if (!whileStopped)
-    return Error::success(); // each entry must be one store seen whole
-  // The stopped steps' page writes, read now that step 1 is in place: the
-  // bytes between two entries (another function's padding) are written
-  // back as they are after it.
-  const PrologueShape &shape = arch.prologue();
-  entryPages = batch([&](const FunctionFlip &f) { return f.entryAddr + f.site; },
-                     [&](size_t i) -> ArrayRef<uint8_t> { return flips[i].toGate.site; },
-                     /*skipStacked=*/true);
-  straightPages = batch(
-      [&](const FunctionFlip &f) { return f.entryAddr - shape.padBefore; },
-      [&](size_t i) -> ArrayRef<uint8_t> { return straight[i]; },
-      /*skipStacked=*/false);
   return Error::success();
 }
 
 Error FlipPlan::enterGates() {
   placement.markReachable();
+  touched = true;
   if (!entryPages.empty()) {
     for (const PageWrite &w : entryPages)
       if (Error err = target.write(w.addr, w.bytes))
         return err;
     return Error::success();
   }
-  for (const FunctionFlip &f : flips) {
-    if (f.stacked)
-      continue;
-    if (Error err = target.write(f.entryAddr + f.site, f.toGate.site))
+  const PrologueShape &shape = arch.prologue();
+  for (size_t i = 0; i < flips.size(); ++i) {
+    const FunctionFlip &f = flips[i];
+    // Stopped: the padding and the entry at once; running (entry-only):
+    // the entry, the padding being in place since step 1.
+    Error err = whileStopped ? target.write(f.entryAddr - shape.padBefore, viaGate[i])
+                : f.stacked  ? Error::success()
+                             : target.write(f.entryAddr + f.site, f.toGate.site);
+    if (err)
       return err;
     if (flipDelayUs())
       target.sleepServing(flipDelayUs());

@@ -9,7 +9,10 @@
 //  3. commit: the one byte the gates read; every function at once;
 //  4. each redirect goes straight to the new code (the gates then matter
 //     only to a revert).
-// Under `strict` and `none`, 2 to 4 happen with every thread stopped.
+// Under `entry-only`, every step happens while the threads run. Under
+// `strict` and `none`, all four happen with every thread stopped, so a
+// strict apply that waits for its moment, or is killed while it waits,
+// has changed no byte of the program.
 //
 // A FlipPlan computes every byte it will write before the stop (the
 // stopped steps write whole pages of entries at once: each /proc/PID/mem
@@ -62,11 +65,12 @@ public:
   FlipPlan(const FlipPlan &) = delete;
   FlipPlan &operator=(const FlipPlan &) = delete;
 
-  /// Step 1 (threads running); then, for the stopped steps, the page
-  /// writes are read.
+  /// Step 1 (entry-only: threads running); under strict and none, only
+  /// the page writes of the stopped steps are read.
   llvm::Error toGates();
-  /// Steps 2 and 3: entries to their gates, then the commit. After it the
-  /// patch is in effect and nothing is undone.
+  /// Steps 2 and 3 (with step 1, under strict and none): entries to their
+  /// gates, then the commit. After it the patch is in effect and nothing
+  /// is undone.
   llvm::Error enterAndCommit();
   /// Step 4, best effort: how many functions still go through their gate
   /// (a redirect left on its gate runs the new code one jump later).

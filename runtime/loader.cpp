@@ -11,6 +11,7 @@
 #include "layout.h"
 #include "module.h"
 #include "placement.h"
+#include "return-gates.h"
 #include "stack-check.h"
 #include "symbols.h"
 #include "tls.h"
@@ -316,29 +317,56 @@ Error flipRunning(FlipPlan &plan, ApplyReport &report) {
   return Error::success();
 }
 
-/// After a strict try found \p busy: an error once the tries or the time
-/// are up; else, now and then, a word on what it is waiting for.
-/// \p start: when the first try began; \p lastWord: when the last word was
-/// said.
-Error waitAgain(const FlipPlan &plan, const BusyThread &busy, unsigned attempt,
-                const ApplyOptions &opts, uint64_t start, uint64_t &lastWord) {
-  uint64_t now = monotonicNs();
+/// A test hook: HOTPATCH_TEST_HOLD_STOP_US keeps the threads stopped that
+/// long before the flip, so a test can look at them (and kill hp-apply)
+/// while they are.
+void holdStopDelay() {
+  static const unsigned us = [] {
+    const char *v = getenv("HOTPATCH_TEST_HOLD_STOP_US");
+    return v ? unsigned(atoi(v)) : 0u;
+  }();
+  if (us)
+    usleep(us);
+}
+
+/// Whether strict's tries or time are up, at \p attempt.
+bool waitIsOver(const ApplyOptions &opts, unsigned attempt, uint64_t start) {
+  return opts.waitNs ? monotonicNs() - start >= opts.waitNs : attempt >= opts.retries;
+}
+
+/// One line on what strict waits for.
+std::string waitingFor(const FlipPlan &plan, const BusyThread &busy) {
+  if (busy.unwalkable)
+    return describe(busy);
+  return formatv("thread {0} to leave {1} (pc {2:x})", busy.tid, plan.rangeName(busy.lo),
+                 busy.pc);
+}
+
+/// Strict gave up: the error, naming the thread, the function and the time.
+Error gaveUp(const FlipPlan &plan, const BusyThread &busy, unsigned attempt,
+             uint64_t start) {
   std::string what =
       busy.unwalkable ? describe(busy)
                       : formatv("thread {0} is inside {1} (pc {2:x})", busy.tid,
                                 plan.rangeName(busy.lo), busy.pc).str();
-  bool over = opts.waitNs ? now - start >= opts.waitNs : attempt >= opts.retries;
-  if (over)
-    return applyError(ApplyError::Busy,
-                      formatv("gave up after {0} tries in {1:f1} s: {2}, a function "
-                              "being replaced; nothing was changed (--wait longer, "
-                              "or --policy entry-only: running frames finish the "
-                              "old code)", attempt, (now - start) / 1e9, what));
+  return applyError(ApplyError::Busy,
+                    formatv("gave up after {0} tries in {1:f1} s: {2}, a function "
+                            "being replaced; nothing was changed (--wait longer, "
+                            "or --policy entry-only: running frames finish the "
+                            "old code)",
+                            attempt, (monotonicNs() - start) / 1e9, what));
+}
+
+/// Now and then, a word on what strict is waiting for. \p lastWord: when
+/// the last word was said.
+void sayWaiting(const FlipPlan &plan, const BusyThread &busy, const ApplyOptions &opts,
+                uint64_t start, uint64_t &lastWord) {
+  uint64_t now = monotonicNs();
   if (opts.progress && now - lastWord >= 500000000ull) {
     lastWord = now;
-    opts.progress(formatv("waiting: {0} ({1:f1} s)", what, (now - start) / 1e9));
+    opts.progress(formatv("waiting for {0}, {1:f1} s", waitingFor(plan, busy),
+                          (now - start) / 1e9));
   }
-  return Error::success();
 }
 
 /// After a strict try found thread \p tid inside replaced code: returns
@@ -365,12 +393,20 @@ void untilItWakes(const Target &target, int tid, unsigned delayUs, uint64_t unti
     target.sleepServing(200);
 }
 
+/// Until every armed return gate has fired, or \p untilNs.
+void untilGatesFire(const Target &target, const ReturnGates &gates, uint64_t untilNs) {
+  while (monotonicNs() < untilNs && !gates.allFired())
+    target.sleepServing(100);
+}
+
 /// `strict` (with \p check) and `none`: the flip with every thread stopped;
-/// under strict, tried again while a thread is inside replaced code.
-Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
+/// under strict, tried again while a thread is inside replaced code, with a
+/// return gate (\p gates, when given) on each such thread's way out.
+Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check, ReturnGates *gates,
                   const ApplyOptions &opts, const std::vector<Mapping> &maps,
                   ApplyReport &report) {
   uint64_t waitStart = monotonicNs(), lastWord = waitStart;
+  bool gatesTried = false;
   for (unsigned attempt = 1;; ++attempt) {
     report.tries = attempt;
     if (check) {
@@ -386,30 +422,73 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check,
       return applyError(ApplyError::Gone, toString(stopped.takeError()));
     uint64_t allStopped = monotonicNs();
     std::optional<BusyThread> busy;
+    std::pair<uint64_t, uint64_t> gatePage = gates ? gates->codeRange() : std::pair<uint64_t, uint64_t>{};
+    auto inGates = [&](int tid) {
+      return check && check->pcIn(tid, gatePage.first, gatePage.second);
+    };
     if (check) {
       Expected<std::optional<BusyThread>> found = check->run(target);
       report.unwindNs = monotonicNs() - allStopped;
-      if (!found)
+      if (!found) {
+        if (gates)
+          gates->disarm(inGates);
         return applyError(ApplyError::Failed, toString(found.takeError()));
+      }
       busy = *found;
     }
     if (!busy) {
       report.stopNs = allStopped - stopped->startNs();
+      holdStopDelay();
       Error err = plan.enterAndCommit();
       if (!err)
         report.viaGate = plan.goStraight();
+      if (gates)
+        gates->disarm(inGates); // (a thread held in one lets go on resume)
       report.pauseNs = stopped->resume() - stopped->startNs();
       report.threadsStopped = target.threads().size();
       if (err)
         return applyError(ApplyError::Failed, toString(std::move(err)));
       return Error::success();
     }
+    bool over = waitIsOver(opts, attempt, waitStart);
+    // A gate on each busy thread's way out, while they are stopped.
+    bool allGated = false, gateable = false;
+    if (gates && !over && !busy->unwalkable) {
+      bool someoneInGates = llvm::any_of(target.threads(), inGates);
+      allGated = true;
+      for (const BusyThread &b : check->busyThreads()) {
+        gateable |= b.returnAddr != 0;
+        if (!gates->arm(b, someoneInGates))
+          allGated = false;
+      }
+      report.returnGates = std::max(report.returnGates, gates->armedCount());
+    }
+    if (gates && over)
+      gates->disarm(inGates);
     stopped->resume();
-    if (Error err = waitAgain(plan, *busy, attempt, opts, waitStart, lastWord))
-      return err;
-    if (!busy->unwalkable && opts.waitNs)
-      untilItWakes(target, busy->tid, opts.retryDelayUs,
-                   std::min<uint64_t>(waitStart + opts.waitNs, monotonicNs() + 500000000ull));
+    if (over)
+      return gaveUp(plan, *busy, attempt, waitStart);
+    sayWaiting(plan, *busy, opts, waitStart, lastWord);
+    uint64_t slice = std::min<uint64_t>(opts.waitNs ? waitStart + opts.waitNs : ~0ull,
+                                        monotonicNs() + 500000000ull);
+    if (gates && !allGated && gateable && !gatesTried) {
+      // The first time a gate would help: find or make the gate page, and
+      // try again at once.
+      gatesTried = true;
+      std::string why;
+      Expected<bool> ready = gates->ready(report.placeStopNs, why);
+      if (!ready)
+        return ready.takeError();
+      if (*ready)
+        continue;
+      if (opts.progress)
+        opts.progress("return gates cannot be used (" + why + "); trying again "
+                      "now and then");
+    }
+    if (allGated)
+      untilGatesFire(target, *gates, slice);
+    else if (!busy->unwalkable && opts.waitNs)
+      untilItWakes(target, busy->tid, opts.retryDelayUs, slice);
     else
       target.sleepServing(opts.retryDelayUs);
   }
@@ -516,14 +595,22 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   if (Error err = plan.toGates())
     return applyError(ApplyError::Failed, toString(std::move(err)));
   std::optional<StackCheck> check;
-  if (unwinder)
+  std::optional<ReturnGates> gates;
+  if (unwinder) {
     check.emplace(*unwinder, plan.busyRanges(region->gatesAddr(),
                                              region->gatesAddr() +
                                                  flips->size() * arch->gateSize()));
+    if (opts.waitNs && opts.returnGates) {
+      gates.emplace(target, *arch, symbols);
+      check->setPassing([&](int tid, const UnwindRegisters &regs) {
+        return gates->passing(tid, regs);
+      });
+    }
+  }
   Error flipped = opts.policy == Policy::EntryOnly
                       ? flipRunning(plan, report)
-                      : flipStopped(target, plan, check ? &*check : nullptr, opts,
-                                    view.maps, report);
+                      : flipStopped(target, plan, check ? &*check : nullptr,
+                                    gates ? &*gates : nullptr, opts, view.maps, report);
   if (flipped)
     return std::move(flipped);
   (*placement)->keep();

@@ -53,6 +53,9 @@ struct ApplyOptions {
   /// replaced function: one line for a person. May be empty.
   std::function<void(const std::string &)> progress;
   bool dryRun = false;       ///< check everything, change nothing
+  /// strict with waitNs: a return gate on each busy thread's way out
+  /// (return-gates.h), not only tries now and then.
+  bool returnGates = true;
 };
 
 /// What became of a patch's unwind tables (runtime/unwind-tables.h).
@@ -79,6 +82,7 @@ struct ApplyReport {
   uint64_t stopNs = 0;         ///< of which: stopping every thread
   uint64_t unwindNs = 0;       ///< of which: the stack check (strict)
   unsigned tries = 0;          ///< strict: stack checks made
+  unsigned returnGates = 0;    ///< strict: most return gates armed at once
   unsigned viaGate = 0;        ///< functions left going through their gate
   bool dryRun = false;
   /// The process already ran this very patch (its record's id): nothing

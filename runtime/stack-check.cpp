@@ -28,10 +28,15 @@ void StackCheck::prepare(std::vector<Mapping> fresh, size_t threads) {
   walk.reserve(threads);
   suspect.reserve(threads);
   complete.reserve(threads);
-  if (stacks.size() < threads)
+  if (stacks.size() < threads) {
     stacks.resize(threads);
+    frames.resize(threads);
+  }
   for (std::vector<uint64_t> &s : stacks)
     s.reserve(64);
+  for (std::vector<Unwinder::Frame> &f : frames)
+    f.reserve(64);
+  busy.reserve(threads);
   unwinder.newStop(threads);
 }
 
@@ -49,6 +54,17 @@ uint64_t StackCheck::stackEnd(uint64_t sp) const {
   return end; // (deeper than maxScan: walked, not scanned)
 }
 
+bool StackCheck::pcIn(int tid, uint64_t lo, uint64_t hi) const {
+  if (lo == hi)
+    return false;
+  Expected<const UnwindRegisters *> regs = unwinder.registers(tid);
+  if (!regs) {
+    consumeError(regs.takeError());
+    return false;
+  }
+  return (*regs)->pc >= lo && (*regs)->pc < hi;
+}
+
 Expected<std::optional<BusyThread>> StackCheck::run(const Target &target) {
   const std::vector<int> &tids = target.threads();
   Expected<std::vector<Unwinder::Verdict>> verdicts = unwinder.scanStacks(
@@ -57,25 +73,56 @@ Expected<std::optional<BusyThread>> StackCheck::run(const Target &target) {
     return verdicts.takeError();
   walk.clear();
   suspect.clear();
+  busy.clear();
   for (size_t i = 0; i < tids.size(); ++i) {
     if ((*verdicts)[i] == Unwinder::Verdict::Clear)
       continue;
+    if (passing) {
+      Expected<const UnwindRegisters *> regs = unwinder.registers(tids[i]);
+      if (!regs)
+        return regs.takeError();
+      if (passing(tids[i], **regs))
+        continue;
+    }
     walk.push_back(tids[i]);
     suspect.push_back((*verdicts)[i] == Unwinder::Verdict::Suspect);
   }
-  if (Error err = unwinder.backtraceAll(walk, stacks, &complete))
+  if (Error err = unwinder.backtraceAll(walk, stacks, &complete, &frames))
     return std::move(err);
   for (size_t i = 0; i < walk.size(); ++i) {
-    for (uint64_t pc : stacks[i])
+    // The outermost frame in a range: a gate on its return catches the
+    // moment the thread leaves them all.
+    std::optional<size_t> outermost;
+    for (size_t k = 0; k < stacks[i].size(); ++k)
       for (auto [lo, hi] : ranges)
-        if (pc >= lo && pc < hi)
-          return BusyThread{walk[i], lo, hi, pc, false};
+        if (stacks[i][k] >= lo && stacks[i][k] < hi) {
+          if (!outermost)
+            busy.push_back(BusyThread{walk[i], lo, hi, stacks[i][k], false});
+          outermost = k;
+        }
+    if (outermost) {
+      BusyThread &b = busy.back();
+      size_t k = *outermost;
+      const std::vector<Unwinder::Frame> &f = frames[i];
+      if (k > 0 && k + 1 < f.size() && !f[k + 1].activation && f[k].sp && f[k + 1].sp) {
+        b.returnAddr = f[k + 1].pc;
+        b.frameSp = f[k].sp;
+        b.callerSp = f[k + 1].sp;
+      }
+      if (Expected<const UnwindRegisters *> regs = unwinder.registers(walk[i]))
+        b.codeMask = (*regs)->codeMask;
+      else
+        consumeError(regs.takeError());
+      continue;
+    }
     // Its stack has a word in a replaced range and the walk stopped short
     // of the outermost frame (code without unwind tables): not clear.
     if (suspect[i] && !complete[i])
-      return BusyThread{walk[i], 0, 0, 0, true};
+      busy.push_back(BusyThread{walk[i], 0, 0, 0, true});
   }
-  return std::nullopt;
+  if (busy.empty())
+    return std::nullopt;
+  return busy.front();
 }
 
 } // namespace hotpatch

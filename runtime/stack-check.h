@@ -18,6 +18,7 @@
 #include "target.h"
 #include "unwind.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,13 @@ struct BusyThread {
   int tid = 0;
   uint64_t lo = 0, hi = 0, pc = 0; ///< the range and the frame's pc
   bool unwalkable = false; ///< a stack word points in; the walk stopped short
+  /// Where its outermost frame in a range returns to, as the walk restored
+  /// it (the caller's pc; a signed return address keeps its signature),
+  /// with that frame's stack pointer and its caller's. returnAddr is 0 when
+  /// the frame is the innermost (the thread runs the function's own code)
+  /// or its caller is unknown or a signal frame.
+  uint64_t returnAddr = 0, frameSp = 0, callerSp = 0;
+  uint64_t codeMask = ~0ull; ///< the thread's (UnwindRegisters::codeMask)
 };
 /// One line for a person: "thread 12 is inside [..) (pc ..)".
 std::string describe(const BusyThread &busy);
@@ -42,8 +50,19 @@ public:
   /// room for \p threads threads.
   void prepare(std::vector<Mapping> maps, size_t threads);
 
-  /// Inside the stop: the first thread of \p target found busy, or nullopt.
+  /// Inside the stop: the first thread of \p target found busy, or nullopt;
+  /// busyThreads() has them all.
   llvm::Expected<std::optional<BusyThread>> run(const Target &target);
+  const std::vector<BusyThread> &busyThreads() const { return busy; }
+  /// Whether stopped thread \p tid's pc is in [lo, hi) (its registers are
+  /// read once a stop).
+  bool pcIn(int tid, uint64_t lo, uint64_t hi) const;
+
+  /// Threads \p passing says have left the ranges already (they are on
+  /// their way out through a return gate: return-gates.h) are clear.
+  void setPassing(std::function<bool(int tid, const UnwindRegisters &)> passing) {
+    this->passing = std::move(passing);
+  }
 
 private:
   /// The end of the writable memory holding \p sp (adjacent writable
@@ -57,6 +76,9 @@ private:
   std::vector<int> walk;
   std::vector<bool> suspect, complete;
   std::vector<std::vector<uint64_t>> stacks;
+  std::vector<std::vector<Unwinder::Frame>> frames;
+  std::vector<BusyThread> busy;
+  std::function<bool(int, const UnwindRegisters &)> passing;
 };
 
 } // namespace hotpatch

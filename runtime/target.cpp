@@ -221,6 +221,7 @@ private:
 Expected<uint64_t> Target::stopAll() {
   ChildSignalHeld held;
   boost(); // (before the clock starts: nothing is stopped yet)
+  lendPriority(tids, lent);
   uint64_t start = monotonicNs();
   std::vector<int> pending = tids; // to stop in this round
   std::vector<int> stoppedNow;
@@ -229,6 +230,7 @@ Expected<uint64_t> Target::stopAll() {
     for (int tid : stoppedNow)
       ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     llvm::sort(tids);
+    returnPriority(lent);
     unboost();
     return err;
   };
@@ -305,6 +307,7 @@ Expected<uint64_t> Target::stopAll() {
       for (int tid : tids)
         if (!std::binary_search(before.begin(), before.end(), tid))
           pending.push_back(tid);
+      lendPriority(pending, lent);
       if (!pending.empty() || live == SIZE_MAX ||
           live <= stoppedNow.size() + leaving)
         break;
@@ -320,6 +323,7 @@ Expected<uint64_t> Target::stopAll() {
   std::sort(stoppedNow.begin(), stoppedNow.end());
   tids = stoppedNow;
   if (tids.empty()) {
+    returnPriority(lent);
     unboost();
     return createStringError(std::errc::no_such_process,
                              "process %d exited", pidValue);
@@ -337,6 +341,7 @@ Expected<uint64_t> Target::stopOne() {
   constexpr size_t tries = 8;
   for (size_t k = 0; k < tids.size();) {
     int tid = tids[k];
+    lendPriority(tid, lent);
     ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
     bool gone = false, stopped = false;
     for (;;) {
@@ -356,6 +361,7 @@ Expected<uint64_t> Target::stopOne() {
     }
     if (gone) {
       tids.erase(tids.begin() + k); // borrow another thread
+      returnPriority(lent);
       continue;
     }
     bool last = k + 1 == tids.size() || k + 1 == tries;
@@ -366,8 +372,10 @@ Expected<uint64_t> Target::stopOne() {
       return start;
     }
     ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    returnPriority(lent);
     ++k;
   }
+  returnPriority(lent);
   unboost();
   return createStringError(std::errc::no_such_process, "process %d exited",
                            pidValue);
@@ -401,6 +409,7 @@ uint64_t Target::resumeAll() {
   onlyOneStopped = false;
   isStopped = false;
   uint64_t end = monotonicNs();
+  returnPriority(lent);
   unboost();
   return end;
 }

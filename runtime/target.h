@@ -12,6 +12,8 @@
 #ifndef HOTPATCH_RUNTIME_TARGET_H
 #define HOTPATCH_RUNTIME_TARGET_H
 
+#include "priority.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/Error.h"
@@ -63,7 +65,10 @@ public:
   /// Returns the monotonic time in ns when the first stop was requested.
   /// While threads are stopped, this process runs under SCHED_FIFO when it
   /// may: resuming a thread then cannot preempt us before the next one is
-  /// resumed (on 2 cores that was most of the pause).
+  /// resumed (on 2 cores that was most of the pause). The threads are lent
+  /// SCHED_FIFO too until they are resumed (priority.h): on a busy host a
+  /// thread interrupted at normal priority waits behind CPU-bound processes
+  /// to reach its stop.
   llvm::Expected<uint64_t> stopAll();
   /// Resumes every stopped thread; returns the monotonic time in ns after
   /// the last one was resumed. Signals that arrived meanwhile stay pending.
@@ -127,6 +132,8 @@ private:
   /// Our scheduling before the boost, to restore on resume.
   int savedPolicy = -1;
   int savedPriority = 0;
+  /// What the target's threads had before we lent them SCHED_FIFO.
+  std::vector<LentPriority> lent;
   void boost();
   void unboost();
   uint64_t caveAt = 0;

@@ -274,4 +274,18 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
   return result;
 }
 
+Expected<std::string> registerOwnTables(Target &target, SymbolContext symbols,
+                                       uint64_t tables, uint64_t object,
+                                       uint64_t &stopNs) {
+  std::vector<Call> calls = unwindersOf(symbols, tables, object, /*dynInfo=*/0);
+  if (!calls.empty() && calls.back().nongnu)
+    calls.pop_back(); // (its entry needs room of its own: not for these)
+  std::string unwinders;
+  for (const Call &c : calls)
+    unwinders += (unwinders.empty() ? "" : ", ") + c.fn.module;
+  if (Error err = callEachOnce(target, calls, stopNs))
+    return std::move(err);
+  return unwinders;
+}
+
 } // namespace hotpatch

@@ -64,6 +64,15 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
                      const PatchLayout &layout, SymbolContext symbols,
                      Placement &placement, uint64_t recordAddr, AppliedPatch &record);
 
+/// Registers unwind tables the runtime made itself (an .eh_frame ending in
+/// its terminator, at \p tables; \p object: zeroed room for libgcc's
+/// object) with libgcc's unwinder and LLVM's libunwind, whichever the
+/// process has. The modules that took them; empty when it has neither.
+/// \p stopNs adds how long a borrowed thread was held.
+llvm::Expected<std::string> registerOwnTables(Target &target, SymbolContext symbols,
+                                              uint64_t tables, uint64_t object,
+                                              uint64_t &stopNs);
+
 } // namespace hotpatch
 
 #endif

@@ -64,7 +64,8 @@ struct Walker {
     return it->second.get();
   }
   Error open(int pid, const std::vector<PatchFrames> &patches);
-  Error backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete = nullptr);
+  Error backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete = nullptr,
+                  std::vector<Unwinder::Frame> *frames = nullptr);
 };
 
 // The thread callbacks: threads are named by tid (we stop them ourselves),
@@ -178,20 +179,42 @@ Error Walker::open(int pid, const std::vector<PatchFrames> &patches) {
   return Error::success();
 }
 
+/// The stack pointer's DWARF number on this machine.
+#if defined(__x86_64__)
+constexpr unsigned spDwarf = 7;
+#elif defined(__aarch64__)
+constexpr unsigned spDwarf = 31;
+#endif
+
+struct WalkOut {
+  std::vector<uint64_t> *pcs;
+  std::vector<Unwinder::Frame> *frames; // (optional)
+};
+
 int onFrame(Dwfl_Frame *frame, void *arg) {
-  auto *pcs = static_cast<std::vector<uint64_t> *>(arg);
+  auto *out = static_cast<WalkOut *>(arg);
   Dwarf_Addr pc = 0;
   bool activation = false;
   if (!dwfl_frame_pc(frame, &pc, &activation))
     return DWARF_CB_ABORT;
   // A return address points after its call: step back into the caller.
-  pcs->push_back(activation ? pc : pc - 1);
-  return pcs->size() >= 512 ? DWARF_CB_ABORT : DWARF_CB_OK;
+  out->pcs->push_back(activation ? pc : pc - 1);
+  if (out->frames) {
+    Dwarf_Word sp = 0;
+    if (dwfl_frame_reg(frame, spDwarf, &sp) != 0)
+      sp = 0;
+    out->frames->push_back({pc, sp, activation});
+  }
+  return out->pcs->size() >= 512 ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
-Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete) {
+Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete,
+                        std::vector<Unwinder::Frame> *frames) {
   pcs.clear();
-  int rc = dwfl_getthread_frames(dwfl, tid, onFrame, &pcs);
+  if (frames)
+    frames->clear();
+  WalkOut out{&pcs, frames};
+  int rc = dwfl_getthread_frames(dwfl, tid, onFrame, &out);
   if (complete)
     *complete = rc == 0 && pcs.size() < 512;
   // An unwind that ends early (no CFI further up: the outermost frame, or a
@@ -236,10 +259,13 @@ void Unwinder::newStop(size_t threads) {
 
 Error Unwinder::backtraceAll(const std::vector<int> &tids,
                              std::vector<std::vector<uint64_t>> &out,
-                             std::vector<bool> *complete) {
+                             std::vector<bool> *complete,
+                             std::vector<std::vector<Frame>> *frames) {
   // (Vectors already there are reused: their room was made before the stop.)
   if (out.size() < tids.size())
     out.resize(tids.size());
+  if (frames && frames->size() < tids.size())
+    frames->resize(tids.size());
   if (complete)
     complete->assign(tids.size(), false);
   // Registers first, then the walks. (A second walker on a helper thread,
@@ -255,7 +281,8 @@ Error Unwinder::backtraceAll(const std::vector<int> &tids,
   }
   for (size_t i = 0; i < tids.size(); ++i) {
     bool done = false;
-    if (Error err = impl->walker.backtrace(tids[i], out[i], &done))
+    if (Error err = impl->walker.backtrace(tids[i], out[i], &done,
+                                           frames ? &(*frames)[i] : nullptr))
       return err;
     // Return addresses the walk read back from the stack may be signed.
     uint64_t codeMask = impl->regs[tids[i]].codeMask;
@@ -360,6 +387,12 @@ Expected<uint64_t> Unwinder::stackPointer(int tid) {
     if (Error err = unwindRegisters(tid, r))
       return std::move(err);
   return r.sp;
+}
+
+Expected<const UnwindRegisters *> Unwinder::registers(int tid) {
+  if (Expected<uint64_t> sp = stackPointer(tid); !sp)
+    return sp.takeError();
+  return &impl->regs[tid];
 }
 
 Error Unwinder::backtrace(int tid, std::vector<uint64_t> &pcs) {

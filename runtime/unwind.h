@@ -5,6 +5,7 @@
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "arch.h"
 #include "patch-frames.h"
 
 #include "llvm/Support/Error.h"
@@ -29,12 +30,20 @@ public:
   /// The thread must be ptrace-stopped by us. A stack libdwfl cannot walk
   /// to its end is an error: the caller must not assume it is clear.
   llvm::Error backtrace(int tid, std::vector<uint64_t> &pcs);
+  /// One frame of a walk, as the unwinder restored it.
+  struct Frame {
+    uint64_t pc = 0; ///< as restored: a caller frame's is its return address
+    uint64_t sp = 0; ///< the frame's stack pointer (0: unknown)
+    bool activation = false; ///< the innermost frame, or one a signal interrupted
+  };
   /// The backtraces of every thread in \p tids (all stopped by us), in
   /// order, in out[0 .. tids.size()) (out may hold more: its vectors are
-  /// reused); \p complete (if given) says which reached the outermost frame.
+  /// reused); \p complete (if given) says which reached the outermost frame;
+  /// \p frames (if given) gets each walk's frames, in the same order.
   llvm::Error backtraceAll(const std::vector<int> &tids,
                            std::vector<std::vector<uint64_t>> &out,
-                           std::vector<bool> *complete = nullptr);
+                           std::vector<bool> *complete = nullptr,
+                           std::vector<std::vector<Frame>> *frames = nullptr);
   using AddressRange = std::pair<uint64_t, uint64_t>; ///< [first, second)
 
   /// What the words of a thread's stack say (provablyClear).
@@ -59,6 +68,8 @@ public:
   /// The stack pointer of stopped thread \p tid (its registers are read
   /// once a stop, and kept for the walk).
   llvm::Expected<uint64_t> stackPointer(int tid);
+  /// The registers of stopped thread \p tid, read once a stop.
+  llvm::Expected<const UnwindRegisters *> registers(int tid);
   /// Stacks deeper than this are walked rather than scanned.
   static constexpr uint64_t maxScan = 256 * 1024;
 

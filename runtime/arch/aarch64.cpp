@@ -523,6 +523,62 @@ public:
   }
   unsigned gateSize() const override { return 48; }
 
+  ReturnGateShape returnGateShape() const override {
+    // The callee saves x30 where its frame record goes: found by value.
+    // x16 names the gate's data throughout (`svc` changes x0 only).
+    return {/*entry=*/4, /*spDwarf=*/31, /*raDwarf=*/30, /*dataAlign=*/-4,
+            /*pushedAt=*/std::nullopt, /*scratchDwarf=*/16, /*spilledFrom=*/0,
+            /*spilledTo=*/0};
+  }
+  /// `adr xD, to` at \p from (the gates sit a page from their data).
+  static uint32_t adr(unsigned rd, uint64_t to, uint64_t from) {
+    uint64_t imm = to - from;
+    return 0x10000000 | uint32_t((imm & 3) << 29) | uint32_t(((imm >> 2) & 0x7ffff) << 5) | rd;
+  }
+  SmallVector<uint8_t, 32> encodeReturnGate(uint64_t slot, uint64_t data,
+                                            uint64_t common) const override {
+    const uint32_t words[] = {
+        0xd503201f,               // nop (the slot's word before the entry)
+        adr(16, data, slot + 4),  // adr x16, data
+        0x52800031,               // mov w17, #1
+        0x39002211,               // strb w17, [x16, #8]: fired
+        0x14000000 | uint32_t(((common - (slot + 16)) >> 2) & 0x03ffffff), // b common
+    };
+    SmallVector<uint8_t, 32> out(32, 0);
+    for (size_t i = 0; i < std::size(words); ++i)
+      support::endian::write32le(out.data() + 4 * i, words[i]);
+    for (size_t i = std::size(words); i < 8; ++i)
+      support::endian::write32le(out.data() + 4 * i, 0xd4200000); // brk #0
+    return out;
+  }
+  SmallVector<uint8_t, 128> encodeReturnGateCommon(uint64_t at, uint64_t hold,
+                                                   uint64_t timeout) const override {
+    // At a return, x0-x3 may hold the result (kept in x9-x12, which are
+    // dead there, as are x8, x16, x17 and the flags); `svc` changes x0 only.
+    // `ret x16` back: a return is not checked by BTI.
+    const uint32_t words[] = {
+        adr(17, hold, at),       // adr x17, hold
+        0xb9400229,              // ldr w9, [x17]
+        0x340001e9,              // cbz w9, out (+60)
+        0xaa0003e9, 0xaa0103ea,  // mov x9, x0; mov x10, x1
+        0xaa0203eb, 0xaa0303ec,  // mov x11, x2; mov x12, x3
+        0xaa1103e0,              // mov x0, x17
+        0xd2801001,              // mov x1, #FUTEX_WAIT_PRIVATE
+        0xd2800022,              // mov x2, #1
+        adr(3, timeout, at + 40), // adr x3, timeout
+        0xd2800c48,              // mov x8, #SYS_futex
+        0xd4000001,              // svc #0
+        0xaa0903e0, 0xaa0a03e1,  // mov x0, x9; mov x1, x10
+        0xaa0b03e2, 0xaa0c03e3,  // mov x2, x11; mov x3, x12
+        0xf9400210,              // out: ldr x16, [x16]: the caller
+        0xd65f0200,              // ret x16
+    };
+    SmallVector<uint8_t, 128> out(4 * std::size(words), 0);
+    for (size_t i = 0; i < std::size(words); ++i)
+      support::endian::write32le(out.data() + 4 * i, words[i]);
+    return out;
+  }
+
   // 48-bit virtual addresses, the most a kernel gives without being asked
   // (39- and 42-bit kernels map less: the process's own maps say so).
   uint64_t userAddressEnd() const override { return 1ull << 48; }
@@ -530,6 +586,7 @@ public:
   uint64_t sysMunmap() const override { return 215; }
   uint64_t sysMemfdCreate() const override { return 279; }
   uint64_t sysClose() const override { return 57; }
+  uint64_t sysFutex() const override { return 98; }
 
   // === hp-diff: reading linked code ===
   // ADR, ADRP, B, BL and literal loads count from their own instruction,

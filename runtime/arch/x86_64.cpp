@@ -377,6 +377,57 @@ public:
   }
   unsigned gateSize() const override { return 32; }
 
+  ReturnGateShape returnGateShape() const override {
+    // The call pushed the return address just below the caller's stack.
+    // r11 names the gate's data; `syscall` overwrites it (with the flags),
+    // so the common code pushes it first and pops it at 50.
+    return {/*entry=*/1, /*spDwarf=*/7, /*raDwarf=*/16, /*dataAlign=*/-8,
+            /*pushedAt=*/-8, /*scratchDwarf=*/11, /*spilledFrom=*/46,
+            /*spilledTo=*/50};
+  }
+  // Both are written next to their data (one page apart): rel32 reaches.
+  static uint32_t rel32(uint64_t to, uint64_t from) { return uint32_t(to - from); }
+  SmallVector<uint8_t, 32> encodeReturnGate(uint64_t slot, uint64_t data,
+                                            uint64_t common) const override {
+    SmallVector<uint8_t, 32> out = {
+        0x90,                                 // nop (the slot's byte before the entry)
+        0xc6, 0x05, 0, 0, 0, 0, 0x01,         // movb $1, data+8(%rip): fired
+        0x4c, 0x8d, 0x1d, 0, 0, 0, 0,         // lea data(%rip), %r11
+        0xe9, 0, 0, 0, 0};                    // jmp common
+    support::endian::write32le(out.data() + 3, rel32(data + 8, slot + 8));
+    support::endian::write32le(out.data() + 11, rel32(data, slot + 15));
+    support::endian::write32le(out.data() + 16, rel32(common, slot + 20));
+    out.resize(32, 0xcc);
+    return out;
+  }
+  SmallVector<uint8_t, 128> encodeReturnGateCommon(uint64_t at, uint64_t hold,
+                                                   uint64_t timeout) const override {
+    // At a return, rax and rdx may hold the result; rcx, rsi, rdi and
+    // r8-r11 are dead (caller-saved), and so are the flags. Below the stack
+    // pointer is free (a signal frame could land there as well).
+    SmallVector<uint8_t, 128> out = {
+        0x83, 0x3d, 0, 0, 0, 0, 0x00, // cmpl $0, hold(%rip)
+        0x74, 47,                     // je out
+        0x49, 0x89, 0xc0,             // mov %rax, %r8
+        0x49, 0x89, 0xd1,             // mov %rdx, %r9
+        0xb8, 202, 0, 0, 0,           // mov $SYS_futex, %eax
+        0x48, 0x8d, 0x3d, 0, 0, 0, 0, // lea hold(%rip), %rdi
+        0xbe, 0x80, 0, 0, 0,          // mov $FUTEX_WAIT_PRIVATE, %esi
+        0xba, 1, 0, 0, 0,             // mov $1, %edx
+        0x4c, 0x8d, 0x15, 0, 0, 0, 0, // lea timeout(%rip), %r10
+        0x41, 0x53,                   // push %r11 (syscall clobbers it)
+        0x0f, 0x05,                   // syscall
+        0x41, 0x5b,                   // pop %r11
+        0x4c, 0x89, 0xc0,             // mov %r8, %rax
+        0x4c, 0x89, 0xca,             // mov %r9, %rdx
+        0x41, 0xff, 0x23,             // out: jmp *(%r11): the caller
+    };
+    support::endian::write32le(out.data() + 2, rel32(hold, at + 7));
+    support::endian::write32le(out.data() + 23, rel32(hold, at + 27));
+    support::endian::write32le(out.data() + 40, rel32(timeout, at + 44));
+    return out;
+  }
+
   // 4-level paging: 47 bits. (With 5 levels the kernel maps above only
   // when asked to.)
   uint64_t userAddressEnd() const override { return 1ull << 47; }
@@ -384,6 +435,7 @@ public:
   uint64_t sysMunmap() const override { return 11; }
   uint64_t sysMemfdCreate() const override { return 319; }
   uint64_t sysClose() const override { return 3; }
+  uint64_t sysFutex() const override { return 202; }
 
   // === hp-diff: reading linked code (the reader is below the class) ===
   // A 4-byte PC-relative field counts from its instruction's end: right

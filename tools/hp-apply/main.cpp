@@ -65,6 +65,11 @@ static cl::opt<std::string>
             cl::desc("strict: how long to keep trying while a thread is inside "
                      "a replaced function (default 2s; ms, s)"),
             cl::value_desc("DURATION"), cl::init("2s"), cl::cat(category));
+static cl::opt<bool> noReturnGates(
+    "no-return-gates",
+    cl::desc("strict: only try again now and then; never divert a waiting "
+             "thread's return through a gate"),
+    cl::cat(category));
 static cl::opt<unsigned> retries("retries",
                                  cl::desc("strict: try this many times instead"),
                                  cl::init(20), cl::cat(category));
@@ -266,6 +271,9 @@ void describe(const ApplyReport &r, int pid, uint64_t wallNs) {
                       micros(r.pauseNs), r.threadsStopped,
                       r.threadsStopped == 1 ? "thread" : "threads", r.tries,
                       r.tries == 1 ? "try" : "tries", micros(r.placeStopNs));
+  if (r.returnGates)
+    outs() << formatv("  waited for {0} {1} to return (return gates)\n", r.returnGates,
+                      r.returnGates == 1 ? "frame" : "frames");
   if (r.unwindTables == UnwindOutcome::Registered)
     outs() << formatv("  unwind tables: registered with {0}\n", r.unwinder);
   else if (r.unwindTables == UnwindOutcome::NoUnwinder)
@@ -307,6 +315,7 @@ Outcome applyIn(std::unique_ptr<Target> &target, int pid, const PatchFile &patch
       {"pause_unwind_ns", int64_t(r->unwindNs)},
       {"place_stop_ns", int64_t(r->placeStopNs)},
       {"tries", int64_t(r->tries)},
+      {"return_gates", int64_t(r->returnGates)},
       {"via_gate", int64_t(r->viaGate)},
       {"unwind_tables", unwindName(r->unwindTables)},
       {"unwinder", r->unwinder},
@@ -488,6 +497,7 @@ int main(int argc, char **argv) {
     return usage("give exactly one of: a patch file, --list, --revert ID, --revert-all");
   ApplyOptions opts;
   opts.retries = retries;
+  opts.returnGates = !noReturnGates;
   if (!retries.getNumOccurrences()) {
     std::optional<uint64_t> ns = parseDuration(waitFor);
     if (!ns)
