@@ -84,7 +84,9 @@ Error stackOnEarlier(FunctionFlip &flip, const FunctionMapEntry &fn,
     if (r.entryAddr == flip.entryAddr)
       flip.back = r.newAddr;
   flip.stacked = true;
-  flip.previousCode = {on.newest->regionAddr, on.newest->recordAddr};
+  flip.previousCode = {on.newest->regionAddr,
+                       on.newest->inArea ? on.newest->regionAddr + on.newest->regionSize
+                                         : on.newest->recordAddr};
   return Error::success();
 }
 

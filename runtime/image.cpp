@@ -14,7 +14,7 @@ namespace hotpatch {
 std::vector<uint64_t> sectionAddresses(const PatchLayout &layout, uint64_t addr) {
   std::vector<uint64_t> out(numPatchSections);
   for (unsigned s = 0; s < numPatchSections; ++s)
-    out[s] = addr + layout.offsetOf(PatchSection(s));
+    out[s] = layout.addressOf(addr, layout.offsetOf(PatchSection(s)));
   // A new thread-local variable's "address" is its offset in the block.
   out[unsigned(PatchSection::Tls)] = 0;
   return out;
@@ -67,7 +67,7 @@ buildImage(const PatchFile &patch, const Arch &arch, const PatchLayout &layout,
                                     toString(value.takeError())));
         sym = *value;
       }
-      if (Error err = arch.applyReloc(r.type, image.data() + off, addr + off,
+      if (Error err = arch.applyReloc(r.type, image.data() + off, layout.addressOf(addr, off),
                                       sym, r.addend))
         return applyError(ApplyError::Failed,
                           formatv("relocation against '{0}': {1}",

@@ -8,7 +8,9 @@
 //   [record | data | bss | slots | libunwind's entry]  read-write
 //
 // Each part starts on a page (the system's: 4 KiB, 16 KiB or 64 KiB), so
-// each is mapped once with its final protection.
+// each is mapped once with its final protection. In a reserved patch area
+// (area.h) the read-write part lies elsewhere (rwDelta) and pages are the
+// area's 4 KiB steps: nothing there is mapped.
 //
 //===----------------------------------------------------------------------===//
 
@@ -35,9 +37,16 @@ struct PatchLayout {
   /// unw_dyn_info_t and a search table, 8 bytes an FDE (unwind-tables.h).
   uint64_t dynInfoOff = 0, dynInfoSize = 0;
   uint64_t total = 0;
+  /// How much farther than recordOff the read-write part is placed from
+  /// the region's start (0 but in a reserved area; wraps when it is lower).
+  uint64_t rwDelta = 0;
 
   /// Where section \p s starts in the region.
   uint64_t offsetOf(PatchSection s) const;
+  /// The address of offset \p off of a region placed at \p addr.
+  uint64_t addressOf(uint64_t addr, uint64_t off) const {
+    return addr + off + (off >= recordOff ? rwDelta : 0);
+  }
 };
 
 /// The layout of \p patch with \p recordSize bytes of record and one gate

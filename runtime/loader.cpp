@@ -3,6 +3,7 @@
 #include "loader.h"
 
 #include "arch.h"
+#include "area.h"
 #include "elf-info.h"
 #include "fingerprint-table.h"
 #include "entries.h"
@@ -57,6 +58,8 @@ struct TargetView {
   std::vector<Module> modules;
   Module *module = nullptr;          ///< the one the patch is for
   std::vector<AppliedPatch> earlier; ///< records of patches applied before
+  std::vector<PatchArea> areas;      ///< every module's reserved patch area
+  const PatchArea *area = nullptr;   ///< the patched module's, if it has one
 };
 
 Error readTarget(Target &target, const PatchFile &patch, TargetView &view) {
@@ -75,7 +78,14 @@ Error readTarget(Target &target, const PatchFile &patch, TargetView &view) {
             : formatv("process {0} has no module with build-id {1} ({2}); "
                       "the patch is for another build; nothing was changed",
                       target.pid(), patch.buildId, patch.targetName).str());
-  Expected<std::vector<AppliedPatch>> earlier = readRecords(target, view.maps);
+  for (Module &m : view.modules)
+    if (std::optional<PatchArea> a = findArea(target, m, view.maps))
+      view.areas.push_back(std::move(*a));
+  for (const PatchArea &a : view.areas)
+    if (a.module == view.module->path)
+      view.area = &a;
+  Expected<std::vector<AppliedPatch>> earlier =
+      readRecords(target, view.maps, areaDataRanges(view.areas));
   if (!earlier)
     return earlier.takeError();
   view.earlier = std::move(*earlier);
@@ -129,7 +139,7 @@ const AppliedPatch *reusableRegion(const TargetView &view, const PatchFile &patc
     bool same = true;
     for (size_t i = 0; i < flips.size(); ++i)
       same &= p.functions[i].entryAddr == flips[i].entryAddr;
-    bool mapped = llvm::any_of(view.maps, [&](const Mapping &m) {
+    bool mapped = p.inArea || llvm::any_of(view.maps, [&](const Mapping &m) {
       return m.start == p.regionAddr && m.exec;
     });
     if (same && mapped)
@@ -138,7 +148,7 @@ const AppliedPatch *reusableRegion(const TargetView &view, const PatchFile &patc
   return found;
 }
 
-/// Writes the region's image and reads it back.
+/// Writes \p bytes at \p addr and reads them back.
 Error writeImage(Target &target, uint64_t addr, const std::vector<uint8_t> &image) {
   if (Error err = target.write(addr, image))
     return applyError(ApplyError::Failed, toString(std::move(err)));
@@ -188,7 +198,8 @@ struct Region {
   uint64_t addr = 0;
   PatchLayout layout;
   bool reused = false; ///< a reverted apply's region, of this very patch
-  uint64_t recordAddr() const { return addr + layout.recordOff; }
+  bool inArea = false; ///< in the module's reserved patch area (area.h)
+  uint64_t recordAddr() const { return layout.addressOf(addr, layout.recordOff); }
   uint64_t commitAddr() const { return recordAddr() + RecordLayout::commitOffset; }
   uint64_t gatesAddr() const { return addr + layout.gatesOff; }
 };
@@ -210,11 +221,53 @@ uint64_t placeAtLeast() {
 /// mapped, and the IFUNC resolvers the placement must run are found.
 Expected<Region> planRegion(const PatchFile &patch, const Arch &arch,
                             const TargetView &view, const AppliedPatch &record,
-                            const AppliedPatch *reusable, SymbolContext &symbols) {
+                            const AppliedPatch *reusable, SymbolContext &symbols,
+                            const ApplyOptions &opts, ApplyReport &report) {
   const uint64_t page = systemPageSize();
   Region r;
+  if (opts.place == Placing::Area && !view.area)
+    return applyError(ApplyError::Refused,
+                      formatv("{0} has no reserved patch area (linker-script/README.md), "
+                              "and --place area requires one; nothing was changed",
+                              view.module->path));
+  if (view.area && opts.place != Placing::Mmap) {
+    PatchLayout l =
+        planLayout(patch, encodedRecordSize(record), arch.gateSize(), areaGranule);
+    uint64_t codeSize = l.recordOff, dataSize = l.total - l.recordOff;
+    AreaFree free;
+    if (reusable && reusable->inArea && reusable->regionSize == codeSize &&
+        reusable->gatesOffset == l.gatesOff) {
+      r.addr = reusable->regionAddr;
+      l.rwDelta = reusable->recordAddr - (r.addr + l.recordOff);
+      r.reused = r.inArea = true;
+    } else if (std::optional<AreaRoom> room =
+                   findRoom(*view.area, view.earlier, codeSize, dataSize, free)) {
+      r.addr = room->codeAddr;
+      l.rwDelta = room->dataAddr - (r.addr + l.recordOff);
+      r.inArea = true;
+    } else {
+      std::string full = formatv(
+          "the patch area of {0} is full: the patch needs {1} KiB of code and {2} "
+          "KiB of data, the largest free runs are {3} KiB and {4} KiB",
+          view.area->module, codeSize / 1024, dataSize / 1024, free.code / 1024,
+          free.data / 1024);
+      if (opts.place == Placing::Area)
+        return applyError(ApplyError::Refused,
+                          full + "; nothing was changed (without --place area, "
+                                 "hp-apply maps the patch next to the module instead)");
+      report.placementNote = full + "; mapped next to the module instead";
+    }
+    if (r.inArea) {
+      r.layout = l;
+      Expected<std::vector<uint64_t>> planned =
+          resolveSymbols(patch, symbols, sectionAddresses(r.layout, r.addr));
+      if (!planned)
+        return planned.takeError();
+      return r;
+    }
+  }
   r.layout = planLayout(patch, encodedRecordSize(record), arch.gateSize(), page);
-  if (reusable && reusable->regionSize == r.layout.total &&
+  if (reusable && !reusable->inArea && reusable->regionSize == r.layout.total &&
       reusable->gatesOffset == r.layout.gatesOff) {
     r.addr = reusable->regionAddr;
     r.reused = true;
@@ -261,7 +314,7 @@ Error rewriteReused(Target &target, const Region &region,
   std::vector<uint8_t> slots(l.dynInfoOff - l.gotOff);
   if (Error err = target.read(region.addr, now))
     return applyError(ApplyError::Failed, toString(std::move(err)));
-  if (Error err = target.read(region.addr + l.gotOff, slots))
+  if (Error err = target.read(l.addressOf(region.addr, l.gotOff), slots))
     return applyError(ApplyError::Failed, toString(std::move(err)));
   ArrayRef<uint8_t> want(image);
   auto differs = [&](uint64_t from, uint64_t to) {
@@ -291,7 +344,11 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
     return symAddr.takeError();
   planRedirects(flips, arch, patch, *symAddr, region.gatesAddr());
   record.regionAddr = region.addr;
-  record.regionSize = region.layout.total;
+  // (In an area the region is its code and read-only data; the record
+  // starts the read-write part.)
+  record.regionSize = region.inArea ? region.layout.recordOff : region.layout.total;
+  record.inArea = region.inArea;
+  record.rwSize = region.inArea ? region.layout.total - region.layout.recordOff : 0;
   record.gatesOffset = region.layout.gatesOff;
   record.unwindTablesOffset = unwindTablesOffset(patch, region.layout);
   for (size_t i = 0; i < flips.size(); ++i)
@@ -304,7 +361,15 @@ Error writeRegion(Target &target, const PatchFile &patch, const Arch &arch,
     return image.takeError();
   if (region.reused)
     return rewriteReused(target, region, *image, flips.size() * arch.gateSize());
-  return writeImage(target, region.addr, *image);
+  if (!region.layout.rwDelta)
+    return writeImage(target, region.addr, *image);
+  // In an area: the code and read-only data, then the rest where it goes.
+  const uint64_t split = region.layout.recordOff;
+  if (Error err = writeImage(target, region.addr,
+                             std::vector<uint8_t>(image->begin(), image->begin() + split)))
+    return err;
+  return writeImage(target, region.recordAddr(),
+                    std::vector<uint8_t>(image->begin() + split, image->end()));
 }
 
 /// `entry-only`: the flip with every thread running.
@@ -534,9 +599,15 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
     return tls.takeError();
   symbols.tls = *tls ? &**tls : nullptr;
   const AppliedPatch *reusable = mayReuse ? reusableRegion(view, patch, *flips) : nullptr;
-  Expected<Region> region = planRegion(patch, *arch, view, record, reusable, symbols);
+  Expected<Region> region =
+      planRegion(patch, *arch, view, record, reusable, symbols, opts, report);
   if (!region)
     return region.takeError();
+  report.inArea = region->inArea;
+  // Code injected from here on (resolvers, unwind tables, new TLS, a
+  // mapped region) runs in an area's room for it when there is one.
+  if (!view.areas.empty())
+    target.preferCave(view.areas.front().caveAddr());
   if (region->reused)
     record.unwind = reusable->unwind; // (the unwinder still has them)
   report.patchAddr = region->addr;
@@ -554,9 +625,12 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
   // 3. Placed, relocated, written, its unwind tables known to the
   //    target's unwinder: nothing a thread runs has changed yet.
   Expected<std::unique_ptr<Placement>> placement =
-      (region->reused ? Placement::adopt : Placement::create)(
-          target, *arch, region->addr, region->layout, ifuncs, unwinder.get(),
-          report.placeStopNs);
+      region->inArea
+          ? Placement::inArea(target, *arch, region->addr, region->layout, ifuncs,
+                              report.placeStopNs, /*adopting=*/region->reused)
+          : (region->reused ? Placement::adopt : Placement::create)(
+                target, *arch, region->addr, region->layout, ifuncs, unwinder.get(),
+                report.placeStopNs);
   if (!placement)
     return placement.takeError();
   // (New thread-local variables initialised with addresses need them now.)
@@ -623,7 +697,7 @@ Expected<std::vector<AppliedPatch>> listPatches(Target &target) {
   Expected<std::vector<Mapping>> maps = target.mappings();
   if (!maps)
     return maps.takeError();
-  return readRecords(target, *maps);
+  return readRecords(target, *maps, areaDataRanges(findAreas(target, *maps)));
 }
 
 Expected<ApplyReport> applyPatch(Target &target, const PatchFile &patch,

@@ -43,8 +43,16 @@ enum class Policy {
   None,      ///< stop all threads for the flip, check nothing
 };
 
+/// Where a patch goes (runtime/area.h).
+enum class Placing {
+  Auto, ///< the module's reserved patch area when it has one with room, else mapped
+  Area, ///< the reserved patch area, or refuse
+  Mmap, ///< mapped next to the module by injected mmaps, even with an area
+};
+
 struct ApplyOptions {
   Policy policy = Policy::Strict;
+  Placing place = Placing::Auto;
   unsigned retries = 20;     ///< strict: tries before giving up...
   /// ...or, when non-zero, how long to keep trying instead (ns).
   uint64_t waitNs = 0;
@@ -75,6 +83,10 @@ struct ApplyReport {
   unsigned threads = 0;        ///< threads in the process
   unsigned threadsStopped = 0; ///< for the flip (0 under entry-only)
   uint64_t placeStopNs = 0;    ///< the brief stops that placed the patch
+  /// Placed in the module's reserved patch area (no mmap); else mapped.
+  bool inArea = false;
+  /// Why a module with an area had the patch mapped instead (area full).
+  std::string placementNote;
   /// What became of the patch's unwind tables, and whose unwinder took them.
   UnwindOutcome unwindTables = UnwindOutcome::NoTables;
   std::string unwinder;

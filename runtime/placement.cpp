@@ -110,13 +110,48 @@ Placement::place(Target &target, const Arch &arch, uint64_t addr,
   return std::move(p);
 }
 
+Expected<std::unique_ptr<Placement>>
+Placement::inArea(Target &target, const Arch &arch, uint64_t addr,
+                  const PatchLayout &layout, IfuncChoices &ifuncs, uint64_t &stopNs,
+                  bool adopting) {
+  std::unique_ptr<Placement> p(new Placement(target, arch, addr, layout));
+  p->mapped = p->area = true;
+  p->reachable = adopting;
+  stopNs = 0;
+  if (ifuncs.empty())
+    return std::move(p); // nothing to run in the target: no thread stopped
+  Expected<StoppedThreads> borrowed = target.borrowOne();
+  if (!borrowed)
+    return applyError(ApplyError::Gone, toString(borrowed.takeError()));
+  Error err = Error::success();
+  for (auto &[resolver, chosen] : ifuncs) {
+    Expected<uint64_t> r = target.call(resolver, {});
+    if (!r) {
+      err = applyError(ApplyError::Failed,
+                       "running an IFUNC resolver: " + toString(r.takeError()));
+      break;
+    }
+    chosen = *r;
+  }
+  stopNs = borrowed->resume() - borrowed->startNs();
+  if (err)
+    return asApplyError(ApplyError::Failed, std::move(err));
+  return std::move(p);
+}
+
 Placement::~Placement() {
   if (kept || !mapped)
     return;
+  uint64_t recordAddr = layout.addressOf(at, layout.recordOff);
   if (reachable) {
     uint8_t state[8];
     support::endian::write64le(state, uint64_t(RecordState::Reverted));
-    consumeError(target.write(at + layout.recordOff + RecordLayout::stateOffset, state));
+    consumeError(target.write(recordAddr + RecordLayout::stateOffset, state));
+    return;
+  }
+  if (area) { // no record, no room taken: nothing ever led into its code
+    uint8_t none[8] = {};
+    consumeError(target.write(recordAddr, none));
     return;
   }
   Expected<StoppedThreads> borrowed = target.borrowOne();

@@ -45,6 +45,15 @@ public:
   static llvm::Expected<std::unique_ptr<Placement>>
   adopt(Target &target, const Arch &arch, uint64_t addr, const PatchLayout &layout,
         IfuncChoices &ifuncs, Unwinder *warm, uint64_t &stopNs);
+  /// Takes room in a reserved patch area (area.h) at \p addr (its
+  /// read-write part where \p layout's rwDelta puts it): no mmap, so no
+  /// thread is stopped unless \p ifuncs has resolvers to run (\p warm is
+  /// left for the flip). \p adopting: the room of a reverted apply of the
+  /// same patch, never given back. Room not kept is given back by clearing
+  /// its record, or marked reverted once a thread may be in it.
+  static llvm::Expected<std::unique_ptr<Placement>>
+  inArea(Target &target, const Arch &arch, uint64_t addr, const PatchLayout &layout,
+         IfuncChoices &ifuncs, uint64_t &stopNs, bool adopting);
   ~Placement();
   Placement(const Placement &) = delete;
   Placement &operator=(const Placement &) = delete;
@@ -69,7 +78,7 @@ private:
   const Arch &arch;
   uint64_t at;
   PatchLayout layout;
-  bool mapped = false, reachable = false, kept = false;
+  bool mapped = false, reachable = false, kept = false, area = false;
 };
 
 } // namespace hotpatch

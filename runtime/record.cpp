@@ -23,7 +23,8 @@ constexpr char magic[8] = {'H', 'P', 'R', 'E', 'C', '0', '0', '1'};
 constexpr uint32_t idAt = 8, countAt = 12, regionAddrAt = 24, regionSizeAt = 32,
                    appliedAtAt = 40, nameAt = 48, nameSize = 64, buildIdAt = 112,
                    buildIdSize = 48, moduleBaseAt = 160, gatesAt = 176,
-                   machineAt = 184, digestAt = 188, tablesAt = 172;
+                   machineAt = 184, digestAt = 188, tablesAt = 172,
+                   placementAt = 169, rwUnitsAt = 170;
 static_assert(RecordLayout::unwindOffset == 186);
 // Entry fields.
 constexpr uint32_t entryAddrAt = 0, newAddrAt = 8, siteAt = 16, savedCountAt = 17,
@@ -69,6 +70,8 @@ std::vector<uint8_t> encodeRecord(const AppliedPatch &p) {
   le::write32le(&rec[digestAt], p.patchDigest);
   rec[RecordLayout::unwindOffset] = uint8_t(p.unwind);
   le::write32le(&rec[tablesAt], p.unwindTablesOffset);
+  rec[placementAt] = p.inArea;
+  le::write16le(&rec[rwUnitsAt], uint16_t(divideCeil(p.rwSize, 4096)));
   uint32_t names = RecordLayout::headerSize + p.functions.size() * RecordLayout::entrySize;
   for (size_t i = 0; i < p.functions.size(); ++i) {
     const RecordedFunction &f = p.functions[i];
@@ -111,6 +114,8 @@ std::optional<AppliedPatch> decodeRecordHeader(ArrayRef<uint8_t> head,
   p.patchDigest = le::read32le(&head[digestAt]);
   p.unwind = UnwindState(std::min<uint8_t>(head[RecordLayout::unwindOffset], 2));
   p.unwindTablesOffset = le::read32le(&head[tablesAt]);
+  p.inArea = head[placementAt] == 1;
+  p.rwSize = p.inArea ? uint64_t(le::read16le(&head[rwUnitsAt])) * 4096 : 0;
   // (Before gates, an active patch was in effect.)
   p.committed = p.gatesOffset ? head[RecordLayout::commitOffset] != 0 : p.active();
   return p;
@@ -161,7 +166,7 @@ namespace {
 
 /// A record found in the target, read in three batched steps.
 struct Found {
-  const Mapping *m = nullptr;
+  uint64_t start = 0, end = 0; // the record, and the memory it may span
   AppliedPatch p;
   uint32_t count = 0;
   std::vector<uint8_t> entries, names;
@@ -172,20 +177,29 @@ struct Found {
 
 /// Step 1: the header of every anonymous writable mapping, in one read;
 /// those holding a record of a finished apply.
-std::vector<Found> findHeaders(const Target &target, const std::vector<Mapping> &maps) {
+std::vector<Found> findHeaders(const Target &target, const std::vector<Mapping> &maps,
+                               ArrayRef<std::pair<uint64_t, uint64_t>> areaData) {
   const uint64_t page = systemPageSize();
-  std::vector<const Mapping *> candidates;
+  struct Candidate {
+    uint64_t start, end;
+  };
+  std::vector<Candidate> candidates;
   for (const Mapping &m : maps)
     if (m.path.empty() && m.read && m.write && m.end - m.start >= page)
-      candidates.push_back(&m);
+      candidates.push_back({m.start, m.end});
+  // (A record in an area may also start an anonymous mapping: once.)
+  for (auto [lo, hi] : areaData)
+    for (uint64_t at = lo; at + RecordLayout::headerSize <= hi; at += 4096)
+      if (llvm::none_of(candidates, [&](const Candidate &c) { return c.start == at; }))
+        candidates.push_back({at, hi});
   std::vector<std::array<uint8_t, RecordLayout::headerSize>> heads(candidates.size());
   std::vector<MemoryPiece> pieces;
   for (size_t i = 0; i < candidates.size(); ++i)
-    pieces.push_back({candidates[i]->start, heads[i]});
+    pieces.push_back({candidates[i].start, heads[i]});
   std::vector<bool> got = target.readMany(pieces);
   std::vector<Found> found;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    const Mapping &m = *candidates[i];
+    const Candidate &m = candidates[i];
     uint32_t count = 0;
     std::optional<AppliedPatch> p;
     if (got[i])
@@ -196,7 +210,8 @@ std::vector<Found> findHeaders(const Target &target, const std::vector<Mapping> 
       continue;
     p->recordAddr = m.start;
     Found f;
-    f.m = &m;
+    f.start = m.start;
+    f.end = m.end;
     f.p = std::move(*p);
     f.count = count;
     f.entries.resize(size_t(count) * RecordLayout::entrySize);
@@ -209,14 +224,14 @@ std::vector<Found> findHeaders(const Target &target, const std::vector<Mapping> 
 Error readEntries(const Target &target, std::vector<Found> &found) {
   std::vector<MemoryPiece> pieces;
   for (Found &f : found)
-    pieces.push_back({f.m->start + RecordLayout::headerSize, f.entries});
+    pieces.push_back({f.start + RecordLayout::headerSize, f.entries});
   std::vector<bool> got = target.readMany(pieces);
   for (size_t k = 0; k < found.size(); ++k) {
     Found &f = found[k];
     if (!got[k])
       return createStringError(std::errc::io_error,
                                "process %d: cannot read the patch record at %llx",
-                               target.pid(), (unsigned long long)f.m->start);
+                               target.pid(), (unsigned long long)f.start);
     for (uint32_t i = 0; i < f.count && !f.corrupt; ++i) {
       uint32_t off = 0;
       Expected<RecordedFunction> fn = decodeRecordEntry(
@@ -241,7 +256,7 @@ void readNames(const Target &target, std::vector<Found> &found) {
   constexpr uint64_t maxName = 127;
   std::vector<MemoryPiece> pieces;
   for (Found &f : found) {
-    uint64_t size = f.m->end - f.m->start, lo = size, hi = 0;
+    uint64_t size = f.end - f.start, lo = size, hi = 0;
     for (uint32_t off : f.nameOffsets)
       if (off < size) {
         lo = std::min<uint64_t>(lo, off);
@@ -249,7 +264,7 @@ void readNames(const Target &target, std::vector<Found> &found) {
       }
     f.namesAt = lo;
     f.names.resize(lo < hi && hi - lo <= (1u << 20) ? hi - lo : 0);
-    pieces.push_back({f.m->start + lo, f.names});
+    pieces.push_back({f.start + lo, f.names});
   }
   std::vector<bool> got = target.readMany(pieces);
   for (size_t k = 0; k < found.size(); ++k) {
@@ -267,9 +282,10 @@ void readNames(const Target &target, std::vector<Found> &found) {
 
 } // namespace
 
-Expected<std::vector<AppliedPatch>> readRecords(const Target &target,
-                                                const std::vector<Mapping> &maps) {
-  std::vector<Found> found = findHeaders(target, maps);
+Expected<std::vector<AppliedPatch>>
+readRecords(const Target &target, const std::vector<Mapping> &maps,
+            ArrayRef<std::pair<uint64_t, uint64_t>> areaData) {
+  std::vector<Found> found = findHeaders(target, maps, areaData);
   if (Error err = readEntries(target, found))
     return std::move(err);
   readNames(target, found);

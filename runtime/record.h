@@ -15,6 +15,9 @@
 //   112  build-id (48, hex, NUL-padded)
 //   160  module base
 //   168  commit byte: the gates run the new code when non-zero
+//   169  placement (u8): 0 mapped by hp-apply, 1 in a reserved patch area
+//   170  in a reserved area: the size of the read-write part, in 4 KiB
+//        units (u16); its code and read-only data are the region
 //   172  unwind tables: their offset in the region (u32; 0: none)
 //   176  gates: offset in the region (0: a patch made before gates)
 //   184  e_machine (u16; 0: made before it was recorded: the host's)
@@ -87,6 +90,11 @@ struct AppliedPatch {
   uint64_t recordAddr = 0, regionAddr = 0, regionSize = 0;
   uint64_t moduleBase = 0;
   uint64_t appliedAtNs = 0; ///< CLOCK_REALTIME
+  /// In a reserved patch area (runtime/area.h): the region (regionAddr,
+  /// regionSize) is its code and read-only data, and the record starts its
+  /// read-write part of rwSize bytes elsewhere in the area.
+  bool inArea = false;
+  uint64_t rwSize = 0;
   std::vector<RecordedFunction> functions;
 
   bool active() const { return state == RecordState::Active; }
@@ -110,11 +118,13 @@ llvm::Expected<RecordedFunction> decodeRecordEntry(llvm::ArrayRef<uint8_t> entry
 /// A whole record held in \p bytes.
 llvm::Expected<AppliedPatch> decodeRecord(llvm::ArrayRef<uint8_t> bytes);
 
-/// Every record in the process: anonymous writable mappings that start
-/// with one, oldest first. A process patched many times holds many: the
-/// reads are batched (headers, then entries, then names).
-llvm::Expected<std::vector<AppliedPatch>> readRecords(const Target &target,
-                                                      const std::vector<Mapping> &maps);
+/// Every record in the process, oldest first: anonymous writable mappings
+/// that start with one, and every 4 KiB step of \p areaData (the data parts
+/// of reserved patch areas, runtime/area.h). A process patched many times
+/// holds many: the reads are batched (headers, then entries, then names).
+llvm::Expected<std::vector<AppliedPatch>>
+readRecords(const Target &target, const std::vector<Mapping> &maps,
+            llvm::ArrayRef<std::pair<uint64_t, uint64_t>> areaData = {});
 
 } // namespace hotpatch
 

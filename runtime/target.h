@@ -105,6 +105,9 @@ public:
 
   /// Runs a system call in the borrowed (stopped) thread; see injectSyscall.
   llvm::Expected<int64_t> syscall(uint64_t nr, llvm::ArrayRef<uint64_t> args);
+  /// Runs injected code at \p addr from now on: room a reserved patch area
+  /// keeps for it (runtime/area.h), preferred to any caveAddr() finds.
+  void preferCave(uint64_t addr) { caveAt = addr; }
   /// Calls a function in the borrowed (stopped) thread; see injectCall.
   llvm::Expected<uint64_t> call(uint64_t fn, llvm::ArrayRef<uint64_t> args,
                                 uint64_t patienceNs = 0);

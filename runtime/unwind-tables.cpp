@@ -238,7 +238,7 @@ registerUnwindTables(Target &target, const Arch &arch, const PatchFile &patch,
     result.outcome = UnwindOutcome::Kept;
     return result;
   }
-  uint64_t dynInfo = regionAddr + layout.dynInfoOff;
+  uint64_t dynInfo = layout.addressOf(regionAddr, layout.dynInfoOff);
   std::vector<Call> calls = unwindersOf(symbols, tables, object, dynInfo);
   if (!calls.empty() && calls.back().nongnu) {
     Expected<bool> any = prepareLibunwind(target, arch, patch, calls.back(), tables,

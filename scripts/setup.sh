@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libclang-rt-19-dev cmake ninja-build python3  # build, tests, libFuzzer
   binutils gcc libc6-dev libstdc++-12-dev file               # GNU ld/strip, -static, C++, gcc for a test
   gdb libunwind-dev libunwind-14                              # tests: gdb, both libunwinds walk through patch frames
+  binutils-aarch64-linux-gnu                                 # tests: the patch area links with GNU ld for arm64
   ccache patch                                               # tests: hp-build through ccache; hp-build applies fixes
   pandoc                                                     # the man pages, made from docs/
 )

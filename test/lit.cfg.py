@@ -5,10 +5,12 @@
 #   %passes            path of hotpatch-passes.so
 #   %opt               opt with hotpatch-passes.so loaded
 #   %plugin            path of hotpatch.so
+#   %areadir           the reserved patch area's files, one directory per machine
 #   %cmake, %python, %srcroot, %objroot
 # HP_E2E_KEEP, HP_E2E_CYCLES, HP_E2E_SEED and HP_E2E_MUTANTS reach the e2e
 # scenarios (e2e/Inputs/harness.py, the scenarios that read them).
 import os
+import shutil
 import sys
 import lit.formats
 
@@ -42,9 +44,13 @@ config.substitutions += [
     ("%python", sys.executable),
     ("%srcroot", config.hotpatch_src_root),
     ("%objroot", config.hotpatch_obj_root),
+    ("%areadir", os.path.join(config.hotpatch_obj_root, "lib", "hotpatch-area")),
 ]
 
 # Cross-compiling to aarch64 needs no sysroot for header-free sources; linking
 # or including libc headers does (package libc6-dev-arm64-cross).
+# GNU ld for aarch64 (package binutils-aarch64-linux-gnu).
+if shutil.which("aarch64-linux-gnu-ld"):
+    config.available_features.add("aarch64-ld")
 if os.path.exists("/usr/aarch64-linux-gnu/include/stdio.h"):
     config.available_features.add("aarch64-sysroot")

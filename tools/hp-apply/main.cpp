@@ -1,6 +1,7 @@
 //===- tools/hp-apply/main.cpp - load a patch into running processes ------===//
 //
-// hp-apply WHO [--policy strict|entry-only|none] [--dry-run] [--json] fix.hp
+// hp-apply WHO [--policy strict|entry-only|none] [--place auto|area|mmap]
+//              [--dry-run] [--json] fix.hp
 // hp-apply WHO --list [--json]
 // hp-apply WHO --revert ID | --revert-all [--json]
 //   WHO: -p PID[,PID...] (repeatable) | --exe PATH | --tree PID
@@ -73,6 +74,12 @@ static cl::opt<bool> noReturnGates(
 static cl::opt<unsigned> retries("retries",
                                  cl::desc("strict: try this many times instead"),
                                  cl::init(20), cl::cat(category));
+static cl::opt<std::string>
+    place("place",
+          cl::desc("auto (default): in the module's reserved patch area when it "
+                   "has one with room, else mapped next to it; area: there or "
+                   "refuse; mmap: mapped even with an area"),
+          cl::init("auto"), cl::cat(category));
 static cl::opt<bool> dryRun("dry-run", cl::desc("check everything, change nothing"),
                             cl::cat(category));
 static cl::opt<bool> list("list", cl::desc("list the patches applied to PID"),
@@ -174,7 +181,8 @@ Outcome listIn(Target &target, int pid) {
                                {"committed", p.committed},
                                {"build_id", p.buildId},
                                {"functions", std::move(fns)},
-                               {"address", int64_t(p.regionAddr)}});
+                               {"address", int64_t(p.regionAddr)},
+                               {"placement", p.inArea ? "area" : "mmap"}});
     // Active but not committed: an hp-apply died before the commit store;
     // the old code runs; --revert clears it away.
     StringRef state = !p.active() ? "reverted" : p.committed ? "active" : "interrupted";
@@ -261,16 +269,25 @@ void describe(const ApplyReport &r, int pid, uint64_t wallNs) {
                       pid, r.completedInterrupted);
   outs() << formatv("hp-apply: applied patch {0} to process {1}: {2} in {3}\n", r.id,
                     pid, join(r.functions, ", "), r.module);
+  outs() << formatv("  placed {0} at {1:x}\n",
+                    r.inArea ? "in the module's reserved patch area"
+                             : "in memory mapped next to the module",
+                    r.patchAddr);
+  if (!r.placementNote.empty())
+    outs() << "  " << r.placementNote << "\n";
+  std::string borrowed =
+      r.placeStopNs ? formatv("placing the patch borrowed one thread for {0}",
+                              micros(r.placeStopNs)).str()
+                    : std::string("placing the patch stopped no thread");
   if (r.threadsStopped == 0)
-    outs() << formatv("  flip: no thread stopped ({0} running; entry-only); "
-                      "placing the patch borrowed one thread for {1}\n",
-                      r.threads, micros(r.placeStopNs));
+    outs() << formatv("  flip: no thread stopped ({0} running; entry-only); {1}\n",
+                      r.threads, borrowed);
   else
     outs() << formatv("  pause: {0} for the flip ({1} {2} stopped, {3} "
-                      "{4}); placing the patch borrowed one thread for {5}\n",
+                      "{4}); {5}\n",
                       micros(r.pauseNs), r.threadsStopped,
                       r.threadsStopped == 1 ? "thread" : "threads", r.tries,
-                      r.tries == 1 ? "try" : "tries", micros(r.placeStopNs));
+                      r.tries == 1 ? "try" : "tries", borrowed);
   if (r.returnGates)
     outs() << formatv("  waited for {0} {1} to return (return gates)\n", r.returnGates,
                       r.returnGates == 1 ? "frame" : "frames");
@@ -314,6 +331,8 @@ Outcome applyIn(std::unique_ptr<Target> &target, int pid, const PatchFile &patch
       {"pause_stop_ns", int64_t(r->stopNs)},
       {"pause_unwind_ns", int64_t(r->unwindNs)},
       {"place_stop_ns", int64_t(r->placeStopNs)},
+      {"placement", r->alreadyApplied ? "" : r->inArea ? "area" : "mmap"},
+      {"placement_note", r->placementNote},
       {"tries", int64_t(r->tries)},
       {"return_gates", int64_t(r->returnGates)},
       {"via_gate", int64_t(r->viaGate)},
@@ -517,6 +536,14 @@ int main(int argc, char **argv) {
     opts.policy = Policy::None;
   else
     return usage("--policy is strict, entry-only or none");
+  if (place == "auto")
+    opts.place = Placing::Auto;
+  else if (place == "area")
+    opts.place = Placing::Area;
+  else if (place == "mmap")
+    opts.place = Placing::Mmap;
+  else
+    return usage("--place is auto, area or mmap");
 
   PatchFile patch;
   if (!patchPath.empty()) {
