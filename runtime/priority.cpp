@@ -1,13 +1,27 @@
 //===- runtime/priority.cpp - lending target threads real-time priority ---===//
+//
+// The guardian is a process that shares our memory (clone with CLONE_VM,
+// no CLONE_THREAD): no copy of our address space to make (a fork of
+// hp-apply took milliseconds, and left every page we wrote afterwards to
+// be copied on write), and the list of loans is just memory both see. It
+// waits for EOF on a pipe whose other end only we hold, then gives back
+// what the list still says is lent. It runs on a stack of its own and
+// makes raw system calls only: glibc's wrappers would write our thread's
+// errno, and nothing else of glibc is safe in a process that shares our
+// memory without being our thread.
+//
+//===----------------------------------------------------------------------===//
 
 #include "priority.h"
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <fcntl.h>
 #include <sched.h>
-#include <sys/socket.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 using namespace llvm;
@@ -15,114 +29,114 @@ using namespace llvm;
 namespace hotpatch {
 namespace {
 
-/// One line of the guardian's list: \c lent 1 when lent, 0 when given back.
-struct Message {
-  int32_t tid, policy, priority, lent;
+/// One loan, in the list the guardian reads. Written in this order: the
+/// fields, then \c lent (release); cleared after the scheduling is back.
+struct Loan {
+  int32_t tid, policy, priority;
+  std::atomic<int32_t> lent;
 };
+constexpr size_t maxLoans = 4096;
+Loan loans[maxLoans];
 
-/// The guardian's list, allocated before the fork: the child of a process
-/// that may have threads calls nothing that allocates.
-constexpr size_t maxEntries = 16384;
-Message table[maxEntries];
+// The guardian's system calls, raw.
+#if defined(__x86_64__)
+enum : long { sysRead = 0, sysClose = 3, sysSchedSetscheduler = 144, sysSetsid = 112,
+              sysExit = 60, sysCloseRange = 436 };
+long raw(long nr, long a = 0, long b = 0, long c = 0) {
+  long ret;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(nr), "D"(a), "S"(b), "d"(c)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+enum : long { sysRead = 63, sysClose = 57, sysSchedSetscheduler = 119, sysSetsid = 157,
+              sysExit = 93, sysCloseRange = 436 };
+long raw(long nr, long a = 0, long b = 0, long c = 0) {
+  register long x8 asm("x8") = nr;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  asm volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+}
+#endif
 
-void giveBack(const Message &m) {
-  sched_param p{};
-  p.sched_priority = m.priority;
-  sched_setscheduler(m.tid, m.policy, &p);
+/// The guardian: waits for EOF on \p arg (the read end of our pipe), then
+/// gives back every loan still in the list.
+int guard(void *arg) {
+  long in = long(intptr_t(arg));
+  raw(sysSetsid); // a kill of hp-apply's process group leaves us be
+  // Nothing of hp-apply's but the pipe: not its output, whose reader would
+  // wait for our end too.
+  if (raw(sysCloseRange, 0, in - 1, 0) < 0 || raw(sysCloseRange, in + 1, ~0u, 0) < 0)
+    for (long fd = 0; fd < 1024; ++fd)
+      if (fd != in)
+        raw(sysClose, fd);
+  char byte;
+  long got;
+  do // (EOF, or an error, ends the wait; an interrupted read goes on)
+    got = raw(sysRead, in, long(&byte), 1);
+  while (got > 0 || got == -EINTR);
+  for (Loan &l : loans)
+    if (l.lent.load(std::memory_order_acquire)) {
+      sched_param p{};
+      p.sched_priority = l.priority;
+      raw(sysSchedSetscheduler, l.tid, l.policy, long(&p));
+    }
+  raw(sysExit, 0);
+  return 0;
 }
 
-/// The guardian: reads the list from \p in until hp-apply's end closes,
-/// then gives back whatever is still lent.
-[[noreturn]] void guard(int in) {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP})
-    signal(sig, SIG_IGN);
-  setsid(); // a kill of hp-apply's process group leaves us be
-  size_t used = 0, have = 0;
-  alignas(Message) char buf[sizeof(Message) * 256];
-  for (;;) {
-    ssize_t n = read(in, buf + have, sizeof buf - have);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    have += size_t(n);
-    size_t whole = have / sizeof(Message);
-    for (size_t k = 0; k < whole; ++k) {
-      Message m;
-      __builtin_memcpy(&m, buf + k * sizeof m, sizeof m);
-      size_t i = 0;
-      while (i < used && table[i].tid != m.tid)
-        ++i;
-      if (i == used && used < maxEntries)
-        ++used;
-      if (i < used)
-        table[i] = m;
+/// Starts the guardian once; false when it could not be (then nothing is
+/// lent).
+bool guardianRunning() {
+  static const bool running = [] {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+      return false;
+    constexpr size_t stackSize = 64 * 1024;
+    void *stack = mmap(nullptr, stackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+      close(fds[0]);
+      close(fds[1]);
+      return false;
     }
-    __builtin_memmove(buf, buf + whole * sizeof(Message), have - whole * sizeof(Message));
-    have -= whole * sizeof(Message);
-  }
-  for (size_t i = 0; i < used; ++i)
-    if (table[i].lent)
-      giveBack(table[i]);
-  _exit(0);
+    // It starts with every signal blocked (a Ctrl-C is for hp-apply);
+    // no exit signal: nobody waits for it.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = clone(guard, static_cast<char *>(stack) + stackSize, CLONE_VM,
+                      reinterpret_cast<void *>(intptr_t(fds[0])));
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    close(fds[0]); // ours; the guardian has its own copy
+    if (pid < 0) {
+      close(fds[1]);
+      return false;
+    }
+    return true; // fds[1] stays open until we exit
+  }();
+  return running;
 }
-
-class Guardian {
-public:
-  /// The guardian of this process, started on first use; null when it
-  /// cannot be (then nothing is lent).
-  static Guardian *get() {
-    static Guardian g;
-    return g.fd >= 0 ? &g : nullptr;
-  }
-  /// Tells the guardian \p ms; false when it did not hear them whole.
-  bool tell(ArrayRef<Message> ms) {
-    // Messages in whole batches, so the guardian never reads half of one.
-    constexpr size_t batch = 4096 / sizeof(Message);
-    for (size_t k = 0; k < ms.size(); k += batch) {
-      size_t bytes = std::min(batch, ms.size() - k) * sizeof(Message);
-      const char *p = reinterpret_cast<const char *>(ms.data() + k);
-      while (bytes) {
-        ssize_t n = send(fd, p, bytes, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-          continue;
-        if (n <= 0)
-          return false;
-        p += n;
-        bytes -= size_t(n);
-      }
-    }
-    return true;
-  }
-
-private:
-  Guardian() {
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-      return;
-    pid_t child = fork();
-    if (child == 0) {
-      dup2(sv[1], 0); // (dup2 leaves close-on-exec off the copy)
-      closefrom(1);   // not hp-apply's output: a reader waits for its end
-      guard(0);
-    }
-    close(sv[1]);
-    if (child < 0) {
-      close(sv[0]);
-      return;
-    }
-    fd = sv[0];
-  }
-  int fd = -1;
-};
 
 } // namespace
 
+void preparePriorityLoan() {
+  static const bool off = getenv("HOTPATCH_NO_PRIORITY_LOAN") != nullptr;
+  if (!off)
+    (void)guardianRunning();
+}
+
 void lendPriority(ArrayRef<int> tids, std::vector<LentPriority> &lent) {
   static const bool off = getenv("HOTPATCH_NO_PRIORITY_LOAN") != nullptr;
-  if (off || tids.empty())
+  if (off || tids.empty() || !guardianRunning())
     return;
-  std::vector<Message> told;
+  sched_param fifo{};
+  fifo.sched_priority = 1;
+  size_t free = 0;
   for (int tid : tids) {
     int policy = sched_getscheduler(tid);
     sched_param p{};
@@ -131,38 +145,32 @@ void lendPriority(ArrayRef<int> tids, std::vector<LentPriority> &lent) {
     int base = policy & ~SCHED_RESET_ON_FORK;
     if (base != SCHED_OTHER && base != SCHED_BATCH && base != SCHED_IDLE)
       continue; // real-time or deadline already: theirs to keep
-    told.push_back({tid, policy, p.sched_priority, 1});
-  }
-  Guardian *guardian = Guardian::get();
-  if (told.empty() || !guardian || !guardian->tell(told))
-    return; // never lent without the guardian knowing first
-  sched_param fifo{};
-  fifo.sched_priority = 1;
-  std::vector<Message> refused;
-  for (Message &m : told) {
-    if (sched_setscheduler(m.tid, SCHED_FIFO | SCHED_RESET_ON_FORK, &fifo) == 0) {
-      lent.push_back({m.tid, m.policy, m.priority});
+    while (free < maxLoans && loans[free].lent.load(std::memory_order_relaxed))
+      ++free;
+    if (free == maxLoans)
+      return;
+    // In the list before it is lent: the guardian never misses a loan.
+    Loan &l = loans[free];
+    l.tid = tid;
+    l.policy = policy;
+    l.priority = p.sched_priority;
+    l.lent.store(1, std::memory_order_release);
+    if (sched_setscheduler(tid, SCHED_FIFO | SCHED_RESET_ON_FORK, &fifo) != 0) {
+      l.lent.store(0, std::memory_order_release); // (not permitted, or gone)
       continue;
     }
-    m.lent = 0; // (not permitted, or the thread is gone)
-    refused.push_back(m);
+    lent.push_back({tid, policy, p.sched_priority, unsigned(free)});
   }
-  if (!refused.empty())
-    guardian->tell(refused);
 }
 
 void returnPriority(std::vector<LentPriority> &lent) {
-  if (lent.empty())
-    return;
-  std::vector<Message> told;
   for (const LentPriority &l : lent) {
-    Message m{l.tid, l.policy, l.priority, 0};
-    giveBack(m);
-    told.push_back(m);
+    sched_param p{};
+    p.sched_priority = l.priority;
+    sched_setscheduler(l.tid, l.policy, &p);
+    loans[l.slot].lent.store(0, std::memory_order_release);
   }
   lent.clear();
-  if (Guardian *guardian = Guardian::get())
-    guardian->tell(told);
 }
 
 } // namespace hotpatch

@@ -8,9 +8,10 @@
 // are resumed.
 //
 // A thread must never keep a priority it was lent: one left SCHED_FIFO
-// could starve its CPU. A guardian process, forked before the first loan,
-// holds the list of lent priorities; when hp-apply's end of a pipe closes
-// (hp-apply exited, or was killed) it gives back what is still lent.
+// could starve its CPU. A guardian process, started before the first loan
+// and sharing hp-apply's memory, sees the list of loans; when hp-apply's
+// end of a pipe closes (hp-apply exited, or was killed) it gives back
+// what the list still says is lent.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,7 +29,12 @@ struct LentPriority {
   int tid = 0;
   int policy = 0; ///< as sched_getscheduler returned it (flags included)
   int priority = 0;
+  unsigned slot = 0; ///< its line in the guardian's list
 };
+
+/// Starts the guardian now (tens of microseconds), so that the first loan,
+/// inside a stop, does not.
+void preparePriorityLoan();
 
 /// Lends SCHED_FIFO to each of \p tids that runs time-shared and appends
 /// what it had to \p lent. Does nothing where that is not permitted, or

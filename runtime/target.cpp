@@ -76,6 +76,7 @@ bool isExiting(int pid, int tid) {
 Expected<std::unique_ptr<Target>> Target::attach(int pid) {
   std::unique_ptr<Target> t(new Target());
   t->pidValue = pid;
+  preparePriorityLoan();
   if (kill(pid, 0) != 0 && errno == ESRCH)
     return createStringError(std::errc::no_such_process,
                              "process %d does not exist", pid);

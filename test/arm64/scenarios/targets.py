@@ -87,6 +87,7 @@ reapply = constants("live-reapply-reuses-region")
 shlib = constants("live-shared-library")
 SHLIB_REPLY = r'''  printf("%d\n", lib_rate(atoi(line)));'''  # (its MAIN)
 cxxexc = constants("live-cxx-exceptions-cross-patch-frames")
+gate = constants("live-strict-return-gate-catches-busy-frame")
 # A patched function that also calls an unchanged one of its module and
 # reaches a static of it: the far and branch-protected scenarios need a
 # call back into the module (bl), data (adrp) and an indirect call.
@@ -180,6 +181,15 @@ scenarios = {
     "far": Scenario(versions(calls_program(1), calls_program(10),
                              calls=calls_program(10, "+ base(0) - 1")),
                     patches={"fix.hp": ("old", "new"), "calls.hp": ("old", "calls")}),
+    # Return gates: handle() nearly always running; in C++, the first 20
+    # calls leave by an exception (through an armed gate: under emulation
+    # hp-apply takes longer to arm it than on the host).
+    "gate": Scenario(versions(*(program(gate["BODY"].replace("{v}", v), gate["REPLY"])
+                                for v in ("1", "2")))),
+    "gate-cxx": Scenario({v: {"app.cpp": gate["CXX_BODY"].replace("{v}", k)
+                              .replace("n < 6", "n < 20")}
+                          for v, k in (("old", "1"), ("new", "2"))},
+                         cplusplus=True),
     # The strict check on a target whose return addresses are signed.
     "inside-pac": Scenario(versions(*(program(INSIDE_PAC.replace("{v}", v),
                                               park_reply("slow")) for v in ("1", "2"))),
