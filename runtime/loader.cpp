@@ -24,6 +24,7 @@
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
 #include <ctime>
@@ -394,6 +395,14 @@ void holdStopDelay() {
     usleep(us);
 }
 
+/// HOTPATCH_TRACE_WAIT=1: strict says on stderr, at each try, which threads
+/// were busy and whether a return gate was armed on each (to diagnose a
+/// wait on a machine where the terminal is not at hand).
+bool traceWait() {
+  static const bool on = getenv("HOTPATCH_TRACE_WAIT") != nullptr;
+  return on;
+}
+
 /// Whether strict's tries or time are up, at \p attempt.
 bool waitIsOver(const ApplyOptions &opts, unsigned attempt, uint64_t start) {
   return opts.waitNs ? monotonicNs() - start >= opts.waitNs : attempt >= opts.retries;
@@ -523,8 +532,14 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check, ReturnGates
       allGated = true;
       for (const BusyThread &b : check->busyThreads()) {
         gateable |= b.returnAddr != 0;
-        if (!gates->arm(b, someoneInGates))
-          allGated = false;
+        bool armed = gates->arm(b, someoneInGates);
+        allGated &= armed;
+        if (traceWait())
+          errs() << formatv("hp-apply: try {0}: thread {1} busy at pc {2:x}{3}; returns "
+                            "to {4:x} (frame sp {5:x}, caller sp {6:x}); gate {7}\n",
+                            attempt, b.tid, b.pc, b.unwalkable ? " (unwalkable)" : "",
+                            b.returnAddr, b.frameSp, b.callerSp,
+                            armed ? "armed" : "not armed");
       }
       report.returnGates = std::max(report.returnGates, gates->armedCount());
     }
