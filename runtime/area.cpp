@@ -2,6 +2,8 @@
 
 #include "area.h"
 
+#include "module.h"
+
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/Object/ELF.h"
 #include "llvm/Support/Endian.h"
@@ -52,29 +54,6 @@ std::optional<AreaNote> readNote(const ELFFile<ELF64LE> &file) {
     consumeError(std::move(err));
   }
   return std::nullopt;
-}
-
-/// The load bias of the file mapped as \p path (as module.cpp finds it).
-uint64_t loadBias(const ELFFile<ELF64LE> &file, StringRef path,
-                  const std::vector<Mapping> &maps) {
-  if (file.getHeader().e_type == ELF::ET_EXEC)
-    return 0;
-  const uint64_t page = systemPageSize();
-  uint64_t firstVaddr = 0;
-  if (Expected<ELF64LE::PhdrRange> phdrs = file.program_headers()) {
-    for (const auto &ph : *phdrs)
-      if (ph.p_type == ELF::PT_LOAD) {
-        firstVaddr = ph.p_vaddr & ~(page - 1);
-        break;
-      }
-  } else {
-    consumeError(phdrs.takeError());
-  }
-  uint64_t firstMap = ~0ull;
-  for (const Mapping &map : maps)
-    if (map.path == path && map.fileOffset == 0)
-      firstMap = std::min(firstMap, map.start);
-  return firstMap - firstVaddr;
 }
 
 std::optional<PatchArea> areaOfFile(const Target &target, StringRef path,

@@ -32,6 +32,28 @@ std::vector<Module> groupModules(const Target &target, const std::vector<Mapping
   return out;
 }
 
+uint64_t loadBias(const ELFFile<ELF64LE> &file, StringRef path,
+                  const std::vector<Mapping> &maps) {
+  if (file.getHeader().e_type == ELF::ET_EXEC)
+    return 0;
+  const uint64_t page = systemPageSize();
+  uint64_t firstVaddr = 0;
+  if (Expected<ELF64LE::PhdrRange> phdrs = file.program_headers()) {
+    for (const auto &ph : *phdrs)
+      if (ph.p_type == ELF::PT_LOAD) {
+        firstVaddr = ph.p_vaddr & ~(page - 1);
+        break;
+      }
+  } else {
+    consumeError(phdrs.takeError());
+  }
+  uint64_t firstMap = ~0ull;
+  for (const Mapping &map : maps)
+    if (map.path == path && map.fileOffset == 0)
+      firstMap = std::min(firstMap, map.start);
+  return firstMap - firstVaddr;
+}
+
 void loadModule(Module &m, const std::vector<Mapping> &maps) {
   if (m.loaded)
     return;
@@ -48,24 +70,7 @@ void loadModule(Module &m, const std::vector<Mapping> &maps) {
   m.isElf = true;
   m.isExec = file->getHeader().e_type == ELF::ET_EXEC;
   m.buildId = buildIdOf(*file);
-  // Load bias: the mapping of file offset 0 holds the first PT_LOAD, from
-  // the start of its page.
-  const uint64_t page = systemPageSize();
-  uint64_t firstVaddr = 0;
-  if (Expected<ELF64LE::PhdrRange> phdrs = file->program_headers()) {
-    for (const auto &ph : *phdrs)
-      if (ph.p_type == ELF::PT_LOAD) {
-        firstVaddr = ph.p_vaddr & ~(page - 1);
-        break;
-      }
-  } else {
-    consumeError(phdrs.takeError());
-  }
-  uint64_t firstMap = ~0ull;
-  for (const Mapping &map : maps)
-    if (map.path == m.path && map.fileOffset == 0)
-      firstMap = std::min(firstMap, map.start);
-  m.base = m.isExec ? 0 : firstMap - firstVaddr;
+  m.base = loadBias(*file, m.path, maps);
 
   Expected<SymbolIndex> index = indexSymbols(*file, m.base);
   if (!index) {

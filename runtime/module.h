@@ -14,6 +14,7 @@
 #include "patch-file.h"
 #include "target.h"
 
+#include "llvm/Object/ELF.h"
 #include "llvm/Support/Error.h"
 
 #include <string>
@@ -32,6 +33,12 @@ struct Module {
   bool loaded = false, isElf = false;
   SymbolIndex symbols;
 };
+
+/// The load bias of \p file, mapped as \p path in \p maps: the mapping
+/// of file offset 0 holds the first PT_LOAD, from the start of its page;
+/// 0 for an executable (ET_EXEC).
+uint64_t loadBias(const llvm::object::ELFFile<llvm::object::ELF64LE> &file,
+                  llvm::StringRef path, const std::vector<Mapping> &maps);
 
 /// Every file-backed mapping grouped by file, symbols not read yet.
 std::vector<Module> groupModules(const Target &target, const std::vector<Mapping> &maps);
