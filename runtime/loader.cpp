@@ -496,7 +496,8 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check, ReturnGates
       return applyError(ApplyError::Gone, toString(stopped.takeError()));
     uint64_t allStopped = monotonicNs();
     std::optional<BusyThread> busy;
-    std::pair<uint64_t, uint64_t> gatePage = gates ? gates->codeRange() : std::pair<uint64_t, uint64_t>{};
+    std::pair<uint64_t, uint64_t> gatePage =
+        gates ? gates->codeRange() : std::pair<uint64_t, uint64_t>{};
     auto inGates = [&](int tid) {
       return check && check->pcIn(tid, gatePage.first, gatePage.second);
     };
@@ -525,9 +526,10 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check, ReturnGates
       return Error::success();
     }
     bool over = waitIsOver(opts, attempt, waitStart);
-    // A gate on each busy thread's way out, while they are stopped.
+    // A gate on each busy thread's way out, while they are stopped (one
+    // whose walk is not to be trusted gets none: allGated stays false).
     bool allGated = false, gateable = false;
-    if (gates && !over && !busy->unwalkable) {
+    if (gates && !over) {
       bool someoneInGates = llvm::any_of(target.threads(), inGates);
       allGated = true;
       for (const BusyThread &b : check->busyThreads()) {
