@@ -238,6 +238,11 @@ public:
     unsigned scratchSpilledFrom, scratchSpilledTo;
   };
   virtual ReturnGateShape returnGateShape() const = 0;
+  /// Whether \p before, the bytes up to \p returnAddr, end with a direct
+  /// call into [lo, hi): proof that \p returnAddr is the return address of
+  /// a frame there (a gate is armed on an innermost frame only with it).
+  virtual bool directCallInto(llvm::ArrayRef<uint8_t> before, uint64_t returnAddr,
+                              uint64_t lo, uint64_t hi) const = 0;
   /// A gate's slot at \p slotAddr: it sets the fired byte at
   /// \p dataAddr + 8, then goes to the common code at \p commonAddr with
   /// \p dataAddr (where the caller's return address is kept) in a

@@ -270,6 +270,15 @@ bool ReturnGates::arm(const BusyThread &busy, bool anyoneInGates) {
     return llvm::any_of(armed, [&](const Armed &a) {
       return entryAddr(a.gate) == busy.returnAddr;
     }); // (or by a run that died: it fires on its own)
+  if (busy.innermost) {
+    uint8_t before[8];
+    if (Error err = target.read(busy.returnAddr - sizeof before, before)) {
+      consumeError(std::move(err));
+      return false;
+    }
+    if (!arch.directCallInto(before, busy.returnAddr, busy.lo, busy.hi))
+      return false;
+  }
   uint64_t slot = returnSlot(busy);
   if (!slot)
     return false;

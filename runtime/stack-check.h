@@ -33,10 +33,14 @@ struct BusyThread {
   /// Where its outermost frame in a range returns to, as the walk restored
   /// it (the caller's pc; a signed return address keeps its signature),
   /// with that frame's stack pointer and its caller's. returnAddr is 0 when
-  /// the frame is the innermost (the thread runs the function's own code)
-  /// or its caller is unknown or a signal frame.
+  /// its caller is unknown or a signal frame, or the frame is the innermost
+  /// (the thread runs the function's own code) unless returnOfInnermost().
   uint64_t returnAddr = 0, frameSp = 0, callerSp = 0;
   uint64_t codeMask = ~0ull; ///< the thread's (UnwindRegisters::codeMask)
+  /// That frame is the innermost: its unwind tables may be exact at call
+  /// sites only (code built without asynchronous ones), so the return
+  /// address they point at must be proved (Arch::directCallInto).
+  bool innermost = false;
 };
 /// One line for a person: "thread 12 is inside [..) (pc ..)".
 std::string describe(const BusyThread &busy);
@@ -57,6 +61,11 @@ public:
   /// Whether stopped thread \p tid's pc is in [lo, hi) (its registers are
   /// read once a stop).
   bool pcIn(int tid, uint64_t lo, uint64_t hi) const;
+
+  /// Whether a busy thread's return is told (BusyThread::returnAddr) when
+  /// its outermost frame in a range is the innermost one too: where the
+  /// call left the return address on the stack (x86_64), not in a register.
+  void returnOfInnermost(bool on) { innermostToo = on; }
 
   /// Threads \p passing says have left the ranges already (they are on
   /// their way out through a return gate: return-gates.h) are clear.
@@ -83,6 +92,7 @@ private:
   std::vector<std::vector<Unwinder::Frame>> frames;
   std::vector<BusyThread> busy;
   std::function<bool(int, const UnwindRegisters &)> passing;
+  bool innermostToo = false;
 };
 
 } // namespace hotpatch

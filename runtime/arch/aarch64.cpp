@@ -17,6 +17,7 @@
 
 #include "llvm/BinaryFormat/ELF.h"
 #include "llvm/Support/Endian.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace llvm;
 
@@ -529,6 +530,17 @@ public:
     return {/*entry=*/4, /*spDwarf=*/31, /*raDwarf=*/30, /*dataAlign=*/-4,
             /*pushedAt=*/std::nullopt, /*scratchDwarf=*/16, /*spilledFrom=*/0,
             /*spilledTo=*/0};
+  }
+  bool directCallInto(ArrayRef<uint8_t> before, uint64_t returnAddr, uint64_t lo,
+                      uint64_t hi) const override {
+    if (before.size() < 4)
+      return false;
+    uint32_t insn = support::endian::read32le(before.take_back(4).data());
+    if ((insn & 0xfc000000) != 0x94000000) // bl
+      return false;
+    int64_t offset = llvm::SignExtend64<28>(uint64_t(insn & 0x03ffffff) << 2);
+    uint64_t to = returnAddr - 4 + offset;
+    return to >= lo && to < hi;
   }
   /// `adr xD, to` at \p from (the gates sit a page from their data).
   static uint32_t adr(unsigned rd, uint64_t to, uint64_t from) {

@@ -385,6 +385,14 @@ public:
             /*pushedAt=*/-8, /*scratchDwarf=*/11, /*spilledFrom=*/46,
             /*spilledTo=*/50};
   }
+  bool directCallInto(ArrayRef<uint8_t> before, uint64_t returnAddr, uint64_t lo,
+                      uint64_t hi) const override {
+    if (before.size() < 5 || before[before.size() - 5] != 0xe8) // call rel32
+      return false;
+    int32_t rel = int32_t(support::endian::read32le(before.take_back(4).data()));
+    uint64_t to = returnAddr + int64_t(rel);
+    return to >= lo && to < hi;
+  }
   // Both are written next to their data (one page apart): rel32 reaches.
   static uint32_t rel32(uint64_t to, uint64_t from) { return uint32_t(to - from); }
   SmallVector<uint8_t, 32> encodeReturnGate(uint64_t slot, uint64_t data,

@@ -244,6 +244,30 @@ TEST(AArch64Gate, GoesBackFarByRetNotBr) {
   EXPECT_EQ(support::endian::read64le(&bytes[40]), back);
 }
 
+// A gate on an innermost frame needs proof that the word is its return
+// address: the bytes before it are a direct call into the function.
+TEST(ReturnGateProof, DirectCallIntoTheFunction) {
+  // x86_64: e8 rel32, counted from the return address.
+  const uint64_t ret = 0x401005, fn = 0x402000;
+  uint8_t call[8] = {0x90, 0x90, 0x90, 0xe8};
+  support::endian::write32le(call + 4, uint32_t(fn - ret));
+  EXPECT_TRUE(x86().directCallInto(call, ret, fn - 16, fn + 64));
+  EXPECT_FALSE(x86().directCallInto(call, ret, fn + 64, fn + 128)); // elsewhere
+  call[3] = 0xe9; // jmp rel32: no return address
+  EXPECT_FALSE(x86().directCallInto(call, ret, fn - 16, fn + 64));
+  // aarch64: bl imm26, counted from the bl itself, forward and back.
+  const uint64_t armRet = 0x401004;
+  uint8_t bl[8] = {};
+  support::endian::write32le(bl + 4, 0x94000000 | uint32_t(((fn - (armRet - 4)) >> 2) & 0x03ffffff));
+  EXPECT_TRUE(arm().directCallInto(bl, armRet, fn, fn + 64));
+  const uint64_t below = 0x400000;
+  support::endian::write32le(bl + 4,
+                             0x94000000 | uint32_t(((below - (armRet - 4)) >> 2) & 0x03ffffff));
+  EXPECT_TRUE(arm().directCallInto(bl, armRet, below, below + 64));
+  support::endian::write32le(bl + 4, 0xd63f0200); // blr x16: the target is not known
+  EXPECT_FALSE(arm().directCallInto(bl, armRet, below, below + 64));
+}
+
 TEST(ArchFactory, RefusesOtherMachines) {
   Expected<const Arch &> a = getArch(ELF::EM_RISCV);
   ASSERT_FALSE(bool(a));
