@@ -54,23 +54,6 @@ uint64_t StackCheck::stackEnd(uint64_t sp) const {
   return end; // (deeper than maxScan: walked, not scanned)
 }
 
-bool StackCheck::inVdsoOnArm64(int tid) const {
-#if defined(__aarch64__)
-  // libdwfl finds no unwind tables for aarch64's vDSO and falls back to the
-  // frame-pointer chain, which from a leaf there resumes the caller with
-  // the wrong stack pointer: the walk lands a frame too far, skipping one
-  // that may be replaced, and still reaches the outermost frame (seen with
-  // clock_gettime from a function being replaced). A thread stopped in the
-  // vDSO leaves it within microseconds: the next try walks it.
-  for (const Mapping &m : maps)
-    if (m.path == "[vdso]" && pcIn(tid, m.start, m.end))
-      return true;
-#else
-  (void)tid;
-#endif
-  return false;
-}
-
 bool StackCheck::pcIn(int tid, uint64_t lo, uint64_t hi) const {
   if (lo == hi)
     return false;
@@ -135,9 +118,9 @@ Expected<std::optional<BusyThread>> StackCheck::run(const Target &target) {
       continue;
     }
     // Its stack has a word in a replaced range and the walk stopped short
-    // of the outermost frame (code without unwind tables), or its walk
-    // cannot be trusted: not clear.
-    if (suspect[i] && (!complete[i] || inVdsoOnArm64(walk[i])))
+    // of the outermost frame, or took a step without unwind tables (a
+    // guess: unwind.cpp): not clear.
+    if (suspect[i] && !complete[i])
       busy.push_back(BusyThread{walk[i], 0, 0, 0, true});
   }
   if (busy.empty())

@@ -78,10 +78,6 @@ private:
   /// mappings join: mlock or madvise can split a stack); 0 if none.
   uint64_t stackEnd(uint64_t sp) const;
 
-  /// Whether stopped thread \p tid is in the vDSO on aarch64, where its
-  /// walk cannot be trusted (stack-check.cpp).
-  bool inVdsoOnArm64(int tid) const;
-
   Unwinder &unwinder;
   std::vector<Unwinder::AddressRange> ranges; // sorted
   std::vector<Mapping> maps;

@@ -66,6 +66,8 @@ struct Walker {
   Error open(int pid, const std::vector<PatchFrames> &patches);
   Error backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete = nullptr,
                   std::vector<Unwinder::Frame> *frames = nullptr);
+  /// Whether each step of a walk through \p pcs went by unwind tables.
+  bool everyStepByTables(ArrayRef<uint64_t> pcs) const;
 };
 
 // The thread callbacks: threads are named by tid (we stop them ourselves),
@@ -212,6 +214,21 @@ int onFrame(Dwfl_Frame *frame, void *arg) {
   return out->pcs->size() >= 512 ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 
+bool Walker::everyStepByTables(ArrayRef<uint64_t> pcs) const {
+  // Where a frame's code has no unwind tables (code injected or generated
+  // at run time, a stripped module, aarch64's vDSO), libdwfl falls back to
+  // the frame-pointer chain: from a leaf, or from code that keeps no frame
+  // record, it resumes the caller with the wrong stack pointer, skips a
+  // frame and still reaches the outermost one. Such a walk is a guess.
+  for (size_t i = 0; i + 1 < pcs.size(); ++i) {
+    Dwfl_Module *mod = dwfl_addrmodule(dwfl, pcs[i]);
+    Dwarf_Addr bias;
+    if (!mod || (!dwfl_module_eh_cfi(mod, &bias) && !dwfl_module_dwarf_cfi(mod, &bias)))
+      return false;
+  }
+  return true;
+}
+
 Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete,
                         std::vector<Unwinder::Frame> *frames) {
   pcs.clear();
@@ -220,7 +237,7 @@ Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete,
   WalkOut out{&pcs, frames};
   int rc = dwfl_getthread_frames(dwfl, tid, onFrame, &out);
   if (complete)
-    *complete = rc == 0 && pcs.size() < 512;
+    *complete = rc == 0 && pcs.size() < 512 && everyStepByTables(pcs);
   // An unwind that ends early (no CFI further up: the outermost frame, or a
   // frame in code without unwind tables) still gave us every frame up to
   // there; an unwind that gave nothing is an error.
