@@ -122,17 +122,21 @@ bool guardianRunning() {
   return running;
 }
 
+/// HOTPATCH_NO_PRIORITY_LOAN: nothing lent (to measure without the loan).
+bool loanOff() {
+  static const bool off = getenv("HOTPATCH_NO_PRIORITY_LOAN") != nullptr;
+  return off;
+}
+
 } // namespace
 
 void preparePriorityLoan() {
-  static const bool off = getenv("HOTPATCH_NO_PRIORITY_LOAN") != nullptr;
-  if (!off)
+  if (!loanOff())
     (void)guardianRunning();
 }
 
 void lendPriority(ArrayRef<int> tids, std::vector<LentPriority> &lent) {
-  static const bool off = getenv("HOTPATCH_NO_PRIORITY_LOAN") != nullptr;
-  if (off || tids.empty() || !guardianRunning())
+  if (loanOff() || tids.empty() || !guardianRunning())
     return;
   sched_param fifo{};
   fifo.sched_priority = 1;
