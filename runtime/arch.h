@@ -315,6 +315,10 @@ struct UnwindRegisters {
   /// The thread pointer when the same read gives it (x86_64's fs_base: the
   /// thread control block), else 0.
   uint64_t threadPointer = 0;
+  /// The register a call leaves its return address in, on a machine that
+  /// has one (aarch64's x30), else 0. A leaf keeps it nowhere else: its
+  /// caller's frame is seen on no stack.
+  uint64_t linkRegister = 0;
   /// The bits of a code address. A return address signed with pointer
   /// authentication (aarch64 pac-ret: paciasp) keeps its signature in the
   /// others, on the stack and in the frames an unwinder reads back;

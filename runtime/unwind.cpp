@@ -375,7 +375,11 @@ Unwinder::scanStacks(ArrayRef<int> tids, ArrayRef<AddressRange> ranges,
     // stack) ends the frames: they all lie below it.
     if (r.threadPointer > *sp && r.threadPointer < end)
       end = r.threadPointer & ~uint64_t(7);
-    if (inRanges(ranges, r.pc))
+    // The link register may hold the return address into a replaced
+    // function that called the running leaf (read as a word of the stack).
+    uint64_t link = r.linkRegister & r.codeMask;
+    if (inRanges(ranges, r.pc) ||
+        (link && (inRanges(ranges, link) || inRanges(ranges, link - 1))))
       verdicts[i] = Verdict::Suspect;
     else if (*sp % 8 || end <= *sp || end - *sp > maxScan)
       verdicts[i] = Verdict::Unknown; // not a stack we know, or a deep one

@@ -1131,6 +1131,7 @@ Error unwindRegisters(int tid, UnwindRegisters &out) {
   out.dwarf.push_back(regs.sp);
   out.pc = regs.pc;
   out.sp = regs.sp;
+  out.linkRegister = regs.regs[30];
   // tpidr_el0: glibc's thread pointer, which bounds a thread's stack scan.
   uint64_t tp = 0;
   iovec iov = {&tp, sizeof tp};

@@ -5,7 +5,8 @@
 // the same patch applies. The same on a target built with
 // -mbranch-protection=standard, whose return addresses on the stack are
 // signed (pointer authentication): the check must see through the
-// signature.
+// signature. And while slow() waits in a leaf of its own, the return
+// address into slow() is in the link register alone.
 #include "repl.h"
 
 static void inside(const char *dir) {
@@ -33,5 +34,6 @@ static void inside(const char *dir) {
 int main(void) {
   inside("/data/inside");
   inside("/data/inside-pac");
+  inside("/data/inside-leaf");
   return 0;
 }

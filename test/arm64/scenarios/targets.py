@@ -117,6 +117,18 @@ def calls_versions(file):
             "calls": {file: sub(CALLS, step="10", more="+ base(0) - 1", rate="3")}}
 
 
+# slow() waiting in a leaf (spin: no call, no frame record), so the return
+# address into slow() is in x30 alone, on no stack: the stack check must
+# read the link register too.
+INSIDE_LEAF = r'''
+static volatile int release_it;
+__attribute__((noinline)) void spin(void) { while (!release_it) __asm__ volatile("" ::: "memory"); }
+__attribute__((noinline)) int slow(void) { spin(); return {v}; }
+static volatile int result = -1;
+static void *runner(void *arg) { (void)arg; result = slow(); return NULL; }
+static pthread_t th;
+'''
+
 # live-strict-refuses-while-inside's target, slow() waiting in a function
 # of its own (nap) that saves the return address into slow() on the stack,
 # signed (pointer authentication: paciasp) when built so.
@@ -143,6 +155,8 @@ scenarios = {
     "stress": Scenario(versions(stress_program(3), stress_program(5))),
     "inside": Scenario(versions(*(program(inside["BODY"].replace("{v}", v), park_reply("slow"))
                                   for v in ("1", "2")))),
+    "inside-leaf": Scenario(versions(*(program(INSIDE_LEAF.replace("{v}", v),
+                                               park_reply("slow")) for v in ("1", "2")))),
     "libc": Scenario(versions(program(libc["OLD"], libc["REPLY"]),
                               program(libc["NEW"], libc["REPLY"]))),
     "helper": Scenario(versions(tick_program(1), program(helper["NEW_TICK"], TICK_REPLY))),
