@@ -3,8 +3,9 @@
 // so tries now and then would find it inside every time. Strict arms a
 // return gate on its frame (the one word of its frame that holds the
 // return address, x30 as saved), learns when it returns, and flips; the
-// next call runs the new code. (A try that finds the thread in the vDSO
-// does not trust its walk, stack-check.cpp, and tries again.) In C++, the first calls
+// next call runs the new code. (handle() counts here rather than reading
+// the clock: the vDSO has no unwind tables, so a try that finds the thread
+// there trusts no walk and arms no gate; targets.py.) In C++, the first calls
 // leave handle() by an exception, through the gate: its FDE, registered
 // with the static program's own unwinder, leads to the caller's catch.
 #include "repl.h"
@@ -26,9 +27,6 @@ static void gate(const char *dir, int cxx) {
   const char *r = hp_apply(t.pid, 0, "--policy", "strict", "--wait", "60s", fix,
                            (char *)NULL);
   CHECK(num(r, "return_gates") >= 1, "no return gate was armed: %s", r);
-  // (No bound on the tries: a thread stopped in the vDSO, where burn()
-  // spends most of its time under emulation, is tried again, its walk not
-  // trusted, until a try finds it in handle's own frames and arms a gate.)
   long last = -1, calls = 0, other = 0;
   for (int i = 0; i < 100 && last != 2; ++i) {
     naps(100);
