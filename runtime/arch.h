@@ -82,6 +82,17 @@ struct StubReloc {
   int64_t addend;
 };
 
+/// Numbers of Linux's system-call interface that are the same on every
+/// machine hp-apply supports (calls made in the target: Target::syscall).
+namespace linuxabi {
+constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
+constexpr uint64_t mapPrivate = 0x02, mapFixed = 0x10, mapAnonymous = 0x20,
+                   mapFixedNoReplace = 0x100000;
+constexpr uint64_t mfdCloexec = 1;
+/// Whether a raw call's result is an error: -4095..-1 are -errno.
+constexpr bool isErrno(int64_t rc) { return rc < 0 && rc >= -4095; }
+} // namespace linuxabi
+
 class Arch {
 public:
   virtual ~Arch();

@@ -30,6 +30,7 @@
 using namespace llvm;
 
 namespace hotpatch {
+using namespace linuxabi;
 
 namespace {
 
@@ -37,7 +38,6 @@ namespace {
 constexpr uint64_t atBase = 7;
 // <dlfcn.h> and <sys/mman.h> values, the same on both machines.
 constexpr uint64_t rtldNow = 0x2, rtldNodelete = 0x1000;
-constexpr uint64_t protRW = 0x3, mapPrivateAnonymous = 0x22, mfdCloexec = 0x1;
 
 struct TlsFacts {
   int64_t tpOffset = 0;
@@ -98,10 +98,10 @@ Expected<uint64_t> loadOnce(Target &target, const Arch &arch, ArrayRef<uint8_t> 
                             std::optional<uint64_t> dlerrorAddr) {
   Expected<int64_t> scratch = target.syscall(
       arch.sysMmap(),
-      {0, systemPageSize(), protRW, mapPrivateAnonymous, uint64_t(-1), 0});
+      {0, systemPageSize(), protRead | protWrite, mapPrivate | mapAnonymous, uint64_t(-1), 0});
   if (!scratch)
     return scratch.takeError();
-  if (*scratch < 0 && *scratch > -4096)
+  if (isErrno(*scratch))
     return createStringError(std::error_code(int(-*scratch), std::generic_category()),
                              "mmap in the target");
   uint64_t at = uint64_t(*scratch);

@@ -11,15 +11,7 @@
 using namespace llvm;
 
 namespace hotpatch {
-namespace {
-// Linux mmap flags (the same on x86_64 and aarch64).
-constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
-constexpr uint64_t mapPrivate = 0x02, mapFixed = 0x10, mapAnonymous = 0x20,
-                   mapFixedNoReplace = 0x100000;
-
-/// A raw system-call result that is an address: -4095..-1 are -errno.
-bool isErrno(int64_t rc) { return rc < 0 && rc >= -4095; }
-} // namespace
+using namespace linuxabi;
 
 Error Placement::map() {
   const uint64_t flags = mapPrivate | mapAnonymous;

@@ -16,15 +16,13 @@ using namespace llvm;
 namespace le = llvm::support::endian;
 
 namespace hotpatch {
+using namespace linuxabi;
 namespace {
 constexpr char magic[8] = {'H', 'P', 'R', 'G', 'A', 'T', 'E', '1'};
 /// How long a gate holds a thread at most (the futex wait's timeout).
 constexpr uint64_t holdNs = 5000000;
 /// Frames larger than this are not searched for their return address.
 constexpr uint64_t maxFrame = 64 * 1024;
-// Linux mmap flags (the same on x86_64 and aarch64).
-constexpr uint64_t protRead = 1, protWrite = 2, protExec = 4;
-constexpr uint64_t mapPrivate = 0x02, mapFixed = 0x10, mapAnonymous = 0x20;
 } // namespace
 
 ReturnGateLayout::ReturnGateLayout(uint64_t pageSize) : pageSize(pageSize) {
@@ -172,7 +170,7 @@ Expected<bool> ReturnGates::make(uint64_t &stopNs, std::string &why) {
           arch.sysMmap(), {addr, size, prot, flags | mapPrivate | mapAnonymous, uint64_t(-1), 0});
       if (!got)
         return got.takeError();
-      if (*got < 0 && *got >= -4095)
+      if (isErrno(*got))
         return createStringError(std::errc::not_enough_memory,
                                  "mmap in the target failed: %s", strerror(int(-*got)));
       return uint64_t(*got);
