@@ -693,7 +693,6 @@ Expected<ApplyReport> applyOnce(Target &target, const PatchFile &patch,
                                                  flips->size() * arch->gateSize()));
     if (opts.waitNs && opts.returnGates) {
       gates.emplace(target, *arch, symbols);
-      check->returnOfInnermost(arch->returnGateShape().pushedAt.has_value());
       check->setPassing([&](int tid, const UnwindRegisters &regs) {
         return gates->passing(tid, regs);
       });

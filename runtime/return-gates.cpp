@@ -21,8 +21,6 @@ namespace {
 constexpr char magic[8] = {'H', 'P', 'R', 'G', 'A', 'T', 'E', '1'};
 /// How long a gate holds a thread at most (the futex wait's timeout).
 constexpr uint64_t holdNs = 5000000;
-/// Frames larger than this are not searched for their return address.
-constexpr uint64_t maxFrame = 64 * 1024;
 } // namespace
 
 ReturnGateLayout::ReturnGateLayout(uint64_t pageSize) : pageSize(pageSize) {
@@ -232,23 +230,20 @@ uint64_t ReturnGates::returnSlot(const BusyThread &busy) const {
     }
     return le::read64le(word) == busy.returnAddr ? at : 0;
   }
-  // Saved by the callee somewhere in its frame: the one word that holds it.
-  if (busy.callerSp <= busy.frameSp || busy.callerSp - busy.frameSp > maxFrame ||
-      busy.frameSp % 8)
+  // Saved by the callee in its frame, where its unwind tables say. (Not
+  // found by its value: the frame may hold an older copy, a prologue that
+  // has not saved it yet may run over a previous call's.)
+  if (!busy.savedAt)
     return 0;
-  std::vector<uint8_t> frame(busy.callerSp - busy.frameSp);
-  if (Error err = target.read(busy.frameSp, frame)) {
+  uint64_t at = busy.callerSp + uint64_t(*busy.savedAt);
+  if (at % 8 || at < busy.frameSp || at + 8 > busy.callerSp)
+    return 0;
+  uint8_t word[8];
+  if (Error err = target.read(at, word)) {
     consumeError(std::move(err));
     return 0;
   }
-  uint64_t found = 0;
-  for (size_t off = 0; off + 8 <= frame.size(); off += 8)
-    if (le::read64le(&frame[off]) == busy.returnAddr) {
-      if (found)
-        return 0; // two candidates: neither is sure
-      found = busy.frameSp + off;
-    }
-  return found;
+  return le::read64le(word) == busy.returnAddr ? at : 0;
 }
 
 void ReturnGates::setHold(uint32_t value) {

@@ -104,12 +104,13 @@ Expected<std::optional<BusyThread>> StackCheck::run(const Target &target) {
       BusyThread &b = busy.back();
       size_t k = *outermost;
       const std::vector<Unwinder::Frame> &f = frames[i];
-      if ((k > 0 || innermostToo) && k + 1 < f.size() && !f[k + 1].activation && f[k].sp &&
+      if (k + 1 < f.size() && !f[k + 1].activation && f[k].sp &&
           f[k + 1].sp) {
         b.returnAddr = f[k + 1].pc;
         b.frameSp = f[k].sp;
         b.callerSp = f[k + 1].sp;
         b.innermost = k == 0;
+        b.savedAt = unwinder.returnAddressSaved(f[k].activation ? f[k].pc : f[k].pc - 1);
       }
       if (Expected<const UnwindRegisters *> regs = unwinder.registers(walk[i]))
         b.codeMask = (*regs)->codeMask;

@@ -33,9 +33,11 @@ struct BusyThread {
   /// Where its outermost frame in a range returns to, as the walk restored
   /// it (the caller's pc; a signed return address keeps its signature),
   /// with that frame's stack pointer and its caller's. returnAddr is 0 when
-  /// its caller is unknown or a signal frame, or the frame is the innermost
-  /// (the thread runs the function's own code) unless returnOfInnermost().
+  /// its caller is unknown or a signal frame.
   uint64_t returnAddr = 0, frameSp = 0, callerSp = 0;
+  /// Where that frame keeps returnAddr by its unwind tables: an offset from
+  /// callerSp (Unwinder::returnAddressSaved); none while it is in a register.
+  std::optional<int64_t> savedAt;
   uint64_t codeMask = ~0ull; ///< the thread's (UnwindRegisters::codeMask)
   /// That frame is the innermost: its unwind tables may be exact at call
   /// sites only (code built without asynchronous ones), so the return
@@ -62,11 +64,6 @@ public:
   /// read once a stop).
   bool pcIn(int tid, uint64_t lo, uint64_t hi) const;
 
-  /// Whether a busy thread's return is told (BusyThread::returnAddr) when
-  /// its outermost frame in a range is the innermost one too: where the
-  /// call left the return address on the stack (x86_64), not in a register.
-  void returnOfInnermost(bool on) { innermostToo = on; }
-
   /// Threads \p passing says have left the ranges already (they are on
   /// their way out through a return gate: return-gates.h) are clear.
   void setPassing(std::function<bool(int tid, const UnwindRegisters &)> passing) {
@@ -88,7 +85,6 @@ private:
   std::vector<std::vector<Unwinder::Frame>> frames;
   std::vector<BusyThread> busy;
   std::function<bool(int, const UnwindRegisters &)> passing;
-  bool innermostToo = false;
 };
 
 } // namespace hotpatch

@@ -68,6 +68,7 @@ struct Walker {
                   std::vector<Unwinder::Frame> *frames = nullptr);
   /// Whether each step of a walk through \p pcs went by unwind tables.
   bool everyStepByTables(ArrayRef<uint64_t> pcs) const;
+  std::optional<int64_t> returnAddressSaved(uint64_t pc) const;
 };
 
 // The thread callbacks: threads are named by tid (we stop them ourselves),
@@ -227,6 +228,31 @@ bool Walker::everyStepByTables(ArrayRef<uint64_t> pcs) const {
       return false;
   }
   return true;
+}
+
+std::optional<int64_t> Walker::returnAddressSaved(uint64_t pc) const {
+  Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
+  if (!mod)
+    return std::nullopt;
+  Dwarf_Addr bias;
+  Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
+  if (!cfi)
+    cfi = dwfl_module_dwarf_cfi(mod, &bias);
+  Dwarf_Frame *frame = nullptr;
+  if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0)
+    return std::nullopt;
+  std::optional<int64_t> at;
+  int ra = dwarf_frame_info(frame, nullptr, nullptr, nullptr);
+  Dwarf_Op mem[3], *ops = nullptr;
+  size_t n = 0;
+  // The offset(N) rule reads "the CFA, plus N" (N as an unsigned word);
+  // any other rule (a register, an expression, undefined) is no slot.
+  if (ra >= 0 && dwarf_frame_register(frame, ra, mem, &ops, &n) == 0 && ops &&
+      n >= 1 && n <= 2 && ops[0].atom == DW_OP_call_frame_cfa &&
+      (n == 1 || ops[1].atom == DW_OP_plus_uconst))
+    at = n == 1 ? 0 : int64_t(ops[1].number);
+  free(frame);
+  return at;
 }
 
 Error Walker::backtrace(int tid, std::vector<uint64_t> &pcs, bool *complete,
@@ -404,6 +430,10 @@ Unwinder::scanStacks(ArrayRef<int> tids, ArrayRef<AddressRange> ranges,
                 : Verdict::Unknown;
   }
   return verdicts;
+}
+
+std::optional<int64_t> Unwinder::returnAddressSaved(uint64_t pc) const {
+  return impl->walker.returnAddressSaved(pc);
 }
 
 Expected<uint64_t> Unwinder::stackPointer(int tid) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace hotpatch {
@@ -44,6 +45,12 @@ public:
                            std::vector<std::vector<uint64_t>> &out,
                            std::vector<bool> *complete = nullptr,
                            std::vector<std::vector<Frame>> *frames = nullptr);
+  /// Where the frame running \p pc (a caller frame's: its return address
+  /// minus one) keeps its return address, by its unwind tables: an offset
+  /// from its CFA, which is its caller's stack pointer. None while the
+  /// address is in a register (a leaf, a prologue) or the tables say
+  /// nothing.
+  std::optional<int64_t> returnAddressSaved(uint64_t pc) const;
   using AddressRange = std::pair<uint64_t, uint64_t>; ///< [first, second)
 
   /// What the words of a thread's stack say (provablyClear).

@@ -1,9 +1,11 @@
 // The x86_64 suite's live-strict-return-gate-catches-busy-frame on arm64:
 // handle() is nearly always running (300 ms a call, called again at once),
 // so tries now and then would find it inside every time. Strict arms a
-// return gate on its frame (the one word of its frame that holds the
-// return address, x30 as saved), learns when it returns, and flips; the
-// next call runs the new code. (handle() counts here rather than reading
+// return gate on its frame (the word of its frame where its unwind tables
+// say x30 is saved), learns when it returns, and flips; the next call runs
+// the new code. The same while handle() computes in its own code, its
+// frame the innermost (gate-innermost: the bl before the return address
+// proves the call). (handle() counts here rather than reading
 // the clock: the vDSO has no unwind tables, so a try that finds the thread
 // there trusts no walk and arms no gate; targets.py.) In C++, the first calls
 // leave handle() by an exception, through the gate: its FDE, registered
@@ -43,6 +45,7 @@ static void gate(const char *dir, int cxx) {
 
 int main(void) {
   gate("/data/gate", 0);
+  gate("/data/gate-innermost", 0);
   gate("/data/gate-cxx", 1);
   return 0;
 }

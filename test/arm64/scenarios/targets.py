@@ -100,6 +100,20 @@ COUNT_BURN = ("  (void)now;\n"
 for key in ("BODY", "CXX_BODY"):
     assert CLOCK_BURN in gate[key], "burn() changed in the x86 test: " + key
     gate[key] = gate[key].replace(CLOCK_BURN, COUNT_BURN)
+# handle() computing in its own code (its frame the innermost), calling a
+# function of its own now and then: not a leaf, so it keeps its return
+# address on the stack, where its unwind tables say.
+HANDLE = "__attribute__((noinline)) int handle(void) { burn(0.3); return {v}; }"
+assert HANDLE in gate["BODY"], "handle() changed in the x86 test"
+INNERMOST_BODY = gate["BODY"].replace(HANDLE, r'''static volatile long spins;
+__attribute__((noinline)) void now_and_then(void) { spins++; }
+__attribute__((noinline)) int handle(void) {
+  for (long i = 0; i < 30000000; ++i) {
+    spins++;
+    if (!(i & 0xfffff)) now_and_then();
+  }
+  return {v};
+}''')
 # A patched function that also calls an unchanged one of its module and
 # reaches a static of it: the far and branch-protected scenarios need a
 # call back into the module (bl), data (adrp) and an indirect call.
@@ -213,6 +227,8 @@ scenarios = {
     # the host).
     "gate": Scenario(versions(*(program(gate["BODY"].replace("{v}", v), gate["REPLY"])
                                 for v in ("1", "2")))),
+    "gate-innermost": Scenario(versions(*(program(INNERMOST_BODY.replace("{v}", v),
+                                                  gate["REPLY"]) for v in ("1", "2")))),
     "gate-cxx": Scenario({v: {"app.cpp": gate["CXX_BODY"].replace("{v}", k)
                               .replace("n < 6", "n < 20")}
                           for v, k in (("old", "1"), ("new", "2"))},
