@@ -54,14 +54,27 @@ struct FunctionFlip {
   Arch::Redirect toGate;   ///< to the gate: until the patch commits
 };
 
-class FlipPlan {
+/// A change made with every thread stopped, once no stack holds its ranges
+/// (under strict): an apply's flip, a revert's restore (flipStopped).
+class StoppedChange {
+public:
+  virtual ~StoppedChange() = default;
+  /// The change itself, inside the final stop.
+  virtual llvm::Error enterAndCommit() = 0;
+  /// After it, still stopped: best-effort work (FlipPlan::goStraight).
+  virtual unsigned goStraight() { return 0; }
+  /// What the busy range starting at \p lo is, for a person.
+  virtual std::string rangeName(uint64_t lo) const = 0;
+};
+
+class FlipPlan : public StoppedChange {
 public:
   /// \p commitAddr: the byte the gates read. \p whileStopped: steps 2 to 4
   /// run with every thread stopped (`strict`, `none`).
   FlipPlan(Target &target, const Arch &arch, Placement &placement,
            std::vector<FunctionFlip> &flips, uint64_t commitAddr, bool whileStopped);
   /// Before the commit: every redirect written so far is taken back.
-  ~FlipPlan();
+  ~FlipPlan() override;
   FlipPlan(const FlipPlan &) = delete;
   FlipPlan &operator=(const FlipPlan &) = delete;
 
@@ -71,10 +84,10 @@ public:
   /// Steps 2 and 3 (with step 1, under strict and none): entries to their
   /// gates, then the commit. After it the patch is in effect and nothing
   /// is undone.
-  llvm::Error enterAndCommit();
+  llvm::Error enterAndCommit() override;
   /// Step 4, best effort: how many functions still go through their gate
   /// (a redirect left on its gate runs the new code one jump later).
-  unsigned goStraight();
+  unsigned goStraight() override;
 
   /// The ranges no stack may hold at the flip (strict): every replaced
   /// function with its padding, the earlier patches' code of stacked ones,
@@ -84,7 +97,7 @@ public:
                                                         uint64_t gatesHi) const;
   /// What the busy range starting at \p lo is, for a person: a function's
   /// name, an earlier patch of one, or the gates.
-  std::string rangeName(uint64_t lo) const;
+  std::string rangeName(uint64_t lo) const override;
 
 private:
   struct PageWrite {
@@ -117,6 +130,20 @@ private:
   std::vector<std::vector<uint8_t>> viaGate, straight;
   std::vector<PageWrite> entryPages, straightPages; // (whileStopped)
 };
+
+class StackCheck;
+class ReturnGates;
+struct ApplyOptions;
+struct ApplyReport;
+
+/// \p change with every thread stopped (`strict` with \p check, `none`
+/// without): under strict, tried again while a thread is inside its ranges,
+/// up to opts' --wait, with a return gate (\p gates, when given) on each
+/// such thread's way out; then refused (ApplyError::Busy), nothing changed.
+/// \p report gets the tries, the stop's figures and the gates (loader.cpp).
+llvm::Error flipStopped(Target &target, StoppedChange &change, StackCheck *check,
+                        ReturnGates *gates, const ApplyOptions &opts,
+                        const std::vector<Mapping> &maps, ApplyReport &report);
 
 } // namespace hotpatch
 

@@ -409,7 +409,7 @@ bool waitIsOver(const ApplyOptions &opts, unsigned attempt, uint64_t start) {
 }
 
 /// One line on what strict waits for.
-std::string waitingFor(const FlipPlan &plan, const BusyThread &busy) {
+std::string waitingFor(const StoppedChange &plan, const BusyThread &busy) {
   if (busy.unwalkable)
     return describe(busy);
   return formatv("thread {0} to leave {1} (pc {2:x})", busy.tid, plan.rangeName(busy.lo),
@@ -417,23 +417,22 @@ std::string waitingFor(const FlipPlan &plan, const BusyThread &busy) {
 }
 
 /// Strict gave up: the error, naming the thread, the function and the time.
-Error gaveUp(const FlipPlan &plan, const BusyThread &busy, unsigned attempt,
+Error gaveUp(const StoppedChange &plan, const BusyThread &busy, unsigned attempt,
              uint64_t start) {
   std::string what =
       busy.unwalkable ? describe(busy)
                       : formatv("thread {0} is inside {1} (pc {2:x})", busy.tid,
                                 plan.rangeName(busy.lo), busy.pc).str();
   return applyError(ApplyError::Busy,
-                    formatv("gave up after {0} tries in {1:f1} s: {2}, a function "
-                            "being replaced; nothing was changed (--wait longer, "
-                            "or --policy entry-only: running frames finish the "
-                            "old code)",
+                    formatv("gave up after {0} tries in {1:f1} s: {2}; nothing was "
+                            "changed (--wait longer, or --policy entry-only: "
+                            "running frames finish the code they are in)",
                             attempt, (monotonicNs() - start) / 1e9, what));
 }
 
 /// Now and then, a word on what strict is waiting for. \p lastWord: when
 /// the last word was said.
-void sayWaiting(const FlipPlan &plan, const BusyThread &busy, const ApplyOptions &opts,
+void sayWaiting(const StoppedChange &plan, const BusyThread &busy, const ApplyOptions &opts,
                 uint64_t start, uint64_t &lastWord) {
   uint64_t now = monotonicNs();
   if (opts.progress && now - lastWord >= 500000000ull) {
@@ -473,10 +472,9 @@ void untilGatesFire(const Target &target, const ReturnGates &gates, uint64_t unt
     target.sleepServing(100);
 }
 
-/// `strict` (with \p check) and `none`: the flip with every thread stopped;
-/// under strict, tried again while a thread is inside replaced code, with a
-/// return gate (\p gates, when given) on each such thread's way out.
-Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check, ReturnGates *gates,
+} // namespace
+
+Error flipStopped(Target &target, StoppedChange &plan, StackCheck *check, ReturnGates *gates,
                   const ApplyOptions &opts, const std::vector<Mapping> &maps,
                   ApplyReport &report) {
   uint64_t waitStart = monotonicNs(), lastWord = waitStart;
@@ -575,6 +573,8 @@ Error flipStopped(Target &target, FlipPlan &plan, StackCheck *check, ReturnGates
       target.sleepServing(opts.retryDelayUs);
   }
 }
+
+namespace {
 
 /// An apply; \p mayReuse: in the region of a reverted apply of the same
 /// patch when there is one.

@@ -3,18 +3,25 @@
 // The saved bytes go back with every thread stopped: first every redirect
 // through its gate and the commit byte cleared (every function back at
 // once, however hp-apply dies after), then each entry (new calls take the
-// old code again), then the padding. The patch stays mapped, code
-// included: a thread may still be running it, and pointers into it (a
-// string literal, a callback, a vtable the new code stored in a global)
-// may outlive the revert; no stack check sees those. Its record stays, for
-// --list.
+// old code again), then the padding. Under strict, as for an apply, only
+// while no stack holds the patch's region: a thread inside the new code
+// would go on into old callees, a mix of both versions. The patch stays
+// mapped, code included: under entry-only and none a thread may still be
+// running it, and pointers into it (a string literal, a callback, a vtable
+// the new code stored in a global) may outlive the revert; no stack check
+// sees those. Its record stays, for --list.
 //
 //===----------------------------------------------------------------------===//
 
 #include "loader.h"
 
 #include "arch.h"
+#include "flip.h"
+#include "patch-frames.h"
+#include "stack-check.h"
+#include "unwind.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Endian.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -77,6 +84,26 @@ Error restore(Target &target, const AppliedPatch &patch,
   return target.write(patch.recordAddr + RecordLayout::stateOffset, state);
 }
 
+/// The restore as flipStopped's change: the patch's whole region is the
+/// one range no stack may hold.
+class RevertChange : public StoppedChange {
+public:
+  RevertChange(Target &target, const AppliedPatch &patch, const std::vector<Restore> &restores)
+      : target(target), patch(patch), restores(restores) {}
+  Error enterAndCommit() override { return restore(target, patch, restores); }
+  std::string rangeName(uint64_t) const override {
+    std::vector<std::string> names;
+    for (const RecordedFunction &fn : patch.functions)
+      names.push_back(fn.name + "()");
+    return formatv("patch {0}'s code ({1})", patch.id, llvm::join(names, ", ")).str();
+  }
+
+private:
+  Target &target;
+  const AppliedPatch &patch;
+  const std::vector<Restore> &restores;
+};
+
 } // namespace
 
 Expected<RevertReport> revertPatch(Target &target, uint32_t id,
@@ -111,13 +138,27 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
   if (opts.dryRun)
     return report;
 
-  Expected<StoppedThreads> stopped = target.holdAll();
-  if (!stopped)
-    return applyError(ApplyError::Gone, toString(stopped.takeError()));
-  Error err = restore(target, *patch, restores);
-  report.pauseNs = stopped->resume() - stopped->startNs();
-  if (err)
-    return applyError(ApplyError::Failed, toString(std::move(err)));
+  std::unique_ptr<Unwinder> unwinder;
+  std::optional<StackCheck> check;
+  Expected<std::vector<Mapping>> maps = target.mappings();
+  if (!maps)
+    return applyError(ApplyError::Gone, toString(maps.takeError()));
+  if (opts.policy == Policy::Strict) {
+    Expected<std::unique_ptr<Unwinder>> u =
+        Unwinder::create(target.procId(), readPatchFrames(target, *all));
+    if (!u)
+      return applyError(ApplyError::Failed, toString(u.takeError()));
+    unwinder = std::move(*u);
+    check.emplace(*unwinder, std::vector<Unwinder::AddressRange>{
+                                 {patch->regionAddr, patch->regionAddr + patch->regionSize}});
+  }
+  RevertChange change(target, *patch, restores);
+  ApplyReport flip;
+  if (Error err = flipStopped(target, change, check ? &*check : nullptr, nullptr, opts,
+                              *maps, flip))
+    return std::move(err);
+  report.pauseNs = flip.pauseNs;
+  report.tries = flip.tries;
   return report;
 }
 

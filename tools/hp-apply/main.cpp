@@ -220,7 +220,9 @@ Outcome revertIn(Target &target, int pid, const ApplyOptions &opts) {
     Expected<RevertReport> r = revertPatch(target, id, opts);
     if (!r)
       return failure(r.takeError());
-    done.push_back(json::Object{{"id", int64_t(r->id)}, {"pause_ns", int64_t(r->pauseNs)}});
+    done.push_back(json::Object{{"id", int64_t(r->id)},
+                                {"pause_ns", int64_t(r->pauseNs)},
+                                {"tries", int64_t(r->tries)}});
     if (!jsonOut)
       outs() << formatv("hp-apply: reverted patch {0} in process {1} ({2}); pause {3}\n",
                         r->id, pid, join(r->functions, ", "), micros(r->pauseNs));
@@ -536,6 +538,10 @@ int main(int argc, char **argv) {
     opts.policy = Policy::None;
   else
     return usage("--policy is strict, entry-only or none");
+  // A revert checks stacks only when asked: by default it must always go
+  // through, also while a thread runs the patch's code for ever.
+  if ((revertId > 0 || revertAll) && !policy.getNumOccurrences())
+    opts.policy = Policy::None;
   if (place == "auto")
     opts.place = Placing::Auto;
   else if (place == "area")
