@@ -118,12 +118,13 @@ struct RevertReport {
   std::vector<std::string> functions;
   uint64_t pauseNs = 0;
   unsigned tries = 1; ///< stops made (strict tries again while a thread is inside)
+  unsigned returnGates = 0; ///< gates armed on threads inside the patch (strict)
 };
 
 /// Reverts patch \p id, which must be the newest active one touching each
 /// of its functions (stacked patches revert last first). Under strict,
 /// only while no thread is inside the patch's code, waited for as an apply
-/// waits (without return gates).
+/// waits.
 llvm::Expected<RevertReport> revertPatch(Target &target, uint32_t id,
                                          const ApplyOptions &opts);
 

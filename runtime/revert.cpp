@@ -17,7 +17,9 @@
 
 #include "arch.h"
 #include "flip.h"
+#include "module.h"
 #include "patch-frames.h"
+#include "return-gates.h"
 #include "stack-check.h"
 #include "unwind.h"
 
@@ -140,9 +142,12 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
 
   std::unique_ptr<Unwinder> unwinder;
   std::optional<StackCheck> check;
+  std::optional<ReturnGates> gates;
   Expected<std::vector<Mapping>> maps = target.mappings();
   if (!maps)
     return applyError(ApplyError::Gone, toString(maps.takeError()));
+  std::vector<Module> modules;
+  IfuncChoices ifuncs;
   if (opts.policy == Policy::Strict) {
     Expected<std::unique_ptr<Unwinder>> u =
         Unwinder::create(target.procId(), readPatchFrames(target, *all));
@@ -151,14 +156,28 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
     unwinder = std::move(*u);
     check.emplace(*unwinder, std::vector<Unwinder::AddressRange>{
                                  {patch->regionAddr, patch->regionAddr + patch->regionSize}});
+    // Return gates as for an apply: they need the patched module (its
+    // unwinder registers the gates' tables when the page is made).
+    modules = groupModules(target, *maps);
+    uint64_t entry = patch->functions.empty() ? 0 : patch->functions.front().entryAddr;
+    auto module = llvm::find_if(modules, [&](const Module &m) {
+      return entry >= m.start && entry < m.end;
+    });
+    if (opts.waitNs && opts.returnGates && module != modules.end()) {
+      gates.emplace(target, *arch, SymbolContext{*module, modules, *maps, ifuncs});
+      check->setPassing([&](int tid, const UnwindRegisters &regs) {
+        return gates->passing(tid, regs);
+      });
+    }
   }
   RevertChange change(target, *patch, restores);
   ApplyReport flip;
-  if (Error err = flipStopped(target, change, check ? &*check : nullptr, nullptr, opts,
-                              *maps, flip))
+  if (Error err = flipStopped(target, change, check ? &*check : nullptr,
+                              gates ? &*gates : nullptr, opts, *maps, flip))
     return std::move(err);
   report.pauseNs = flip.pauseNs;
   report.tries = flip.tries;
+  report.returnGates = flip.returnGates;
   return report;
 }
 

@@ -222,7 +222,8 @@ Outcome revertIn(Target &target, int pid, const ApplyOptions &opts) {
       return failure(r.takeError());
     done.push_back(json::Object{{"id", int64_t(r->id)},
                                 {"pause_ns", int64_t(r->pauseNs)},
-                                {"tries", int64_t(r->tries)}});
+                                {"tries", int64_t(r->tries)},
+                                {"return_gates", int64_t(r->returnGates)}});
     if (!jsonOut)
       outs() << formatv("hp-apply: reverted patch {0} in process {1} ({2}); pause {3}\n",
                         r->id, pid, join(r->functions, ", "), micros(r->pauseNs));
