@@ -157,13 +157,17 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
     check.emplace(*unwinder, std::vector<Unwinder::AddressRange>{
                                  {patch->regionAddr, patch->regionAddr + patch->regionSize}});
     // Return gates as for an apply: they need the patched module (its
-    // unwinder registers the gates' tables when the page is made).
+    // unwinder registers the gates' tables when the page is made). Only
+    // where the call itself put the return address (x86_64): on aarch64 a
+    // frame of patch code is found through the patch's own tables, and in
+    // the arm64 guest a gate armed so never fired (left for later).
     modules = groupModules(target, *maps);
     uint64_t entry = patch->functions.empty() ? 0 : patch->functions.front().entryAddr;
     auto module = llvm::find_if(modules, [&](const Module &m) {
       return entry >= m.start && entry < m.end;
     });
-    if (opts.waitNs && opts.returnGates && module != modules.end()) {
+    if (opts.waitNs && opts.returnGates && module != modules.end() &&
+        arch->returnGateShape().pushedAt) {
       gates.emplace(target, *arch, SymbolContext{*module, modules, *maps, ifuncs});
       check->setPassing([&](int tid, const UnwindRegisters &regs) {
         return gates->passing(tid, regs);

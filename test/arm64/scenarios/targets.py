@@ -88,6 +88,7 @@ shlib = constants("live-shared-library")
 SHLIB_REPLY = r'''  printf("%d\n", lib_rate(atoi(line)));'''  # (its MAIN)
 cxxexc = constants("live-cxx-exceptions-cross-patch-frames")
 gate = constants("live-strict-return-gate-catches-busy-frame")
+revert = constants("live-strict-revert-waits-for-new-code")
 # Under emulation burn() spends most of its time in the vDSO's clock, which
 # has no unwind tables on Debian 12's arm64 kernel: a try that stops the
 # thread there does not trust its walk and arms no gate (stack-check.cpp),
@@ -227,6 +228,9 @@ scenarios = {
     # the host).
     "gate": Scenario(versions(*(program(gate["BODY"].replace("{v}", v), gate["REPLY"])
                                 for v in ("1", "2")))),
+    # A strict revert while a thread is parked in the new f().
+    "revert-inside": Scenario(versions(*(program(revert["BODY"].replace("{v}", v),
+                                                 park_reply("f")) for v in ("1", "2")))),
     "gate-innermost": Scenario(versions(*(program(INNERMOST_BODY.replace("{v}", v),
                                                   gate["REPLY"]) for v in ("1", "2")))),
     "gate-cxx": Scenario({v: {"app.cpp": gate["CXX_BODY"].replace("{v}", k)
