@@ -69,6 +69,9 @@ struct Walker {
   /// Whether each step of a walk through \p pcs went by unwind tables.
   bool everyStepByTables(ArrayRef<uint64_t> pcs) const;
   std::optional<int64_t> returnAddressSaved(uint64_t pc) const;
+  /// The unwind-table row for \p pc (to free()), or null when no module's
+  /// tables describe it.
+  Dwarf_Frame *rowFor(uint64_t pc) const;
 };
 
 // The thread callbacks: threads are named by tid (we stop them ourselves),
@@ -221,25 +224,35 @@ bool Walker::everyStepByTables(ArrayRef<uint64_t> pcs) const {
   // the frame-pointer chain: from a leaf, or from code that keeps no frame
   // record, it resumes the caller with the wrong stack pointer, skips a
   // frame and still reaches the outermost one. Such a walk is a guess.
+  // A module with tables may still have none for the pc (code it does
+  // not describe, another module's inside its range): the row is asked
+  // for, not the module.
   for (size_t i = 0; i + 1 < pcs.size(); ++i) {
-    Dwfl_Module *mod = dwfl_addrmodule(dwfl, pcs[i]);
-    Dwarf_Addr bias;
-    if (!mod || (!dwfl_module_eh_cfi(mod, &bias) && !dwfl_module_dwarf_cfi(mod, &bias)))
+    Dwarf_Frame *frame = rowFor(pcs[i]);
+    if (!frame)
       return false;
+    free(frame);
   }
   return true;
 }
 
-std::optional<int64_t> Walker::returnAddressSaved(uint64_t pc) const {
+Dwarf_Frame *Walker::rowFor(uint64_t pc) const {
   Dwfl_Module *mod = dwfl_addrmodule(dwfl, pc);
   if (!mod)
-    return std::nullopt;
+    return nullptr;
   Dwarf_Addr bias;
   Dwarf_CFI *cfi = dwfl_module_eh_cfi(mod, &bias);
   if (!cfi)
     cfi = dwfl_module_dwarf_cfi(mod, &bias);
   Dwarf_Frame *frame = nullptr;
   if (!cfi || dwarf_cfi_addrframe(cfi, pc - bias, &frame) != 0)
+    return nullptr;
+  return frame;
+}
+
+std::optional<int64_t> Walker::returnAddressSaved(uint64_t pc) const {
+  Dwarf_Frame *frame = rowFor(pc);
+  if (!frame)
     return std::nullopt;
   std::optional<int64_t> at;
   int ra = dwarf_frame_info(frame, nullptr, nullptr, nullptr);
