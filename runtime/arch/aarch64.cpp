@@ -525,7 +525,7 @@ public:
   unsigned gateSize() const override { return 48; }
 
   ReturnGateShape returnGateShape() const override {
-    // The callee saves x30 where its frame record goes: found by value.
+    // The callee saves x30 where its unwind tables say (BusyThread::savedAt).
     // x16 names the gate's data throughout (`svc` changes x0 only).
     return {/*entry=*/4, /*spDwarf=*/31, /*raDwarf=*/30, /*dataAlign=*/-4,
             /*pushedAt=*/std::nullopt, /*scratchDwarf=*/16, /*spilledFrom=*/0,
