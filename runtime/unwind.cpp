@@ -145,9 +145,22 @@ Error Walker::open(int pid, const std::vector<PatchFrames> &patches) {
     return createStringError(std::errc::io_error,
                              "process %d: cannot read its modules: %s", pid,
                              dwfl_errmsg(-1));
+  if (dwfl_report_end(dwfl, nullptr, nullptr) != 0)
+    return createStringError(std::errc::io_error,
+                             "process %d: cannot read its modules: %s", pid,
+                             dwfl_errmsg(-1));
   // Each applied patch's tables, as a module of its own (patch-frames.h).
-  // One that cannot be made only leaves walks stopping at its frames.
+  // One that cannot be made only leaves walks stopping at its frames. Nor
+  // is one made whose region lies inside another module's range (a patch
+  // area, a gap between a static executable's segments): with such a
+  // module reported, libdwfl walked every frame of the arm64 guest's
+  // program by its frame-pointer fallback instead of its tables, wrongly
+  // and taken as complete. Walks stop at those patches' frames instead.
+  dwfl_report_begin_add(dwfl);
   for (const PatchFrames &p : patches) {
+    if (dwfl_addrmodule(dwfl, p.regionAddr) ||
+        dwfl_addrmodule(dwfl, p.regionAddr + p.regionSize - 1))
+      continue;
     Expected<int> fd = patchFramesFile(p);
     if (!fd) {
       consumeError(fd.takeError());
