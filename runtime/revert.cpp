@@ -158,9 +158,11 @@ Expected<RevertReport> revertPatch(Target &target, uint32_t id,
                                  {patch->regionAddr, patch->regionAddr + patch->regionSize}});
     // Return gates as for an apply: they need the patched module (its
     // unwinder registers the gates' tables when the page is made). Only
-    // where the call itself put the return address (x86_64): on aarch64 a
-    // frame of patch code is found through the patch's own tables, and in
-    // the arm64 guest a gate armed so never fired (left for later).
+    // where the call itself put the return address (x86_64): on aarch64
+    // the slot in a frame of patch code comes from the patch's own tables,
+    // and gates armed so are untested (the guest's walks through patch
+    // frames were wrong until patches inside a module's range were left
+    // out of the unwinder: unwind.cpp).
     modules = groupModules(target, *maps);
     uint64_t entry = patch->functions.empty() ? 0 : patch->functions.front().entryAddr;
     auto module = llvm::find_if(modules, [&](const Module &m) {
